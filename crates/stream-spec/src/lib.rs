@@ -1,0 +1,300 @@
+//! One small type for the stream declarations in `schemas/*.json`.
+//!
+//! graph-extract, arrow-sink and graph-mock all read streams through this crate, so a declaration is
+//! never parsed twice in two ways. No HTTP and no Arrow here.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+mod naming;
+pub use naming::{report_column_name, snake_case};
+
+include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+
+/// A stream: one Graph collection (or report) landed as one table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSpec {
+    /// Table name, snake_case (`mail_messages`).
+    pub stream: String,
+    /// How the endpoint behaves: a plain collection, a delta chain, or a CSV report behind a 302.
+    pub kind: StreamKind,
+    /// Graph path relative to the version root; `{parent_id}` stands for the parent's id.
+    pub path: String,
+    /// The stream whose ids this one fans out over, and the column that carries the parent id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentRef>,
+    /// Output column names forming the primary key (never null).
+    pub primary_key: Vec<String>,
+    /// Fixed query parameters sent on the first request (e.g. `$filter` for teams).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    /// The endpoint's `$top` rule.
+    pub page_size: PageSize,
+    /// Graph entity type the records are (`microsoft.graph.user`); `None` for reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
+    /// The application permission the stream needs (`Mail.Read`).
+    pub permission: String,
+    /// Outlook resources allow 4 concurrent requests per app per mailbox.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub outlook_mailbox_limit: bool,
+    /// Typed fields, in output order. Parent-key columns are not listed here (see `parent`).
+    pub fields: Vec<Field>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamKind {
+    /// `value` array pages chained by `@odata.nextLink`.
+    Collection,
+    /// Like a collection, but the chain ends in `@odata.deltaLink` and may carry `@removed` rows.
+    Delta,
+    /// A 302 to a CSV download; fields are the CSV columns.
+    Report,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParentRef {
+    /// Parent stream name (`users`).
+    pub stream: String,
+    /// Column added to every child row with the parent's id (`user_id`).
+    pub column: String,
+}
+
+/// What the endpoint accepts for `$top`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageSize {
+    /// `$top` accepted up to this value.
+    Cap(u32),
+    /// `$top` refused with 400 `Request_UnsupportedQuery`.
+    Unsupported,
+}
+
+impl PageSize {
+    /// `$top` to send for a requested page size, or `None` where the endpoint refuses `$top`.
+    pub fn top(self, requested: u32) -> Option<u32> {
+        match self {
+            PageSize::Cap(cap) => Some(requested.min(cap)),
+            PageSize::Unsupported => None,
+        }
+    }
+}
+
+/// One declared field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    /// Name as Graph sends it (`userPrincipalName`, `@odata.type`).
+    pub graph: String,
+    /// Output name, snake_case (`user_principal_name`, `odata_type`).
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: FieldType,
+    pub nullable: bool,
+}
+
+/// Field types. Serialised as `"utf8"`, `{"list": T}` or `{"struct": [fields]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    Utf8,
+    Boolean,
+    Int32,
+    Int64,
+    Float64,
+    /// Edm.Date, `YYYY-MM-DD`.
+    Date,
+    /// Edm.DateTimeOffset: microseconds, UTC.
+    TimestampUsUtc,
+    /// Any JSON value kept as its JSON text (recursive types cut at depth, untyped properties).
+    Json,
+    List(Box<FieldType>),
+    Struct(Vec<Field>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("stream declaration {file}: {source}")]
+    Parse {
+        file: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("reading stream declarations from {dir}: {source}")]
+    Io {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("stream declaration {file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("unknown stream `{0}` (run `msgraph-sync streams` for the list)")]
+    UnknownStream(String),
+}
+
+impl StreamSpec {
+    pub fn from_json(file: &str, text: &str) -> Result<Self, SpecError> {
+        let spec: StreamSpec = serde_json::from_str(text).map_err(|source| SpecError::Parse {
+            file: file.to_string(),
+            source,
+        })?;
+        spec.validate(file)?;
+        Ok(spec)
+    }
+
+    fn validate(&self, file: &str) -> Result<(), SpecError> {
+        let invalid = |message: String| SpecError::Invalid {
+            file: file.to_string(),
+            message,
+        };
+        if self.stream != file {
+            return Err(invalid(format!("stream `{}` must match its file name", self.stream)));
+        }
+        if self.primary_key.is_empty() {
+            return Err(invalid("primary_key is empty".into()));
+        }
+        for key in &self.primary_key {
+            let declared = self.fields.iter().any(|f| &f.name == key)
+                || self.parent.as_ref().is_some_and(|p| &p.column == key);
+            if !declared {
+                return Err(invalid(format!("primary key `{key}` is not a declared column")));
+            }
+        }
+        if self.path.contains("{parent_id}") != self.parent.is_some() {
+            return Err(invalid("`{parent_id}` in path and `parent` go together".into()));
+        }
+        Ok(())
+    }
+
+    /// The Graph path with the parent id filled in.
+    pub fn path_for(&self, parent_id: Option<&str>) -> String {
+        match parent_id {
+            Some(id) => self.path.replace("{parent_id}", id),
+            None => self.path.clone(),
+        }
+    }
+
+    /// Top-level Graph property names, for `$select`.
+    pub fn select(&self) -> Vec<&str> {
+        self.fields
+            .iter()
+            .map(|f| f.graph.as_str())
+            .filter(|g| !g.starts_with('@'))
+            .collect()
+    }
+
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// All stream declarations, sorted by stream name.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    streams: Vec<StreamSpec>,
+}
+
+impl Catalog {
+    /// The declarations compiled into this build (from `schemas/`).
+    pub fn embedded() -> Self {
+        let streams = EMBEDDED
+            .iter()
+            .map(|(name, text)| {
+                StreamSpec::from_json(name, text)
+                    .unwrap_or_else(|e| panic!("embedded schema is invalid: {e}"))
+            })
+            .collect();
+        Self::new(streams)
+    }
+
+    /// Declarations read from a directory of `*.json` files.
+    pub fn from_dir(dir: &Path) -> Result<Self, SpecError> {
+        let io = |source| SpecError::Io {
+            dir: dir.display().to_string(),
+            source,
+        };
+        let mut streams = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).map_err(io)?;
+            let name = path.file_stem().unwrap_or_default().to_string_lossy();
+            streams.push(StreamSpec::from_json(&name, &text)?);
+        }
+        Ok(Self::new(streams))
+    }
+
+    fn new(mut streams: Vec<StreamSpec>) -> Self {
+        streams.sort_by(|a, b| a.stream.cmp(&b.stream));
+        Self { streams }
+    }
+
+    pub fn streams(&self) -> &[StreamSpec] {
+        &self.streams
+    }
+
+    pub fn get(&self, stream: &str) -> Result<&StreamSpec, SpecError> {
+        self.streams
+            .iter()
+            .find(|s| s.stream == stream)
+            .ok_or_else(|| SpecError::UnknownStream(stream.to_string()))
+    }
+
+    /// Streams whose `parent` is `stream`.
+    pub fn children<'a>(&'a self, stream: &'a str) -> impl Iterator<Item = &'a StreamSpec> + 'a {
+        self.streams
+            .iter()
+            .filter(move |s| s.parent.as_ref().is_some_and(|p| p.stream == stream))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_types_round_trip_in_their_documented_shape() {
+        let json = r#"{"graph":"toRecipients","name":"to_recipients","type":{"list":{"struct":[
+            {"graph":"address","name":"address","type":"utf8","nullable":true}]}},"nullable":true}"#;
+        let field: Field = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            field.data_type,
+            FieldType::List(Box::new(FieldType::Struct(vec![Field {
+                graph: "address".into(),
+                name: "address".into(),
+                data_type: FieldType::Utf8,
+                nullable: true,
+            }])))
+        );
+        let back = serde_json::to_value(&field).unwrap();
+        assert_eq!(back["type"]["list"]["struct"][0]["type"], "utf8");
+    }
+
+    #[test]
+    fn page_size_top_respects_cap_and_refusal() {
+        assert_eq!(PageSize::Cap(50).top(999), Some(50));
+        assert_eq!(PageSize::Cap(999).top(100), Some(100));
+        assert_eq!(PageSize::Unsupported.top(999), None);
+    }
+
+    #[test]
+    fn embedded_catalog_is_valid_and_parents_exist() {
+        let catalog = Catalog::embedded();
+        for spec in catalog.streams() {
+            if let Some(parent) = &spec.parent {
+                catalog.get(&parent.stream).expect("parent stream declared");
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Project tasks: `cargo xtask test`, `cargo xtask gen-schemas`.
+
+use clap::{Parser, Subcommand};
+
+mod gen_schemas;
+mod test;
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "msgraph-sync project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what the tests need (DuckDB, moto, Azurite) into .tools/ and run the whole suite.
+    Test {
+        /// Extra arguments passed to `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Only install the test tools into .tools/ and print the environment the tests use.
+    Tools,
+    /// Regenerate schemas/*.json from ../shared/msgraph (CSDL and reports.md).
+    GenSchemas(gen_schemas::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Test { args } => test::run(&args),
+        Task::Tools => test::install_and_print(),
+        Task::GenSchemas(args) => gen_schemas::run(args),
+    }
+}
