@@ -1,1 +1,1 @@
-//! arrow-sink
+//! Declared schema -> Arrow -> partitioned Parquet on any object store. Knows nothing about HTTP.
