@@ -1,7 +1,105 @@
-//! `cargo xtask test` (being written).
-pub fn run(_args: &[String]) -> anyhow::Result<()> {
-    anyhow::bail!("not written yet")
+//! `cargo xtask test`: install the test tools when missing, then run the whole suite.
+//!
+//! Tools land in `<workspace>/.tools` (git-ignored): a Python venv with DuckDB and moto's S3 server,
+//! and Azurite from npm. Tests find them through `MSGRAPH_SYNC_TOOLS`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// Pinned so every machine tests against the same servers.
+const PIP_PACKAGES: &[&str] = &["duckdb==2.0.0", "moto[server]==5.2.5"];
+const NPM_PACKAGES: &[&str] = &["azurite@3.37.0"];
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
+
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("MSGRAPH_SYNC_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".tools"))
+}
+
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let tools = install()?;
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .current_dir(workspace_root())
+        .args(["test", "--workspace", "--locked"])
+        .args(args)
+        .env("MSGRAPH_SYNC_TOOLS", &tools);
+    status(&mut cargo, "cargo test")
+}
+
 pub fn install_and_print() -> anyhow::Result<()> {
-    anyhow::bail!("not written yet")
+    let tools = install()?;
+    println!("export MSGRAPH_SYNC_TOOLS={}", tools.display());
+    Ok(())
+}
+
+/// Installs each tool set unless its stamp (the pinned list) matches what is already there.
+fn install() -> anyhow::Result<PathBuf> {
+    let tools = tools_dir();
+    std::fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
+    let tools = tools.canonicalize()?;
+
+    let venv = tools.join("venv");
+    ensure(&tools, "pip", PIP_PACKAGES, || {
+        if !venv.join("bin/python").exists() {
+            status(
+                Command::new("python3").arg("-m").arg("venv").arg(&venv),
+                "python3 -m venv (install python3 and python3-venv)",
+            )?;
+        }
+        status(
+            Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .args(PIP_PACKAGES),
+            "pip install",
+        )
+    })?;
+    ensure(&tools, "npm", NPM_PACKAGES, || {
+        status(
+            Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                .arg(&tools)
+                .args(NPM_PACKAGES),
+            "npm install (install Node.js and npm)",
+        )
+    })?;
+    Ok(tools)
+}
+
+fn ensure(
+    tools: &Path,
+    name: &str,
+    pinned: &[&str],
+    install: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let stamp = tools.join(format!(".{name}-installed"));
+    let wanted = pinned.join("\n");
+    if std::fs::read_to_string(&stamp).is_ok_and(|have| have == wanted) {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: installing {} into {}",
+        pinned.join(" "),
+        tools.display()
+    );
+    install()?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(())
+}
+
+fn status(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
+    let st = cmd.status().with_context(|| format!("starting {what}"))?;
+    if !st.success() {
+        bail!("{what} failed ({st})");
+    }
+    Ok(())
 }
