@@ -2,8 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
-mod gen_schemas;
 mod test;
+
+use xtask::gen_schemas;
 
 #[derive(Parser)]
 #[command(name = "xtask", about = "msgraph-sync project tasks")]

@@ -1,8 +1,111 @@
-//! `cargo xtask gen-schemas` (being written).
+//! `cargo xtask gen-schemas`: writes `schemas/<stream>.json` from Microsoft's CSDL
+//! (`cleanMetadata.xml`), the usage-report notes (`reports.md`) and the catalog table in
+//! [`streams`].
+
+mod build;
+pub mod csdl;
+pub mod reports;
+pub mod streams;
+pub mod types;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, ensure};
+
+pub use build::entity_specs;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Directory holding cleanMetadata.xml and reports.md [default: <workspace>/../shared/msgraph]
+    #[arg(long, value_name = "DIR")]
+    pub metadata: Option<PathBuf>,
+    /// Where to write the declarations [default: <workspace>/schemas]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("gen-schemas is not written yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let metadata = args.metadata.unwrap_or_else(default_metadata_dir);
+    let out = args.out.unwrap_or_else(default_schemas_dir);
+    let files = generate(&metadata)?;
+    write(&out, &files)?;
+    println!(
+        "wrote {} stream declarations to {}",
+        files.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits inside the workspace")
+        .to_path_buf()
+}
+
+/// `<workspace>/../shared/msgraph`: CI clones the repository with `shared/` beside it.
+pub fn default_metadata_dir() -> PathBuf {
+    workspace_root().join("../shared/msgraph")
+}
+
+pub fn default_schemas_dir() -> PathBuf {
+    workspace_root().join("schemas")
+}
+
+/// File name (`users.json`) -> file text, for every stream.
+pub fn generate(metadata_dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+    let read = |name: &str| {
+        let path = metadata_dir.join(name);
+        fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read {} (pass --metadata DIR, the folder with cleanMetadata.xml and reports.md)",
+                path.display()
+            )
+        })
+    };
+    let xml = read("cleanMetadata.xml")?;
+    let markdown = read("reports.md")?;
+    let model = csdl::Model::parse(&xml).context("parsing cleanMetadata.xml")?;
+    let mut specs = entity_specs(&model)?;
+    specs.extend(reports::report_streams(&markdown)?);
+
+    let mut files = BTreeMap::new();
+    for spec in specs {
+        let mut text = serde_json::to_string_pretty(&spec)?;
+        text.push('\n');
+        // The same check every reader applies.
+        stream_spec::StreamSpec::from_json(&spec.stream, &text)?;
+        let previous = files.insert(format!("{}.json", spec.stream), text);
+        ensure!(
+            previous.is_none(),
+            "stream `{}` declared twice",
+            spec.stream
+        );
+    }
+    Ok(files)
+}
+
+/// Writes the files and removes stale `*.json` declarations the catalog no longer has.
+pub fn write(out: &Path, files: &BTreeMap<String, String>) -> anyhow::Result<()> {
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for entry in fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        if name.ends_with(".json") && !files.contains_key(&name) {
+            fs::remove_file(&path).with_context(|| format!("removing stale {}", path.display()))?;
+        }
+    }
+    for (name, text) in files {
+        let path = out.join(name);
+        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }

@@ -1,0 +1,3 @@
+//! Project tasks as a library, so integration tests can run them.
+
+pub mod gen_schemas;
