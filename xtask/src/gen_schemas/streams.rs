@@ -70,88 +70,83 @@ pub const MIXED_DIRECTORY_TYPES: &[&str] = &[
 pub const CONVERSATION_MEMBER_SUBTYPE: &str = "microsoft.graph.aadUserConversationMember";
 
 /// Properties of `user` that Graph returns only when one user is read (`GET /users/{id}`), or only
-/// with extra permissions or licences; a `$select` naming them fails or slows the whole list.
+/// with extra permissions or licences; a `$select` naming them fails the whole list request.
 const USER_EXCLUDES: &[(&str, &str)] = &[
-    ("aboutMe", "returned only on $select of a single user"),
-    ("birthday", "returned only on $select of a single user"),
-    ("hireDate", "returned only on $select of a single user"),
-    ("interests", "returned only on $select of a single user"),
-    ("mySite", "returned only on $select of a single user"),
-    ("pastProjects", "returned only on $select of a single user"),
-    ("preferredName", "returned only on $select of a single user"),
-    (
-        "responsibilities",
-        "returned only on $select of a single user",
-    ),
-    ("schools", "returned only on $select of a single user"),
-    ("skills", "returned only on $select of a single user"),
+    ("aboutMe", "supported only on GET /users/{id}"),
+    ("birthday", "supported only on GET /users/{id}"),
+    ("hireDate", "supported only on GET /users/{id}"),
+    ("interests", "supported only on GET /users/{id}"),
+    ("mySite", "supported only on GET /users/{id}"),
+    ("pastProjects", "supported only on GET /users/{id}"),
+    ("preferredName", "supported only on GET /users/{id}"),
+    ("responsibilities", "supported only on GET /users/{id}"),
+    ("schools", "supported only on GET /users/{id}"),
+    ("skills", "supported only on GET /users/{id}"),
     (
         "mailboxSettings",
-        "returned only on a single user; needs MailboxSettings.Read",
+        "supported only on GET /users/{id}; needs MailboxSettings.Read",
     ),
     (
         "print",
-        "returned only on a single user; Universal Print settings",
+        "supported only on GET /users/{id}; Universal Print settings",
     ),
     (
         "signInActivity",
-        "needs AuditLog.Read.All and Entra ID P1; list requests with it are throttled hard",
+        "needs AuditLog.Read.All and an Entra ID P1 licence",
     ),
     (
         "customSecurityAttributes",
         "needs CustomSecAttributeAssignment.Read.All",
     ),
     ("employeeLeaveDateTime", "needs User-LifeCycleInfo.Read.All"),
-    (
-        "deviceEnrollmentLimit",
-        "Intune property; not returned on list requests",
-    ),
-    (
-        "authorizationInfo",
-        "returned only on $select of a single user",
-    ),
 ];
 
-/// Properties of `group` that Graph returns only on `GET /groups/{id}` (Exchange-backed settings).
+/// Properties of `group` that Graph returns only on `GET /groups/{id}` (Exchange-backed settings)
+/// or only to a signed-in user.
 const GROUP_EXCLUDES: &[(&str, &str)] = &[
-    (
-        "allowExternalSenders",
-        "returned only on $select of a single group",
-    ),
+    ("allowExternalSenders", "supported only on GET /groups/{id}"),
     (
         "autoSubscribeNewMembers",
-        "returned only on $select of a single group",
+        "supported only on GET /groups/{id}",
     ),
-    (
-        "hideFromAddressLists",
-        "returned only on $select of a single group",
-    ),
+    ("hideFromAddressLists", "supported only on GET /groups/{id}"),
     (
         "hideFromOutlookClients",
-        "returned only on $select of a single group",
+        "supported only on GET /groups/{id}",
     ),
     (
         "isSubscribedByMail",
-        "returned only on $select of a single group; delegated only",
+        "supported only on GET /groups/{id}; delegated only",
     ),
     (
         "unseenCount",
-        "returned only on $select of a single group; delegated only",
+        "supported only on GET /groups/{id}; delegated only",
     ),
     (
         "unseenConversationsCount",
-        "returned only on a single group; delegated only",
+        "supported only on GET /groups/{id}; delegated only",
     ),
     (
         "unseenMessagesCount",
-        "returned only on a single group; delegated only",
+        "supported only on GET /groups/{id}; delegated only",
     ),
     ("isFavorite", "per signed-in user; delegated only"),
-    ("isArchived", "returned only on a single group"),
-    ("accessType", "returned only on a single group"),
-    ("infoCatalogs", "returned only on a single group"),
-    ("welcomeMessageEnabled", "returned only on a single group"),
+    ("isArchived", "read through GET /teams/{id}, not on groups"),
+    (
+        "welcomeMessageEnabled",
+        "supported only on GET /groups/{id}",
+    ),
 ];
+
+const APPLICATION_EXCLUDES: &[(&str, &str)] = &[(
+    "logo",
+    "Edm.Stream media, fetched from /applications/{id}/logo",
+)];
+
+const SERVICE_PRINCIPAL_EXCLUDES: &[(&str, &str)] = &[(
+    "customSecurityAttributes",
+    "needs CustomSecAttributeAssignment.Read.All",
+)];
 
 /// The 23 entity streams. Report streams come from reports.md (see `reports.rs`).
 pub const STREAMS: &[StreamDef] = &[
@@ -181,7 +176,7 @@ pub const STREAMS: &[StreamDef] = &[
         permission: "Application.Read.All",
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
-        exclude: &[],
+        exclude: APPLICATION_EXCLUDES,
     },
     StreamDef {
         stream: "service_principals",
@@ -195,7 +190,7 @@ pub const STREAMS: &[StreamDef] = &[
         permission: "Application.Read.All",
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
-        exclude: &[],
+        exclude: SERVICE_PRINCIPAL_EXCLUDES,
     },
     StreamDef {
         stream: "groups",
@@ -260,7 +255,7 @@ pub const STREAMS: &[StreamDef] = &[
         parent: Some(("teams", "team_id")),
         primary_key: &["id", "team_id"],
         query: &[],
-        // List channels documents only $filter and $select; the whole list comes in one page.
+        // List channels documents only $filter, $select and $expand.
         page_size: PageSize::Unsupported,
         entity: "microsoft.graph.channel",
         permission: "Group.Read.All",
@@ -290,7 +285,7 @@ pub const STREAMS: &[StreamDef] = &[
         parent: None,
         primary_key: &["id"],
         query: &[],
-        // List chats: "$top ... maximum value of 50".
+        // List chats caps $top at 50, like chat messages.
         page_size: PageSize::Cap(50),
         entity: "microsoft.graph.chat",
         permission: "Chat.Read.All",
@@ -362,6 +357,7 @@ pub const STREAMS: &[StreamDef] = &[
         parent: None,
         primary_key: &["id"],
         query: &[],
+        // List drives documents $top without a cap; stay under OneDrive's 1000.
         page_size: PageSize::Cap(999),
         entity: "microsoft.graph.drive",
         permission: "Files.Read.All",
@@ -376,6 +372,7 @@ pub const STREAMS: &[StreamDef] = &[
         parent: Some(("users", "user_id")),
         primary_key: &["id", "user_id"],
         query: &[],
+        // delta accepts $top (no documented cap); the same choice as drives.
         page_size: PageSize::Cap(999),
         entity: "microsoft.graph.driveItem",
         permission: "Files.Read.All",
@@ -421,7 +418,8 @@ pub const STREAMS: &[StreamDef] = &[
         parent: None,
         primary_key: &["id"],
         query: &[],
-        // List policies documents only $filter and $select.
+        // $top is documented without a cap; a tenant holds at most 195 policies, so one default
+        // page nearly always suffices and no guessed cap risks a 400.
         page_size: PageSize::Unsupported,
         entity: "microsoft.graph.conditionalAccessPolicy",
         permission: "Policy.Read.All",

@@ -1,0 +1,361 @@
+//! `schemas/*.json` are generated: they must match what `cargo xtask gen-schemas` writes today,
+//! and they must say what the rest of the project relies on.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use stream_spec::{Catalog, FieldType, PageSize, StreamKind, StreamSpec};
+use xtask::gen_schemas::{self, csdl::Model, reports, types};
+
+const ALL_STREAMS: [&str; 29] = [
+    "users",
+    "applications",
+    "service_principals",
+    "groups",
+    "group_member",
+    "group_owner",
+    "teams",
+    "channels",
+    "team_member",
+    "chats",
+    "chat_messages",
+    "mail_messages",
+    "calendar_events",
+    "contacts",
+    "drives",
+    "drive_items",
+    "audit_logs_directory",
+    "audit_logs_signins",
+    "conditional_access_policies",
+    "directory_roles",
+    "directory_role_templates",
+    "directory_role_member",
+    "subscribed_skus",
+    "office365_active_user_detail",
+    "email_activity_user_detail",
+    "mailbox_usage_detail",
+    "onedrive_usage_account_detail",
+    "sharepoint_site_usage_detail",
+    "teams_user_activity_user_detail",
+];
+
+fn committed() -> Catalog {
+    Catalog::from_dir(&gen_schemas::default_schemas_dir()).expect("schemas/ loads")
+}
+
+fn read_dir_texts(dir: &std::path::Path) -> BTreeMap<String, String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            (name, fs::read_to_string(&p).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn committed_schemas_are_what_the_generator_writes() {
+    let files = gen_schemas::generate(&gen_schemas::default_metadata_dir())
+        .expect("generator runs on ../shared/msgraph");
+    let out = tempfile::tempdir().unwrap();
+    gen_schemas::write(out.path(), &files).unwrap();
+    let fresh = read_dir_texts(out.path());
+    let committed = read_dir_texts(&gen_schemas::default_schemas_dir());
+    let stale: std::collections::BTreeSet<&String> = fresh
+        .keys()
+        .chain(committed.keys())
+        .filter(|name| fresh.get(*name) != committed.get(*name))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "schemas/ is out of date for {stale:?}: run `cargo xtask gen-schemas` and commit schemas/"
+    );
+}
+
+#[test]
+fn every_stream_is_declared_once() {
+    let catalog = committed();
+    let mut names: Vec<&str> = catalog
+        .streams()
+        .iter()
+        .map(|s| s.stream.as_str())
+        .collect();
+    names.sort();
+    let mut expected = ALL_STREAMS.to_vec();
+    expected.sort();
+    assert_eq!(names, expected);
+    for spec in catalog.streams() {
+        if let Some(parent) = &spec.parent {
+            catalog.get(&parent.stream).expect("parent stream declared");
+            assert!(
+                spec.field(&parent.column).is_none(),
+                "{}: parent column is added by the sink",
+                spec.stream
+            );
+        }
+        for key in &spec.primary_key {
+            if let Some(field) = spec.field(key) {
+                assert!(!field.nullable, "{}: key {key} is nullable", spec.stream);
+            }
+        }
+    }
+}
+
+#[test]
+fn users_have_the_expected_typed_columns() {
+    let catalog = committed();
+    let users = catalog.get("users").unwrap();
+    assert_eq!(
+        users.field("user_principal_name").unwrap().data_type,
+        FieldType::Utf8
+    );
+    assert_eq!(
+        users.field("created_date_time").unwrap().data_type,
+        FieldType::TimestampUsUtc
+    );
+    assert_eq!(
+        users.field("account_enabled").unwrap().data_type,
+        FieldType::Boolean
+    );
+    let id = users.field("id").unwrap();
+    assert!(!id.nullable);
+    // Inherited properties come first: entity.id, then directoryObject.deletedDateTime.
+    assert_eq!(users.fields[0].name, "id");
+    assert_eq!(users.fields[1].name, "deleted_date_time");
+    // Single-user-only properties and navigation properties are not declared.
+    for absent in [
+        "about_me",
+        "skills",
+        "mailbox_settings",
+        "sign_in_activity",
+        "manager",
+        "photo",
+    ] {
+        assert!(users.field(absent).is_none(), "users declares {absent}");
+    }
+    assert_eq!(users.page_size, PageSize::Cap(999));
+    assert_eq!(users.permission, "User.Read.All");
+}
+
+#[test]
+fn mail_recipients_are_lists_of_structs() {
+    let catalog = committed();
+    let mail = catalog.get("mail_messages").unwrap();
+    assert!(mail.outlook_mailbox_limit);
+    assert_eq!(mail.page_size, PageSize::Cap(1000));
+    assert_eq!(mail.path, "/users/{parent_id}/messages");
+    let FieldType::List(item) = &mail.field("to_recipients").unwrap().data_type else {
+        panic!("to_recipients is not a list");
+    };
+    let FieldType::Struct(recipient) = item.as_ref() else {
+        panic!("recipient is not a struct")
+    };
+    let FieldType::Struct(address) = &recipient[0].data_type else {
+        panic!("emailAddress is not a struct")
+    };
+    let names: Vec<&str> = address.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["address", "name"]);
+}
+
+#[test]
+fn paging_rules_follow_graph() {
+    let catalog = committed();
+    assert_eq!(
+        catalog.get("chat_messages").unwrap().page_size,
+        PageSize::Cap(50)
+    );
+    assert_eq!(
+        catalog.get("audit_logs_signins").unwrap().page_size,
+        PageSize::Cap(1000)
+    );
+    for refusing in [
+        "directory_roles",
+        "directory_role_templates",
+        "subscribed_skus",
+    ] {
+        assert_eq!(
+            catalog.get(refusing).unwrap().page_size,
+            PageSize::Unsupported,
+            "{refusing}"
+        );
+    }
+    let drive_items = catalog.get("drive_items").unwrap();
+    assert_eq!(drive_items.kind, StreamKind::Delta);
+    let teams = catalog.get("teams").unwrap();
+    assert_eq!(
+        teams.query["$filter"],
+        "resourceProvisioningOptions/Any(x:x eq 'Team')"
+    );
+}
+
+#[test]
+fn mixed_member_streams_carry_the_odata_type() {
+    let catalog = committed();
+    for stream in [
+        "group_member",
+        "group_owner",
+        "directory_role_member",
+        "team_member",
+    ] {
+        let spec = catalog.get(stream).unwrap();
+        assert_eq!(spec.fields[0].graph, "@odata.type", "{stream}");
+        assert_eq!(spec.fields[0].name, "odata_type");
+        assert!(spec.field("display_name").is_some(), "{stream}");
+    }
+    assert!(
+        catalog
+            .get("group_member")
+            .unwrap()
+            .field("user_principal_name")
+            .is_some()
+    );
+    assert!(
+        catalog
+            .get("team_member")
+            .unwrap()
+            .field("user_id")
+            .is_some()
+    );
+    assert_eq!(
+        catalog
+            .get("directory_role_member")
+            .unwrap()
+            .parent
+            .as_ref()
+            .unwrap()
+            .column,
+        "role_id"
+    );
+}
+
+#[test]
+fn report_streams_follow_reports_md() {
+    let catalog = committed();
+    let mailbox = catalog.get("mailbox_usage_detail").unwrap();
+    assert_eq!(mailbox.kind, StreamKind::Report);
+    assert_eq!(mailbox.path, "/reports/getMailboxUsageDetail(period='D7')");
+    assert_eq!(
+        mailbox.primary_key,
+        ["report_refresh_date", "user_principal_name"]
+    );
+    assert_eq!(mailbox.permission, "Reports.Read.All");
+    assert_eq!(mailbox.entity, None);
+    let storage = mailbox.field("storage_used_byte").unwrap();
+    assert_eq!(storage.graph, "Storage Used (Byte)");
+    assert_eq!(storage.data_type, FieldType::Int64);
+    assert_eq!(
+        mailbox.field("report_refresh_date").unwrap().data_type,
+        FieldType::Date
+    );
+    assert_eq!(
+        mailbox.field("has_archive").unwrap().data_type,
+        FieldType::Boolean
+    );
+    assert_eq!(mailbox.fields.len(), 17);
+    let teams = catalog.get("teams_user_activity_user_detail").unwrap();
+    assert_eq!(teams.fields.len(), 33);
+    assert_eq!(
+        teams.field("audio_duration").unwrap().data_type,
+        FieldType::Utf8
+    );
+    assert_eq!(
+        teams.field("audio_duration_in_seconds").unwrap().data_type,
+        FieldType::Int64
+    );
+    assert_eq!(
+        teams.field("post_messages").unwrap().data_type,
+        FieldType::Int64
+    );
+    assert_eq!(
+        teams.field("assigned_products").unwrap().data_type,
+        FieldType::Utf8
+    );
+}
+
+#[test]
+fn report_column_rule() {
+    use reports::report_column_type as t;
+    assert_eq!(t("Deleted Date"), FieldType::Date);
+    assert_eq!(t("Is Deleted"), FieldType::Boolean);
+    assert_eq!(t("Has OneDrive License"), FieldType::Boolean);
+    assert_eq!(t("Deleted Item Size (Byte)"), FieldType::Int64);
+    assert_eq!(t("Meeting Created Count"), FieldType::Int64);
+    assert_eq!(t("Site URL"), FieldType::Utf8);
+}
+
+#[test]
+fn a_report_section_with_a_misnamed_column_is_refused() {
+    let md = "# x\n\n## some_report\n\n- Graph path: `/reports/getX(period='D7')`\n\
+              - Suggested primary key: report_refresh_date\n- Columns (2):\n\
+              \x20 - Report Refresh Date -> report_refresh_date\n  - Site URL -> url\n";
+    let err = reports::report_streams(md).unwrap_err();
+    assert!(format!("{err:#}").contains("Site URL"), "{err:#}");
+}
+
+const SMALL_CSDL: &str = r#"<?xml version="1.0"?>
+<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx"><edmx:DataServices>
+<Schema Namespace="microsoft.graph" Alias="graph" xmlns="http://docs.oasis-open.org/odata/ns/edm">
+  <EnumType Name="color"><Member Name="red" Value="0" /></EnumType>
+  <EntityType Name="entity" Abstract="true"><Key><PropertyRef Name="id" /></Key>
+    <Property Name="id" Type="Edm.String" Nullable="false" /></EntityType>
+  <EntityType Name="thing" BaseType="graph.entity">
+    <Property Name="color" Type="graph.color" />
+    <Property Name="node" Type="graph.node" />
+    <Property Name="tags" Type="Collection(Edm.String)" Nullable="false" />
+    <Property Name="size" Type="Edm.Int64" />
+    <Property Name="blob" Type="Edm.Stream" />
+    <NavigationProperty Name="owner" Type="graph.thing" />
+  </EntityType>
+  <ComplexType Name="node">
+    <Property Name="label" Type="Edm.String" />
+    <Property Name="child" Type="graph.node" />
+  </ComplexType>
+  <ComplexType Name="empty" />
+</Schema></edmx:DataServices></edmx:Edmx>"#;
+
+#[test]
+fn csdl_inheritance_types_and_recursion() {
+    let model = Model::parse(SMALL_CSDL).unwrap();
+    let props = model.all_properties("microsoft.graph.thing").unwrap();
+    let names: Vec<&str> = props.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["id", "color", "node", "tags", "size", "blob"]);
+    let fields: Vec<_> = props.iter().map(|p| types::field(&model, p)).collect();
+    assert!(!fields[0].nullable);
+    assert_eq!(fields[1].data_type, FieldType::Utf8);
+    // node -> child is node again: the recursion is cut to JSON at the second visit.
+    let FieldType::Struct(node) = &fields[2].data_type else {
+        panic!("node is not a struct")
+    };
+    assert_eq!(node[0].name, "label");
+    assert_eq!(node[1].data_type, FieldType::Json);
+    assert_eq!(
+        fields[3].data_type,
+        FieldType::List(Box::new(FieldType::Utf8))
+    );
+    assert!(!fields[3].nullable);
+    assert_eq!(fields[4].data_type, FieldType::Int64);
+    assert_eq!(fields[5].data_type, FieldType::Json);
+    assert!(model.types.contains_key("microsoft.graph.empty"));
+}
+
+#[test]
+fn a_missing_metadata_dir_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = gen_schemas::generate(dir.path()).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("cleanMetadata.xml") && text.contains("--metadata"),
+        "{text}"
+    );
+}
+
+#[test]
+fn generated_text_is_pretty_json_that_parses_back() {
+    let dir = gen_schemas::default_schemas_dir();
+    let text = fs::read_to_string(dir.join("users.json")).unwrap();
+    assert!(text.ends_with("}\n"));
+    assert!(text.starts_with("{\n  \"stream\": \"users\","));
+    StreamSpec::from_json("users", &text).unwrap();
+}
