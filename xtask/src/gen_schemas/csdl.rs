@@ -50,10 +50,10 @@ impl Model {
                 Event::Start(e) => (e, false),
                 Event::Empty(e) => (e, true),
                 Event::End(e) => {
-                    if matches!(e.local_name().as_ref(), b"EntityType" | b"ComplexType") {
-                        if let Some((name, ty)) = current.take() {
-                            model.types.insert(name, ty);
-                        }
+                    if matches!(e.local_name().as_ref(), b"EntityType" | b"ComplexType")
+                        && let Some((name, ty)) = current.take()
+                    {
+                        model.types.insert(name, ty);
                     }
                     continue;
                 }

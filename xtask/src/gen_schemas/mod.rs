@@ -75,6 +75,7 @@ pub fn generate(metadata_dir: &Path) -> anyhow::Result<BTreeMap<String, String>>
 
     let mut files = BTreeMap::new();
     for spec in specs {
+        check_unique_names(&spec.stream, &spec.fields)?;
         let mut text = serde_json::to_string_pretty(&spec)?;
         text.push('\n');
         // The same check every reader applies.
@@ -87,6 +88,30 @@ pub fn generate(metadata_dir: &Path) -> anyhow::Result<BTreeMap<String, String>>
         );
     }
     Ok(files)
+}
+
+/// Two Graph names that snake_case to one column name would make an unwritable table.
+fn check_unique_names(path: &str, fields: &[stream_spec::Field]) -> anyhow::Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for field in fields {
+        ensure!(
+            seen.insert(&field.name),
+            "{path}: two fields are named `{}`",
+            field.name
+        );
+        let nested = match &field.data_type {
+            stream_spec::FieldType::Struct(children) => Some(children),
+            stream_spec::FieldType::List(item) => match item.as_ref() {
+                stream_spec::FieldType::Struct(children) => Some(children),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(children) = nested {
+            check_unique_names(&format!("{path}.{}", field.name), children)?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes the files and removes stale `*.json` declarations the catalog no longer has.
