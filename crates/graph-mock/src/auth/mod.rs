@@ -92,7 +92,7 @@ impl TokenService {
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .ok_or(BearerError::Missing)?;
-        let (scheme, token) = value.split_once(' ').ok_or(BearerError::Malformed)?;
+        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(BearerError::Malformed);
         }
