@@ -2,8 +2,26 @@
 //!
 //! The HTTP client asks for a token before each request and calls `invalidate` once after a 401,
 //! so a provider caches tokens, refreshes them before expiry, and fetches anew after invalidation.
+//! Build one with [`provider`]; the method comes from [`AuthSettings`] (see [`AuthSettings::method`]).
+
+mod cache;
+mod certificate;
+mod client_secret;
+mod delegated;
+mod entra;
+mod error;
+mod managed_identity;
+mod settings;
+
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
+
+pub use delegated::{authorize_url, code_from_redirect, login};
+pub use error::{AuthError, EntraRefusal};
+pub use settings::{AuthContext, AuthSettings, Method};
+
+use cache::CachedProvider;
 
 /// A bearer token for Graph. `Debug` never shows the secret.
 #[derive(Clone)]
@@ -30,9 +48,84 @@ pub trait TokenProvider: Send + Sync {
     fn method(&self) -> &'static str;
 }
 
-/// Placeholder until the auth module lands; replaced by the typed token errors.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error("{0}")]
-    Other(String),
+/// The provider for the one method `settings` configure. Precedence: none; exactly one method
+/// must be configured (a client secret beside a refresh token authenticates the delegated app
+/// and is not a second method). Files (certificate, key, token cache) are read here, so a bad
+/// path fails before the run starts. Call [`AuthSettings::with_env_defaults`] first to let the
+/// environment fill in.
+pub fn provider(
+    settings: &AuthSettings,
+    ctx: AuthContext,
+) -> Result<Arc<dyn TokenProvider>, AuthError> {
+    let method = settings.method()?;
+    let name = method.name();
+    let provider: Arc<dyn TokenProvider> = match method {
+        Method::ClientSecret => {
+            let secret = settings.client_secret.clone().unwrap_or_default();
+            if secret.is_empty() {
+                return Err(AuthError::Config("client_secret is empty".into()));
+            }
+            Arc::new(CachedProvider::new(
+                client_secret::ClientSecret {
+                    context: ctx,
+                    secret,
+                },
+                name,
+            ))
+        }
+        Method::Certificate => {
+            let cert = settings
+                .certificate_path
+                .as_deref()
+                .or(settings.private_key_path.as_deref())
+                .expect("method() saw a certificate or key path");
+            let key = settings.private_key_path.as_deref().unwrap_or(cert);
+            Arc::new(CachedProvider::new(
+                certificate::Certificate::load(ctx, cert, key)?,
+                name,
+            ))
+        }
+        Method::RefreshToken => {
+            let source = delegated::RefreshToken::load(
+                ctx,
+                settings.client_secret.clone(),
+                settings.refresh_token.clone(),
+                settings.token_cache_path.clone(),
+            )?;
+            Arc::new(CachedProvider::new(source, name))
+        }
+        Method::ManagedIdentity => {
+            let endpoint = settings
+                .identity_endpoint
+                .as_deref()
+                .map(url::Url::parse)
+                .transpose()
+                .map_err(|err| {
+                    AuthError::Config(format!("identity_endpoint is not a URL: {err}"))
+                })?;
+            let source = managed_identity::ManagedIdentity::new(
+                ctx.http.clone(),
+                endpoint,
+                settings.identity_header.clone(),
+                settings.managed_identity_client_id.clone(),
+                &ctx.scope,
+            );
+            Arc::new(CachedProvider::new(source, name))
+        }
+        Method::WorkloadIdentity => {
+            let token_file = settings
+                .federated_token_file
+                .clone()
+                .expect("method() saw the file");
+            Arc::new(CachedProvider::new(
+                certificate::Federated {
+                    context: ctx,
+                    token_file,
+                },
+                name,
+            ))
+        }
+    };
+    tracing::debug!(method = name, "authentication method chosen");
+    Ok(provider)
 }
