@@ -1,4 +1,29 @@
 //! Microsoft Graph extraction: config, auth, one HTTP client with one retry policy, paging,
 //! stream catalog, child fan-out and `$batch`. Knows nothing about Arrow.
+//!
+//! Start with [`Config::from_path`], build an [`Extractor`], and call [`Extractor::run`] with a
+//! bounded `tokio::sync::mpsc` sender of [`Page`]s; the returned [`RunStats`] is the summary.
 
 pub mod auth;
+mod batch;
+mod chain;
+pub mod config;
+pub mod error;
+mod extract;
+pub mod http;
+pub mod limits;
+pub mod paging;
+pub mod plan;
+mod report;
+pub mod retry;
+pub mod skip;
+pub mod stats;
+
+pub use config::{Cloud, Config, ConfigError};
+pub use error::{ExtractError, GraphError, RequestError};
+pub use extract::{Extractor, run};
+pub use http::{GraphClient, HttpSettings, build_http_client};
+pub use paging::{Page, PageFormat};
+pub use plan::{Pass, Plan, PlanError};
+pub use retry::RetryPolicy;
+pub use stats::{DeltaLink, RunStats, Skip, StreamStats};

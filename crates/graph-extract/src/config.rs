@@ -1,0 +1,488 @@
+//! Configuration shared with the CLI. Reads singer-io/tap-ms-graph's `config.json` unchanged and adds
+//! our own options; every validation error names the field and what it accepts.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use url::Url;
+
+pub const DEFAULT_SCOPE: &str = "https://graph.microsoft.com/.default";
+pub const DEFAULT_PAGE_SIZE: u32 = 999;
+pub const PAGE_SIZE_RANGE: std::ops::RangeInclusive<u32> = 100..=999;
+pub const DEFAULT_CONCURRENCY: usize = 8;
+pub const CONCURRENCY_RANGE: std::ops::RangeInclusive<usize> = 1..=64;
+
+/// Environment variables that override the file, so secrets need not be written into it.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("MSGRAPH_TENANT_ID", "tenant_id"),
+    ("MSGRAPH_CLIENT_ID", "client_id"),
+    ("MSGRAPH_CLIENT_SECRET", "client_secret"),
+];
+
+/// The Microsoft cloud to talk to; sets both hosts unless they are given explicitly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cloud {
+    #[default]
+    Global,
+    UsGov,
+    China,
+}
+
+impl Cloud {
+    pub const ALLOWED: &'static str = "global, us_gov, china";
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "global" => Some(Cloud::Global),
+            "us_gov" => Some(Cloud::UsGov),
+            "china" => Some(Cloud::China),
+            _ => None,
+        }
+    }
+
+    pub fn graph_base_url(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://graph.microsoft.com/v1.0",
+            Cloud::UsGov => "https://graph.microsoft.us/v1.0",
+            Cloud::China => "https://microsoftgraph.chinacloudapi.cn/v1.0",
+        }
+    }
+
+    pub fn authority_host(self) -> &'static str {
+        match self {
+            Cloud::Global => "https://login.microsoftonline.com",
+            Cloud::UsGov => "https://login.microsoftonline.us",
+            Cloud::China => "https://login.chinacloudapi.cn",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config is not valid JSON or misses a field: {0}")]
+    Parse(#[source] serde_json::Error),
+    #[error("reading config {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config field `{field}` is {value}; allowed: {min}..={max}")]
+    OutOfRange {
+        field: &'static str,
+        value: String,
+        min: i64,
+        max: i64,
+    },
+    #[error("config field `{field}` is `{value}`; allowed: {allowed}")]
+    InvalidValue {
+        field: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
+    #[error("config field `{field}` must not be empty")]
+    Missing { field: &'static str },
+}
+
+/// Validated configuration. Build it with [`Config::from_json`] / [`Config::from_path`].
+#[derive(Clone)]
+pub struct Config {
+    pub tenant_id: String,
+    pub client_id: String,
+    /// Kept for auth until it owns its settings; never shown by `Debug`.
+    pub client_secret: Option<String>,
+    pub scope: String,
+    pub page_size: u32,
+    /// Lower bound for the streams that take one (audit logs).
+    pub start_date: Option<DateTime<Utc>>,
+    pub cloud: Cloud,
+    /// Version root, e.g. `https://graph.microsoft.com/v1.0`, without a trailing slash.
+    pub graph_base_url: String,
+    pub authority_host: String,
+    /// Restrict users (and everything fanned out over them) to these UPN domains.
+    pub domains: Vec<String>,
+    /// Selected streams; empty means every declared stream.
+    pub streams: Vec<String>,
+    /// Global limit of concurrent Graph requests.
+    pub concurrency: usize,
+    /// Skipped streams or parents fail the run at the end.
+    pub strict: bool,
+    /// Fetch first pages of child streams through `$batch`.
+    pub use_batch: bool,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("scope", &self.scope)
+            .field("page_size", &self.page_size)
+            .field("start_date", &self.start_date)
+            .field("cloud", &self.cloud)
+            .field("graph_base_url", &self.graph_base_url)
+            .field("authority_host", &self.authority_host)
+            .field("domains", &self.domains)
+            .field("streams", &self.streams)
+            .field("concurrency", &self.concurrency)
+            .field("strict", &self.strict)
+            .field("use_batch", &self.use_batch)
+            .finish()
+    }
+}
+
+/// The file as written; numbers may arrive as strings (Meltano often stringifies settings).
+#[derive(Deserialize)]
+struct RawConfig {
+    tenant_id: String,
+    client_id: String,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    page_size: Option<NumberOrString>,
+    #[serde(default)]
+    start_date: Option<String>,
+    #[serde(default)]
+    cloud: Option<String>,
+    #[serde(default)]
+    graph_base_url: Option<String>,
+    #[serde(default)]
+    authority_host: Option<String>,
+    #[serde(default)]
+    domains: Vec<String>,
+    #[serde(default)]
+    streams: Vec<String>,
+    #[serde(default)]
+    concurrency: Option<NumberOrString>,
+    #[serde(default)]
+    strict: Option<BoolOrString>,
+    #[serde(default)]
+    use_batch: Option<BoolOrString>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrString {
+    Number(i64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum BoolOrString {
+    Bool(bool),
+    Text(String),
+}
+
+impl Config {
+    /// Reads a config file, with environment overrides for secrets.
+    pub fn from_path(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_json_with_env(&text, |k| std::env::var(k).ok())
+    }
+
+    /// Parses config JSON without looking at the environment.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        Self::from_json_with_env(text, |_| None)
+    }
+
+    /// Parses config JSON; `env` supplies [`ENV_OVERRIDES`], which win over the file.
+    pub fn from_json_with_env(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        // The file is small and read once: a Value here is fine, and lets overrides fill missing keys.
+        let mut value: serde_json::Value =
+            serde_json::from_str(text).map_err(ConfigError::Parse)?;
+        if let Some(object) = value.as_object_mut() {
+            for (var, key) in ENV_OVERRIDES {
+                if let Some(v) = env(var).filter(|v| !v.is_empty()) {
+                    object.insert((*key).to_string(), serde_json::Value::String(v));
+                }
+            }
+        }
+        let raw: RawConfig = serde_json::from_value(value).map_err(ConfigError::Parse)?;
+        raw.into_config()
+    }
+
+    /// Checks fields changed after parsing (the CLI overrides some from flags).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        non_empty("tenant_id", &self.tenant_id)?;
+        non_empty("client_id", &self.client_id)?;
+        if !PAGE_SIZE_RANGE.contains(&self.page_size) {
+            return Err(out_of_range(
+                "page_size",
+                self.page_size.to_string(),
+                PAGE_SIZE_RANGE.start().to_owned().into(),
+                PAGE_SIZE_RANGE.end().to_owned().into(),
+            ));
+        }
+        if !CONCURRENCY_RANGE.contains(&self.concurrency) {
+            return Err(out_of_range(
+                "concurrency",
+                self.concurrency.to_string(),
+                *CONCURRENCY_RANGE.start() as i64,
+                *CONCURRENCY_RANGE.end() as i64,
+            ));
+        }
+        check_base_url("graph_base_url", &self.graph_base_url)?;
+        check_base_url("authority_host", &self.authority_host)?;
+        for domain in &self.domains {
+            check_domain(domain)?;
+        }
+        Ok(())
+    }
+}
+
+impl RawConfig {
+    fn into_config(self) -> Result<Config, ConfigError> {
+        let cloud = match self.cloud.as_deref() {
+            None => Cloud::Global,
+            Some(name) => Cloud::parse(name).ok_or_else(|| ConfigError::InvalidValue {
+                field: "cloud",
+                value: name.to_string(),
+                allowed: Cloud::ALLOWED,
+            })?,
+        };
+        let page_size = match self.page_size {
+            None => DEFAULT_PAGE_SIZE,
+            Some(n) => {
+                let n = integer("page_size", n)?;
+                u32::try_from(n)
+                    .ok()
+                    .filter(|n| PAGE_SIZE_RANGE.contains(n))
+                    .ok_or_else(|| out_of_range("page_size", n.to_string(), 100, 999))?
+            }
+        };
+        let concurrency = match self.concurrency {
+            None => DEFAULT_CONCURRENCY,
+            Some(n) => {
+                let n = integer("concurrency", n)?;
+                usize::try_from(n).unwrap_or(0)
+            }
+        };
+        let config = Config {
+            tenant_id: self.tenant_id,
+            client_id: self.client_id,
+            client_secret: self.client_secret.filter(|s| !s.is_empty()),
+            scope: self.scope.unwrap_or_else(|| DEFAULT_SCOPE.to_string()),
+            page_size,
+            start_date: self
+                .start_date
+                .as_deref()
+                .map(parse_start_date)
+                .transpose()?,
+            cloud,
+            graph_base_url: trim_base(self.graph_base_url, cloud.graph_base_url()),
+            authority_host: trim_base(self.authority_host, cloud.authority_host()),
+            domains: self.domains,
+            streams: self.streams,
+            concurrency,
+            strict: boolean("strict", self.strict, false)?,
+            use_batch: boolean("use_batch", self.use_batch, true)?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn trim_base(explicit: Option<String>, cloud_default: &str) -> String {
+    explicit
+        .unwrap_or_else(|| cloud_default.to_string())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+fn integer(field: &'static str, n: NumberOrString) -> Result<i64, ConfigError> {
+    match n {
+        NumberOrString::Number(n) => Ok(n),
+        NumberOrString::Text(t) => t.trim().parse().map_err(|_| ConfigError::InvalidValue {
+            field,
+            value: t,
+            allowed: "an integer",
+        }),
+    }
+}
+
+fn boolean(
+    field: &'static str,
+    value: Option<BoolOrString>,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(BoolOrString::Bool(b)) => Ok(b),
+        Some(BoolOrString::Text(t)) => match t.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(ConfigError::InvalidValue {
+                field,
+                value: t,
+                allowed: "true, false",
+            }),
+        },
+    }
+}
+
+fn out_of_range(field: &'static str, value: String, min: i64, max: i64) -> ConfigError {
+    ConfigError::OutOfRange {
+        field,
+        value,
+        min,
+        max,
+    }
+}
+
+fn non_empty(field: &'static str, value: &str) -> Result<(), ConfigError> {
+    if value.trim().is_empty() {
+        return Err(ConfigError::Missing { field });
+    }
+    Ok(())
+}
+
+fn check_base_url(field: &'static str, value: &str) -> Result<(), ConfigError> {
+    let invalid = || ConfigError::InvalidValue {
+        field,
+        value: value.to_string(),
+        allowed: "an absolute http:// or https:// URL without query or fragment",
+    };
+    let url = Url::parse(value).map_err(|_| invalid())?;
+    let scheme_ok = matches!(url.scheme(), "http" | "https");
+    if !scheme_ok || url.host().is_none() || url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+fn check_domain(domain: &str) -> Result<(), ConfigError> {
+    let valid = !domain.is_empty()
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+    if !valid {
+        return Err(ConfigError::InvalidValue {
+            field: "domains",
+            value: domain.to_string(),
+            allowed: "DNS domain names such as contoso.com",
+        });
+    }
+    Ok(())
+}
+
+/// `2024-01-31T00:00:00Z` or a bare `2024-01-31` (midnight UTC), as Singer configs write it.
+fn parse_start_date(text: &str) -> Result<DateTime<Utc>, ConfigError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| ConfigError::InvalidValue {
+            field: "start_date",
+            value: text.to_string(),
+            allowed: "an RFC 3339 timestamp or YYYY-MM-DD",
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TAP_CONFIG: &str = r#"{"tenant_id":"t","client_id":"c","client_secret":"s3cret",
+        "start_date":"2024-01-01T00:00:00Z"}"#;
+
+    #[test]
+    fn tap_ms_graph_config_reads_unchanged_with_defaults() {
+        let c = Config::from_json(TAP_CONFIG).unwrap();
+        assert_eq!(c.scope, DEFAULT_SCOPE);
+        assert_eq!(c.page_size, 999);
+        assert_eq!(c.graph_base_url, "https://graph.microsoft.com/v1.0");
+        assert_eq!(c.authority_host, "https://login.microsoftonline.com");
+        assert!(c.use_batch && !c.strict);
+        assert_eq!(
+            c.start_date.unwrap().to_rfc3339(),
+            "2024-01-01T00:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn page_size_outside_range_names_field_and_range() {
+        for bad in ["50", "1000", "-1"] {
+            let text = format!(r#"{{"tenant_id":"t","client_id":"c","page_size":{bad}}}"#);
+            let err = Config::from_json(&text).unwrap_err();
+            assert!(matches!(
+                err,
+                ConfigError::OutOfRange {
+                    field: "page_size",
+                    ..
+                }
+            ));
+            assert!(err.to_string().contains("page_size") && err.to_string().contains("100..=999"));
+        }
+        let ok = Config::from_json(r#"{"tenant_id":"t","client_id":"c","page_size":"500"}"#);
+        assert_eq!(ok.unwrap().page_size, 500);
+    }
+
+    #[test]
+    fn cloud_sets_both_hosts_and_explicit_urls_win() {
+        let c = Config::from_json(r#"{"tenant_id":"t","client_id":"c","cloud":"us_gov"}"#).unwrap();
+        assert_eq!(c.graph_base_url, "https://graph.microsoft.us/v1.0");
+        assert_eq!(c.authority_host, "https://login.microsoftonline.us");
+        let c = Config::from_json(
+            r#"{"tenant_id":"t","client_id":"c","cloud":"china","graph_base_url":"http://127.0.0.1:9/v1.0/"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.graph_base_url, "http://127.0.0.1:9/v1.0");
+        assert_eq!(c.authority_host, "https://login.chinacloudapi.cn");
+        let err = Config::from_json(r#"{"tenant_id":"t","client_id":"c","cloud":"mars"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`cloud`") && err.contains("global, us_gov, china"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_typed_and_name_the_field() {
+        let cases = [
+            (r#""graph_base_url":"ftp://x""#, "graph_base_url"),
+            (r#""domains":["a b"]"#, "domains"),
+            (r#""start_date":"yesterday""#, "start_date"),
+            (r#""strict":"maybe""#, "strict"),
+            (r#""concurrency":0"#, "concurrency"),
+        ];
+        for (extra, field) in cases {
+            let text = format!(r#"{{"tenant_id":"t","client_id":"c",{extra}}}"#);
+            let err = Config::from_json(&text).unwrap_err();
+            assert!(err.to_string().contains(field), "{extra}: {err}");
+        }
+        let missing = Config::from_json(r#"{"client_id":"c"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("tenant_id"), "{missing}");
+    }
+
+    #[test]
+    fn env_overrides_win_and_debug_redacts_the_secret() {
+        let c = Config::from_json_with_env(r#"{"client_id":"c"}"#, |k| match k {
+            "MSGRAPH_TENANT_ID" => Some("from-env".into()),
+            "MSGRAPH_CLIENT_SECRET" => Some("hunter2-env".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.tenant_id, "from-env");
+        assert_eq!(c.client_secret.as_deref(), Some("hunter2-env"));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2") && shown.contains("<redacted>"));
+    }
+}

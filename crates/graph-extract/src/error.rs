@@ -1,0 +1,136 @@
+//! Typed errors: Graph's error envelope, request failures after retries, and run failures.
+
+use serde::Deserialize;
+
+use crate::auth::AuthError;
+use crate::config::ConfigError;
+use crate::plan::PlanError;
+use crate::stats::RunStats;
+
+/// A Graph error response: `{"error":{"code","message","innerError":{"request-id",...}}}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Graph answered {status} {code}: {message} (request-id {})", request_id.as_deref().unwrap_or("none"))]
+pub struct GraphError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    error: EnvelopeError,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeError {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default, rename = "innerError")]
+    inner_error: Option<InnerError>,
+}
+
+#[derive(Deserialize)]
+struct InnerError {
+    #[serde(default, rename = "request-id")]
+    request_id: Option<String>,
+}
+
+impl GraphError {
+    /// Parses Graph's envelope; a body that is not one still yields an error with the status.
+    /// `header_request_id` (the `request-id` response header) is used when the body has none.
+    pub fn from_response(status: u16, body: &[u8], header_request_id: Option<&str>) -> Self {
+        match serde_json::from_slice::<Envelope>(body) {
+            Ok(Envelope { error }) => GraphError {
+                status,
+                code: error.code,
+                message: error.message,
+                request_id: error
+                    .inner_error
+                    .and_then(|i| i.request_id)
+                    .or_else(|| header_request_id.map(str::to_string)),
+            },
+            Err(_) => GraphError {
+                status,
+                code: format!("Http{status}"),
+                // A short prefix only: bodies can be large HTML pages from proxies.
+                message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+                request_id: header_request_id.map(str::to_string),
+            },
+        }
+    }
+}
+
+/// A request that failed for good (after the retry policy gave up, or on a non-retryable status).
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error("{what} failed after {attempts} attempts: {reason}")]
+    Exhausted {
+        what: String,
+        attempts: u32,
+        reason: String,
+    },
+    #[error("token: {0}")]
+    Auth(#[from] AuthError),
+    #[error("{what}: {reason}")]
+    Protocol { what: String, reason: String },
+}
+
+impl RequestError {
+    pub fn graph(&self) -> Option<&GraphError> {
+        match self {
+            RequestError::Graph(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("building the HTTP client: {0}")]
+    Client(String),
+    #[error("token provider: {0}")]
+    Auth(#[from] AuthError),
+    #[error("stream `{stream}`{}: {source}", parent_id.as_deref().map(|p| format!(" (parent {p})")).unwrap_or_default())]
+    Stream {
+        stream: String,
+        parent_id: Option<String>,
+        #[source]
+        source: RequestError,
+    },
+    #[error("the page receiver was dropped; run cancelled")]
+    ReceiverClosed,
+    #[error("{} skipped stream(s)/parent(s) under strict mode", .0.skips.len())]
+    SkippedUnderStrict(Box<RunStats>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_graph_envelope_with_request_id() {
+        let body = br#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges",
+            "innerError":{"date":"2024-01-01T00:00:00","request-id":"r-1","client-request-id":"c-1"}}}"#;
+        let e = GraphError::from_response(403, body, Some("hdr"));
+        assert_eq!(e.code, "Authorization_RequestDenied");
+        assert_eq!(e.request_id.as_deref(), Some("r-1"));
+        assert!(e.to_string().contains("403 Authorization_RequestDenied"));
+    }
+
+    #[test]
+    fn non_envelope_body_keeps_status_and_header_request_id() {
+        let e = GraphError::from_response(502, b"<html>bad gateway</html>", Some("hdr-9"));
+        assert_eq!(e.code, "Http502");
+        assert_eq!(e.request_id.as_deref(), Some("hdr-9"));
+    }
+}

@@ -1,0 +1,223 @@
+//! The entry point: plan the passes, run them concurrently, fan children out, summarise.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use stream_spec::{Catalog, StreamKind, StreamSpec};
+use tokio::sync::mpsc;
+
+use crate::auth::TokenProvider;
+use crate::batch::MAX_BATCH_ITEMS;
+use crate::chain::{ChainError, FirstPage, RunContext};
+use crate::config::Config;
+use crate::error::ExtractError;
+use crate::http::{GraphClient, HttpSettings, build_http_client};
+use crate::limits::{Limits, OUTLOOK_MAILBOX_LIMIT};
+use crate::paging::{ExtraQuery, Page};
+use crate::plan::{Pass, Plan};
+use crate::retry::RetryPolicy;
+use crate::skip::StreamGate;
+use crate::stats::{Recorder, RunStats, Skip};
+
+/// Parent ids buffered between a parent's pages and its children's requests.
+const PARENT_ID_BUFFER: usize = 1024;
+
+/// Extracts selected streams into a channel of [`Page`]s.
+pub struct Extractor {
+    config: Config,
+    catalog: Catalog,
+    tokens: Arc<dyn TokenProvider>,
+    http: reqwest::Client,
+    policy: RetryPolicy,
+}
+
+impl Extractor {
+    /// `http` should come from [`build_http_client`] (shared with the token provider).
+    pub fn new(
+        config: Config,
+        catalog: Catalog,
+        tokens: Arc<dyn TokenProvider>,
+        http: reqwest::Client,
+    ) -> Self {
+        Self {
+            config,
+            catalog,
+            tokens,
+            http,
+            policy: RetryPolicy::default(),
+        }
+    }
+
+    /// Builds the default HTTP client.
+    pub fn http_client() -> Result<reqwest::Client, ExtractError> {
+        build_http_client(&HttpSettings::default()).map_err(|e| ExtractError::Client(e.to_string()))
+    }
+
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Runs `selection` (empty: `config.streams`, and if that is empty too, every stream), sending
+    /// pages to `pages`. Returns the summary; under `strict`, skips make it an error carrying it.
+    pub async fn run(
+        &self,
+        selection: &[String],
+        pages: mpsc::Sender<Page>,
+    ) -> Result<RunStats, ExtractError> {
+        self.config.validate()?;
+        let selection = if selection.is_empty() {
+            &self.config.streams
+        } else {
+            selection
+        };
+        let plan = Plan::new(&self.catalog, selection)?;
+        let ctx = self.context(&plan, pages);
+        let passes = plan.passes.iter().map(|pass| ctx.run_pass(pass));
+        futures::future::try_join_all(passes).await?;
+        let RunContext {
+            recorder, emitted, ..
+        } = ctx;
+        let stats = recorder.finish(|s| emitted.iter().any(|e| e == s));
+        if self.config.strict && !stats.skips.is_empty() {
+            return Err(ExtractError::SkippedUnderStrict(Box::new(stats)));
+        }
+        Ok(stats)
+    }
+
+    fn context(&self, plan: &Plan, sender: mpsc::Sender<Page>) -> RunContext {
+        let limits = Limits::new(self.config.concurrency, OUTLOOK_MAILBOX_LIMIT);
+        let client = GraphClient::new(
+            self.http.clone(),
+            self.tokens.clone(),
+            self.policy.clone(),
+            limits,
+        );
+        let streams: Vec<&StreamSpec> = plan.streams().collect();
+        let mut extra = HashMap::new();
+        if !self.config.domains.is_empty() {
+            extra.insert(
+                "users".to_string(),
+                ExtraQuery::domains(&self.config.domains),
+            );
+        }
+        RunContext {
+            client,
+            base_url: self.config.graph_base_url.trim_end_matches('/').to_string(),
+            page_size: self.config.page_size,
+            use_batch: self.config.use_batch,
+            concurrency: self.config.concurrency,
+            recorder: Recorder::new(streams.iter().map(|s| s.stream.as_str())),
+            sender,
+            extra,
+            gates: streams
+                .iter()
+                .filter(|s| s.parent.is_some())
+                .map(|s| (s.stream.clone(), StreamGate::default()))
+                .collect(),
+            emitted: streams
+                .iter()
+                .filter(|s| plan.emits(&s.stream))
+                .map(|s| s.stream.clone())
+                .collect(),
+            stream_names: streams
+                .iter()
+                .map(|s| (s.stream.clone(), Arc::from(s.stream.as_str())))
+                .collect(),
+        }
+    }
+}
+
+/// Convenience for the CLI: one run with a fresh client.
+pub async fn run(
+    config: Config,
+    catalog: Catalog,
+    tokens: Arc<dyn TokenProvider>,
+    selection: &[String],
+    pages: mpsc::Sender<Page>,
+) -> Result<RunStats, ExtractError> {
+    let http = Extractor::http_client()?;
+    Extractor::new(config, catalog, tokens, http)
+        .run(selection, pages)
+        .await
+}
+
+impl RunContext {
+    async fn run_pass(&self, pass: &Pass) -> Result<(), ExtractError> {
+        let spec = &pass.spec;
+        if spec.kind == StreamKind::Report {
+            let result = self.fetch_report(spec).await;
+            return self.settle(spec, None, result);
+        }
+        let first = || FirstPage::Url(self.first_url(spec, None));
+        if pass.children.is_empty() {
+            let result = self.follow_chain(spec, None, first(), None).await;
+            return self.settle(spec, None, result);
+        }
+        let (ids_tx, ids_rx) = mpsc::channel::<String>(PARENT_ID_BUFFER);
+        let parent = async {
+            let result = self.follow_chain(spec, None, first(), Some(&ids_tx)).await;
+            drop(ids_tx);
+            result
+        };
+        let children = self.fan_out(&pass.children, ids_rx);
+        let (parent_result, children_result) = tokio::join!(parent, children);
+        let parent_refused = matches!(&parent_result, Err(ChainError::Request(_)));
+        // A child's fatal error closes the id channel under the parent: report the child's error.
+        children_result?;
+        self.settle(spec, None, parent_result)?;
+        if parent_refused {
+            self.skip_children_of_refused_parent(pass);
+        }
+        Ok(())
+    }
+
+    /// The parent stream was refused (and skipped): its children have no parents to run over.
+    fn skip_children_of_refused_parent(&self, pass: &Pass) {
+        for child in &pass.children {
+            self.recorder.skip(Skip {
+                stream: child.stream.clone(),
+                parent_id: None,
+                status: 403,
+                code: "ParentStreamSkipped".into(),
+                message: format!("parent stream `{}` was refused", pass.spec.stream),
+                permission: pass.spec.permission.clone(),
+            });
+        }
+    }
+
+    /// Runs every child stream over the parent ids as they arrive, with bounded concurrency.
+    async fn fan_out(
+        &self,
+        children: &[StreamSpec],
+        mut ids: mpsc::Receiver<String>,
+    ) -> Result<(), ExtractError> {
+        let ids = futures::stream::poll_fn(move |cx| ids.poll_recv(cx));
+        let work =
+            ids.flat_map(|id| futures::stream::iter(children.iter().map(move |c| (c, id.clone()))));
+        if self.use_batch {
+            work.ready_chunks(MAX_BATCH_ITEMS)
+                .map(|chunk| self.run_batch(chunk))
+                // Each batch holds up to 20 chains; fewer batches in flight keeps requests bounded.
+                .buffer_unordered(self.concurrency.div_ceil(2).max(1))
+                .try_collect::<()>()
+                .await
+        } else {
+            work.map(|(spec, id)| {
+                self.child(
+                    spec,
+                    id.clone(),
+                    FirstPage::Url(self.first_url(spec, Some(&id))),
+                )
+            })
+            .buffer_unordered(self.concurrency * 2)
+            .try_collect::<()>()
+            .await
+        }
+    }
+}

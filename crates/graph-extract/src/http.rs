@@ -1,0 +1,352 @@
+//! One HTTP client for Graph; the only place requests are retried (policy in `retry`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
+};
+use reqwest::{Method, StatusCode};
+
+use crate::auth::{AccessToken, TokenProvider};
+use crate::error::{GraphError, RequestError};
+use crate::limits::Limits;
+use crate::retry::{Failure, RetryPolicy};
+use crate::stats::StreamCounters;
+
+const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("client-request-id");
+const REQUEST_ID: &str = "request-id";
+
+/// Timeouts of the underlying client.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub connect_timeout: Duration,
+    /// Longest silence while reading a response.
+    pub read_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Builds the reqwest client Graph traffic (and token requests) go through: rustls, HTTP/2, gzip,
+/// timeouts, and no automatic redirects (reports follow their 302 explicitly, without the token).
+pub fn build_http_client(settings: &HttpSettings) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .tls_backend_rustls()
+        .gzip(true)
+        .connect_timeout(settings.connect_timeout)
+        .read_timeout(settings.read_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("msgraph-sync/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// What to check in a 2xx body before accepting it, so a cut-short body is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyCheck {
+    None,
+    /// Must be a complete JSON document.
+    Json,
+}
+
+/// One logical request (retried as a whole).
+pub struct GraphRequest<'a> {
+    pub method: Method,
+    pub url: &'a str,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Option<Bytes>,
+    /// Send the bearer token (false for report downloads, which must not get it).
+    pub authorized: bool,
+    /// Mailboxes (user ids) this request touches, for Outlook's per-mailbox concurrency limit.
+    pub mailboxes: Vec<String>,
+    pub check: BodyCheck,
+}
+
+impl<'a> GraphRequest<'a> {
+    pub fn get(url: &'a str) -> Self {
+        Self {
+            method: Method::GET,
+            url,
+            headers: Vec::new(),
+            body: None,
+            authorized: true,
+            mailboxes: Vec::new(),
+            check: BodyCheck::Json,
+        }
+    }
+}
+
+/// A response whose body was read completely.
+#[derive(Debug, Clone)]
+pub struct GraphResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+pub struct GraphClient {
+    http: reqwest::Client,
+    tokens: Arc<dyn TokenProvider>,
+    policy: RetryPolicy,
+    limits: Limits,
+}
+
+enum Attempt {
+    Done(GraphResponse),
+    Failed {
+        status: Option<u16>,
+        retry_after: Option<String>,
+        reason: String,
+        error: Option<GraphError>,
+    },
+}
+
+impl GraphClient {
+    pub fn new(
+        http: reqwest::Client,
+        tokens: Arc<dyn TokenProvider>,
+        policy: RetryPolicy,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            http,
+            tokens,
+            policy,
+            limits,
+        }
+    }
+
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Sends `req` until it succeeds or the policy gives up; 2xx and 3xx are successes.
+    /// A 401 invalidates the token and is retried once with a fresh one.
+    pub async fn send(
+        &self,
+        req: &GraphRequest<'_>,
+        counters: &StreamCounters,
+    ) -> Result<GraphResponse, RequestError> {
+        let mut attempt = 0u32;
+        let mut refreshed = false;
+        loop {
+            attempt += 1;
+            if attempt > 1 {
+                StreamCounters::bump(&counters.retries);
+            }
+            let token = if req.authorized {
+                Some(self.tokens.token().await?)
+            } else {
+                None
+            };
+            StreamCounters::bump(&counters.requests);
+            let outcome = self.attempt(req, token.as_ref(), attempt).await;
+            let (status, retry_after, reason, error) = match outcome {
+                Attempt::Done(response) => return Ok(response),
+                Attempt::Failed {
+                    status,
+                    retry_after,
+                    reason,
+                    error,
+                } => (status, retry_after, reason, error),
+            };
+            if status == Some(401) && !refreshed {
+                if let Some(token) = &token {
+                    // Expired or revoked mid-run: one fresh token, then 401 is final.
+                    self.tokens.invalidate(token);
+                    refreshed = true;
+                    attempt -= 1;
+                    continue;
+                }
+            }
+            if status == Some(429) {
+                StreamCounters::bump(&counters.throttled);
+            }
+            let failure = match status {
+                Some(s) => Failure::Status(s, retry_after.as_deref()),
+                None => Failure::Transport,
+            };
+            match self.policy.next_delay(attempt, failure, SystemTime::now()) {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => {
+                    return Err(match error {
+                        Some(graph) if !RetryPolicy::is_retryable_status(graph.status) => {
+                            RequestError::Graph(graph)
+                        }
+                        _ => RequestError::Exhausted {
+                            what: describe(req),
+                            attempts: attempt,
+                            reason,
+                        },
+                    });
+                }
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        req: &GraphRequest<'_>,
+        token: Option<&AccessToken>,
+        attempt: u32,
+    ) -> Attempt {
+        // Held for the attempt only, never while waiting to retry.
+        let _permits = self.limits.acquire(&req.mailboxes).await;
+        let client_request_id = uuid::Uuid::new_v4().to_string();
+        let mut builder = self
+            .http
+            .request(req.method.clone(), req.url)
+            .header(CLIENT_REQUEST_ID, &client_request_id);
+        for (name, value) in &req.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(token) = token {
+            builder = builder.header(AUTHORIZATION, format!("Bearer {}", token.secret));
+        }
+        if let Some(body) = &req.body {
+            builder = builder
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let started = Instant::now();
+        let result = read_whole(builder.send().await).await;
+        let log = |status: Option<u16>, request_id: Option<&str>, outcome: &str| {
+            tracing::debug!(
+                method = %req.method,
+                url = %describe(req),
+                attempt,
+                status,
+                request_id,
+                client_request_id = %client_request_id,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "{outcome}"
+            );
+        };
+        match result {
+            Err(e) => {
+                let reason = transport_reason(&e);
+                log(None, None, &reason);
+                Attempt::Failed {
+                    status: None,
+                    retry_after: None,
+                    reason,
+                    error: None,
+                }
+            }
+            Ok(response) => {
+                let status = response.status.as_u16();
+                let request_id = response
+                    .headers
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok());
+                if response.status.is_success() || response.status.is_redirection() {
+                    if req.check == BodyCheck::Json && response.status.is_success() {
+                        if let Err(e) =
+                            serde_json::from_slice::<serde::de::IgnoredAny>(&response.body)
+                        {
+                            let reason = format!(
+                                "incomplete JSON body ({} bytes): {e}",
+                                response.body.len()
+                            );
+                            log(Some(status), request_id, &reason);
+                            return Attempt::Failed {
+                                status: None,
+                                retry_after: None,
+                                reason,
+                                error: None,
+                            };
+                        }
+                    }
+                    log(Some(status), request_id, "ok");
+                    return Attempt::Done(response);
+                }
+                let error = GraphError::from_response(status, &response.body, request_id);
+                log(
+                    Some(status),
+                    request_id,
+                    &format!("{}: {}", error.code, error.message),
+                );
+                let retry_after = response
+                    .headers
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                Attempt::Failed {
+                    status: Some(status),
+                    retry_after,
+                    reason: error.to_string(),
+                    error: Some(error),
+                }
+            }
+        }
+    }
+}
+
+/// Reads the whole body inside the attempt, so a connection dropped mid-body is retried.
+async fn read_whole(
+    sent: Result<reqwest::Response, reqwest::Error>,
+) -> Result<GraphResponse, reqwest::Error> {
+    let response = sent?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?;
+    Ok(GraphResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn transport_reason(e: &reqwest::Error) -> String {
+    // Without the URL: report download URLs carry signatures.
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_body() || e.is_decode() {
+        "body cut short or undecodable"
+    } else {
+        "transport"
+    };
+    let mut reason = format!("{kind}: {}", e.without_url_ref());
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        reason.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    reason
+}
+
+/// The URL for logs and errors; unauthenticated downloads lose their (signed) query.
+fn describe(req: &GraphRequest<'_>) -> String {
+    if req.authorized {
+        req.url.to_string()
+    } else {
+        req.url.split('?').next().unwrap_or_default().to_string()
+    }
+}
+
+trait WithoutUrlRef {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrlRef for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let text = self.to_string();
+        match self.url() {
+            Some(url) => text.replace(&format!(" for url ({url})"), ""),
+            None => text,
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! First-page URLs from a declaration, and cheap reading of a page's links, row count and ids.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde::Deserialize;
+use serde::de::{IgnoredAny, SeqAccess, Visitor};
+use stream_spec::{StreamKind, StreamSpec};
+
+/// Characters escaped in a query value. `$ ' ( ) , / : @` stay literal, as Graph's docs write them.
+const QUERY_VALUE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'<')
+    .add(b'=')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b']')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// Characters escaped in a parent id put into a path segment.
+const PATH_SEGMENT: &AsciiSet = &QUERY_VALUE.add(b'/').add(b'\'');
+
+/// How a page's body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageFormat {
+    /// A Graph collection page: `{"value":[...], "@odata.nextLink"?, ...}`.
+    Json,
+    /// A report's CSV download (header line first, may start with a UTF-8 BOM).
+    Csv,
+}
+
+/// One response body handed to the sink, untouched.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub stream: Arc<str>,
+    /// The parent's id for child streams (goes into the declared parent column).
+    pub parent_id: Option<Arc<str>>,
+    pub format: PageFormat,
+    pub body: Bytes,
+    /// Records in this page (`value` entries, or CSV data lines).
+    pub rows: usize,
+    /// Set on the last page of a delta chain.
+    pub delta_link: Option<String>,
+}
+
+/// Query additions the run decides (not in the declaration), e.g. the `domains` filter on users.
+#[derive(Debug, Clone, Default)]
+pub struct ExtraQuery {
+    pub params: BTreeMap<String, String>,
+    /// Advanced queries (`$count`, `endswith`) need `ConsistencyLevel: eventual` on every page.
+    pub consistency_eventual: bool,
+}
+
+impl ExtraQuery {
+    /// `$filter=endswith(userPrincipalName,'@a') or ...`, `$count=true`, ConsistencyLevel.
+    pub fn domains(domains: &[String]) -> Self {
+        if domains.is_empty() {
+            return Self::default();
+        }
+        let filter = domains
+            .iter()
+            .map(|d| format!("endswith(userPrincipalName,'@{}')", d.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        Self {
+            params: BTreeMap::from([
+                ("$filter".to_string(), filter),
+                ("$count".to_string(), "true".to_string()),
+            ]),
+            consistency_eventual: true,
+        }
+    }
+}
+
+/// Path and query of a stream's first page, relative to the version root (as `$batch` wants it).
+pub fn first_relative_url(
+    spec: &StreamSpec,
+    parent_id: Option<&str>,
+    page_size: u32,
+    extra: &ExtraQuery,
+) -> String {
+    let encoded_parent = parent_id.map(|p| utf8_percent_encode(p, PATH_SEGMENT).to_string());
+    let path = spec.path_for(encoded_parent.as_deref());
+    let mut params: BTreeMap<&str, String> = spec
+        .query
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    if spec.kind != StreamKind::Report {
+        let select = spec.select();
+        if !select.is_empty() {
+            params.insert("$select", select.join(","));
+        }
+        if let Some(top) = spec.page_size.top(page_size) {
+            params.insert("$top", top.to_string());
+        }
+    }
+    for (k, v) in &extra.params {
+        match (k.as_str(), params.get(k.as_str())) {
+            // A declared filter (teams) and the run's filter must both hold.
+            ("$filter", Some(declared)) => {
+                let both = format!("({declared}) and ({v})");
+                params.insert("$filter", both);
+            }
+            _ => {
+                params.insert(k.as_str(), v.clone());
+            }
+        }
+    }
+    let mut url = if path.starts_with('/') {
+        path
+    } else {
+        format!("/{path}")
+    };
+    for (i, (k, v)) in params.iter().enumerate() {
+        url.push(if i == 0 && !url.contains('?') {
+            '?'
+        } else {
+            '&'
+        });
+        url.push_str(k);
+        url.push('=');
+        url.extend(utf8_percent_encode(v, QUERY_VALUE));
+    }
+    url
+}
+
+/// Absolute first-page URL: the version root plus [`first_relative_url`].
+pub fn first_url(
+    base: &str,
+    spec: &StreamSpec,
+    parent_id: Option<&str>,
+    page_size: u32,
+    extra: &ExtraQuery,
+) -> String {
+    format!(
+        "{}{}",
+        base.trim_end_matches('/'),
+        first_relative_url(spec, parent_id, page_size, extra)
+    )
+}
+
+/// The parts of a page the extractor needs; records are skipped, not built.
+#[derive(Debug, Deserialize)]
+pub struct PageLinks {
+    #[serde(default, rename = "@odata.nextLink")]
+    pub next_link: Option<String>,
+    #[serde(default, rename = "@odata.deltaLink")]
+    pub delta_link: Option<String>,
+    #[serde(default)]
+    pub value: RowCount,
+}
+
+/// Number of entries in `value`, counted without materialising them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RowCount(pub usize);
+
+impl<'de> Deserialize<'de> for RowCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Count;
+        impl<'de> Visitor<'de> for Count {
+            type Value = RowCount;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RowCount, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(RowCount(n))
+            }
+        }
+        d.deserialize_seq(Count)
+    }
+}
+
+/// A page read for the ids of its records (parents of child streams); `@removed` rows are left out.
+#[derive(Debug, Deserialize)]
+pub struct PageIds {
+    #[serde(default, rename = "@odata.nextLink")]
+    pub next_link: Option<String>,
+    #[serde(default, rename = "@odata.deltaLink")]
+    pub delta_link: Option<String>,
+    #[serde(default)]
+    pub value: Vec<IdOnly>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IdOnly {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default, rename = "@removed")]
+    pub removed: Option<IgnoredAny>,
+}
+
+impl PageIds {
+    pub fn live_ids(self) -> impl Iterator<Item = String> {
+        self.value
+            .into_iter()
+            .filter(|r| r.removed.is_none())
+            .filter_map(|r| r.id)
+    }
+}
+
+/// CSV data lines (the header excluded), honouring quoted fields that contain newlines.
+pub fn csv_rows(body: &[u8]) -> usize {
+    let mut in_quotes = false;
+    let mut lines = 0usize;
+    let mut line_has_data = false;
+    for &b in body {
+        match b {
+            b'"' => {
+                in_quotes = !in_quotes;
+                line_has_data = true;
+            }
+            b'\n' if !in_quotes => {
+                if line_has_data {
+                    lines += 1;
+                }
+                line_has_data = false;
+            }
+            b'\r' => {}
+            _ => line_has_data = true,
+        }
+    }
+    if line_has_data {
+        lines += 1;
+    }
+    lines.saturating_sub(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stream_spec::{Field, FieldType, PageSize, ParentRef};
+
+    fn spec(path: &str, page_size: PageSize, parent: bool) -> StreamSpec {
+        let field = |g: &str, n: &str| Field {
+            graph: g.into(),
+            name: n.into(),
+            data_type: FieldType::Utf8,
+            nullable: true,
+        };
+        StreamSpec {
+            stream: "s".into(),
+            kind: StreamKind::Collection,
+            path: path.into(),
+            parent: parent.then(|| ParentRef {
+                stream: "users".into(),
+                column: "user_id".into(),
+            }),
+            primary_key: vec!["id".into()],
+            query: BTreeMap::new(),
+            page_size,
+            entity: None,
+            permission: "User.Read.All".into(),
+            outlook_mailbox_limit: false,
+            fields: vec![
+                field("id", "id"),
+                field("displayName", "display_name"),
+                field("@odata.type", "odata_type"),
+            ],
+        }
+    }
+
+    #[test]
+    fn first_url_has_select_top_and_parent() {
+        let s = spec("/users/{parent_id}/messages", PageSize::Cap(1000), true);
+        let url = first_url(
+            "http://127.0.0.1:1/v1.0/",
+            &s,
+            Some("u-1"),
+            999,
+            &ExtraQuery::default(),
+        );
+        assert_eq!(
+            url,
+            "http://127.0.0.1:1/v1.0/users/u-1/messages?$select=id,displayName&$top=999"
+        );
+        let capped = spec("/chats/{parent_id}/messages", PageSize::Cap(50), true);
+        let rel = first_relative_url(
+            &capped,
+            Some("19:a/b@thread.v2"),
+            999,
+            &ExtraQuery::default(),
+        );
+        assert_eq!(
+            rel,
+            "/chats/19:a%2Fb@thread.v2/messages?$select=id,displayName&$top=50"
+        );
+    }
+
+    #[test]
+    fn no_top_where_the_endpoint_refuses_it() {
+        let s = spec("/directoryRoles", PageSize::Unsupported, false);
+        let rel = first_relative_url(&s, None, 999, &ExtraQuery::default());
+        assert!(!rel.contains("$top"), "{rel}");
+    }
+
+    #[test]
+    fn domains_filter_joins_with_a_declared_filter() {
+        let mut s = spec("/users", PageSize::Cap(999), false);
+        s.query
+            .insert("$filter".into(), "accountEnabled eq true".into());
+        let extra = ExtraQuery::domains(&["a.com".into(), "b.org".into()]);
+        assert!(extra.consistency_eventual);
+        let rel = first_relative_url(&s, None, 500, &extra);
+        assert!(rel.contains("$count=true"), "{rel}");
+        assert!(
+            rel.contains("$filter=(accountEnabled%20eq%20true)%20and%20(endswith(userPrincipalName,'@a.com')%20or%20endswith(userPrincipalName,'@b.org'))"),
+            "{rel}"
+        );
+    }
+
+    #[test]
+    fn page_links_count_rows_without_values() {
+        let body = br#"{"@odata.context":"x","value":[{"id":"1","n":{"deep":[1,2]}},{"id":"2"}],
+            "@odata.nextLink":"http://h/v1.0/users?$skiptoken=abc"}"#;
+        let links: PageLinks = serde_json::from_slice(body).unwrap();
+        assert_eq!(links.value, RowCount(2));
+        assert_eq!(
+            links.next_link.as_deref(),
+            Some("http://h/v1.0/users?$skiptoken=abc")
+        );
+        let ids: PageIds = serde_json::from_slice(
+            br#"{"value":[{"id":"a"},{"id":"b","@removed":{"reason":"deleted"}}],"@odata.deltaLink":"d"}"#,
+        )
+        .unwrap();
+        assert_eq!(ids.delta_link.as_deref(), Some("d"));
+        assert_eq!(ids.live_ids().collect::<Vec<_>>(), vec!["a"]);
+    }
+
+    #[test]
+    fn csv_rows_skip_header_and_respect_quotes() {
+        assert_eq!(csv_rows(b"\xef\xbb\xbfA,B\r\n1,2\r\n3,\"x\ny\"\r\n"), 2);
+        assert_eq!(csv_rows(b"A,B\n"), 0);
+        assert_eq!(csv_rows(b"A,B\n1,2"), 1);
+        assert_eq!(csv_rows(b""), 0);
+    }
+}

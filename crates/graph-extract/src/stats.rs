@@ -1,0 +1,169 @@
+//! Per-stream counters (shared by concurrent tasks) and the run summary they become.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+/// Live counters of one stream; cheap to bump from any task.
+#[derive(Debug, Default)]
+pub struct StreamCounters {
+    pub pages: AtomicU64,
+    pub rows: AtomicU64,
+    /// HTTP requests sent for this stream (each `$batch` item counts as one).
+    pub requests: AtomicU64,
+    /// Attempts after the first, whatever the cause.
+    pub retries: AtomicU64,
+    /// 429 answers (single requests and `$batch` items).
+    pub throttled: AtomicU64,
+    pub skipped_parents: AtomicU64,
+}
+
+impl StreamCounters {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> StreamStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StreamStats {
+            pages: get(&self.pages),
+            rows: get(&self.rows),
+            requests: get(&self.requests),
+            retries: get(&self.retries),
+            throttled: get(&self.throttled),
+            skipped_parents: get(&self.skipped_parents),
+        }
+    }
+}
+
+/// Summary of one stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StreamStats {
+    pub pages: u64,
+    pub rows: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub throttled: u64,
+    pub skipped_parents: u64,
+}
+
+/// A stream, or one parent of a child stream, left out because Graph refused it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skip {
+    pub stream: String,
+    /// `None`: the whole stream was skipped.
+    pub parent_id: Option<String>,
+    pub status: u16,
+    /// Graph's error code (`Authorization_RequestDenied`, `MailboxNotEnabledForRESTAPI`, ...).
+    pub code: String,
+    pub message: String,
+    /// The application permission the stream's declaration says it needs.
+    pub permission: String,
+}
+
+/// Where a delta chain ended: pass it back next run to get only changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeltaLink {
+    pub stream: String,
+    pub parent_id: Option<String>,
+    pub url: String,
+}
+
+/// What a run did, per stream, for the summary and the manifest.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunStats {
+    pub streams: BTreeMap<String, StreamStats>,
+    pub skips: Vec<Skip>,
+    pub delta_links: Vec<DeltaLink>,
+    /// The `POST /$batch` requests themselves (their items are counted per stream).
+    pub batch: StreamStats,
+}
+
+impl RunStats {
+    pub fn stream(&self, name: &str) -> Option<&StreamStats> {
+        self.streams.get(name)
+    }
+}
+
+/// Collects counters and records while the run is going.
+#[derive(Debug, Default)]
+pub(crate) struct Recorder {
+    streams: BTreeMap<String, std::sync::Arc<StreamCounters>>,
+    skips: Mutex<Vec<Skip>>,
+    delta_links: Mutex<Vec<DeltaLink>>,
+    /// Requests, retries and 429s of the `POST /$batch` calls themselves.
+    pub(crate) batch_counters: StreamCounters,
+}
+
+impl Recorder {
+    pub(crate) fn new<'a>(streams: impl IntoIterator<Item = &'a str>) -> Self {
+        Self {
+            streams: streams
+                .into_iter()
+                .map(|s| (s.to_string(), Default::default()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn counters(&self, stream: &str) -> std::sync::Arc<StreamCounters> {
+        self.streams
+            .get(stream)
+            .cloned()
+            .unwrap_or_else(|| panic!("stream `{stream}` was not planned"))
+    }
+
+    pub(crate) fn skip(&self, skip: Skip) {
+        tracing::warn!(
+            stream = %skip.stream,
+            parent_id = ?skip.parent_id,
+            status = skip.status,
+            code = %skip.code,
+            permission = %skip.permission,
+            "skipped: {}",
+            skip.message
+        );
+        self.skips.lock().expect("skips lock").push(skip);
+    }
+
+    pub(crate) fn delta_link(&self, link: DeltaLink) {
+        self.delta_links.lock().expect("delta lock").push(link);
+    }
+
+    pub(crate) fn finish(self, emitted: impl Fn(&str) -> bool) -> RunStats {
+        let mut skips = self.skips.into_inner().expect("skips lock");
+        // A stream skipped whole makes its parent skips for the same reason redundant.
+        let whole: Vec<(String, String)> = skips
+            .iter()
+            .filter(|s| s.parent_id.is_none())
+            .map(|s| (s.stream.clone(), s.code.clone()))
+            .collect();
+        skips.retain(|s| {
+            s.parent_id.is_none()
+                || !whole
+                    .iter()
+                    .any(|(st, code)| *st == s.stream && *code == s.code)
+        });
+        skips.sort_by(|a, b| (&a.stream, &a.parent_id).cmp(&(&b.stream, &b.parent_id)));
+        for skip in skips.iter().filter(|s| s.parent_id.is_some()) {
+            if let Some(c) = self.streams.get(&skip.stream) {
+                StreamCounters::bump(&c.skipped_parents);
+            }
+        }
+        let mut delta_links = self.delta_links.into_inner().expect("delta lock");
+        delta_links.sort_by(|a, b| (&a.stream, &a.parent_id).cmp(&(&b.stream, &b.parent_id)));
+        RunStats {
+            streams: self
+                .streams
+                .iter()
+                .filter(|(name, _)| emitted(name))
+                .map(|(name, c)| (name.clone(), c.snapshot()))
+                .collect(),
+            skips,
+            delta_links,
+            batch: self.batch_counters.snapshot(),
+        }
+    }
+}
