@@ -5,17 +5,19 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use url::Url;
 
+use crate::auth::AuthSettings;
+
 pub const DEFAULT_SCOPE: &str = "https://graph.microsoft.com/.default";
 pub const DEFAULT_PAGE_SIZE: u32 = 999;
 pub const PAGE_SIZE_RANGE: std::ops::RangeInclusive<u32> = 100..=999;
 pub const DEFAULT_CONCURRENCY: usize = 8;
 pub const CONCURRENCY_RANGE: std::ops::RangeInclusive<usize> = 1..=64;
 
-/// Environment variables that override the file, so secrets need not be written into it.
+/// Environment variables that override the file's identifiers. Secrets come from the environment
+/// through [`AuthSettings::with_env_from`] (`MSGRAPH_CLIENT_SECRET`, `AZURE_CLIENT_SECRET`, ...).
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("MSGRAPH_TENANT_ID", "tenant_id"),
     ("MSGRAPH_CLIENT_ID", "client_id"),
-    ("MSGRAPH_CLIENT_SECRET", "client_secret"),
 ];
 
 /// The Microsoft cloud to talk to; sets both hosts unless they are given explicitly.
@@ -88,8 +90,6 @@ pub enum ConfigError {
 pub struct Config {
     pub tenant_id: String,
     pub client_id: String,
-    /// Kept for auth until it owns its settings; never shown by `Debug`.
-    pub client_secret: Option<String>,
     pub scope: String,
     pub page_size: u32,
     /// Lower bound for the streams that take one (audit logs).
@@ -108,6 +108,8 @@ pub struct Config {
     pub strict: bool,
     /// Fetch first pages of child streams through `$batch`.
     pub use_batch: bool,
+    /// How to authenticate (client secret, certificate, ...); its `Debug` redacts secrets.
+    pub auth: AuthSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -115,10 +117,6 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("tenant_id", &self.tenant_id)
             .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "<redacted>"),
-            )
             .field("scope", &self.scope)
             .field("page_size", &self.page_size)
             .field("start_date", &self.start_date)
@@ -130,6 +128,7 @@ impl std::fmt::Debug for Config {
             .field("concurrency", &self.concurrency)
             .field("strict", &self.strict)
             .field("use_batch", &self.use_batch)
+            .field("auth", &self.auth)
             .finish()
     }
 }
@@ -139,8 +138,6 @@ impl std::fmt::Debug for Config {
 struct RawConfig {
     tenant_id: String,
     client_id: String,
-    #[serde(default)]
-    client_secret: Option<String>,
     #[serde(default)]
     scope: Option<String>,
     #[serde(default)]
@@ -163,6 +160,8 @@ struct RawConfig {
     strict: Option<BoolOrString>,
     #[serde(default)]
     use_batch: Option<BoolOrString>,
+    #[serde(flatten)]
+    auth: AuthSettings,
 }
 
 #[derive(Deserialize)]
@@ -209,7 +208,8 @@ impl Config {
                 }
             }
         }
-        let raw: RawConfig = serde_json::from_value(value).map_err(ConfigError::Parse)?;
+        let mut raw: RawConfig = serde_json::from_value(value).map_err(ConfigError::Parse)?;
+        raw.auth = raw.auth.with_env_from(|k| env(k).filter(|v| !v.is_empty()));
         raw.into_config()
     }
 
@@ -272,7 +272,6 @@ impl RawConfig {
         let config = Config {
             tenant_id: self.tenant_id,
             client_id: self.client_id,
-            client_secret: self.client_secret.filter(|s| !s.is_empty()),
             scope: self.scope.unwrap_or_else(|| DEFAULT_SCOPE.to_string()),
             page_size,
             start_date: self
@@ -288,6 +287,7 @@ impl RawConfig {
             concurrency,
             strict: boolean("strict", self.strict, false)?,
             use_batch: boolean("use_batch", self.use_batch, true)?,
+            auth: self.auth,
         };
         config.validate()?;
         Ok(config)
@@ -481,7 +481,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.tenant_id, "from-env");
-        assert_eq!(c.client_secret.as_deref(), Some("hunter2-env"));
+        assert_eq!(c.auth.client_secret.as_deref(), Some("hunter2-env"));
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2") && shown.contains("<redacted>"));
     }

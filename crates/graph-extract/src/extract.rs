@@ -7,7 +7,7 @@ use futures::{StreamExt, TryStreamExt};
 use stream_spec::{Catalog, StreamKind, StreamSpec};
 use tokio::sync::mpsc;
 
-use crate::auth::TokenProvider;
+use crate::auth::{self, AuthContext, TokenProvider};
 use crate::batch::MAX_BATCH_ITEMS;
 use crate::chain::{ChainError, FirstPage, RunContext};
 use crate::config::Config;
@@ -47,6 +47,27 @@ impl Extractor {
             http,
             policy: RetryPolicy::default(),
         }
+    }
+
+    /// Builds the HTTP client and the token provider `config.auth` asks for.
+    pub fn from_config(config: Config, catalog: Catalog) -> Result<Self, ExtractError> {
+        let http = Self::http_client()?;
+        let authority_host = url::Url::parse(&config.authority_host).map_err(|_| {
+            ExtractError::Config(crate::ConfigError::InvalidValue {
+                field: "authority_host",
+                value: config.authority_host.clone(),
+                allowed: "an absolute http:// or https:// URL",
+            })
+        })?;
+        let context = AuthContext {
+            tenant_id: config.tenant_id.clone(),
+            client_id: config.client_id.clone(),
+            scope: config.scope.clone(),
+            authority_host,
+            http: http.clone(),
+        };
+        let tokens = auth::provider(&config.auth, context)?;
+        Ok(Self::new(config, catalog, tokens, http))
     }
 
     /// Builds the default HTTP client.

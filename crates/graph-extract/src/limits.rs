@@ -81,10 +81,8 @@ mod tests {
         let _second = limits.acquire(&a).await;
         let third = tokio::time::timeout(Duration::from_millis(50), limits.acquire(&a)).await;
         assert!(third.is_err(), "a third request to one mailbox must wait");
-        let other = tokio::time::timeout(
-            Duration::from_millis(50),
-            limits.acquire(&["user-b".into()]),
-        );
+        let b = vec!["user-b".to_string()];
+        let other = tokio::time::timeout(Duration::from_millis(50), limits.acquire(&b));
         assert!(other.await.is_ok(), "other mailboxes are not blocked");
         drop(first);
         let third = tokio::time::timeout(Duration::from_millis(50), limits.acquire(&a)).await;
@@ -96,12 +94,11 @@ mod tests {
         let limits = Limits::new(100, 4);
         let batch = vec!["u".to_string(), "u".to_string(), "u".to_string()];
         let _held = limits.acquire(&batch).await;
-        let fits = tokio::time::timeout(Duration::from_millis(50), limits.acquire(&["u".into()]));
+        let one = vec!["u".to_string()];
+        let two = vec!["u".to_string(), "u".to_string()];
+        let fits = tokio::time::timeout(Duration::from_millis(50), limits.acquire(&one));
         assert!(fits.await.is_ok());
-        let over = tokio::time::timeout(
-            Duration::from_millis(50),
-            limits.acquire(&["u".into(), "u".into()]),
-        );
+        let over = tokio::time::timeout(Duration::from_millis(50), limits.acquire(&two));
         assert!(over.await.is_err(), "3 + 2 exceeds 4 per mailbox");
     }
 

@@ -1,0 +1,331 @@
+//! Extraction over real HTTP against graph-mock on 127.0.0.1.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use graph_extract::ExtractError;
+use graph_mock::auth::{AuthConfig, TEST_CLIENT_SECRET};
+use graph_mock::{Faults, MockConfig};
+use support::*;
+use tracing::instrument::WithSubscriber;
+
+fn faulty() -> Faults {
+    Faults::default()
+        .throttle_rate(0.05)
+        .retry_after_secs(1)
+        .unavailable_rate(0.02)
+        .drop_rate(0.01)
+        .truncate_rate(0.01)
+        .mailbox_concurrency(true)
+}
+
+/// Captures every log line of a run at debug level.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stream_equals_the_truth_under_faults_and_token_expiry() {
+    let mock = start(
+        MockConfig::default()
+            .faults(faulty())
+            .auth(AuthConfig::default().with_token_ttl(Duration::from_secs(2))),
+    )
+    .await;
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let streams = all_streams();
+    let names: Vec<&str> = streams.iter().map(String::as_str).collect();
+    let collected = run(config_for(&mock, r#""concurrency":8"#), &names)
+        .with_subscriber(subscriber)
+        .await;
+    let stats = collected.result.expect("run succeeds");
+    assert!(stats.skips.is_empty(), "nothing refused: {:?}", stats.skips);
+    assert_matches_truth(&mock.truth(), &names, &collected.pages);
+
+    let retries: u64 = stats.streams.values().map(|s| s.retries).sum::<u64>() + stats.batch.retries;
+    let throttled: u64 =
+        stats.streams.values().map(|s| s.throttled).sum::<u64>() + stats.batch.throttled;
+    assert!(
+        retries > 0 && throttled > 0,
+        "faults were met and retried: {stats:?}"
+    );
+    for (stream, s) in &stats.streams {
+        let truth = mock.truth().stream(stream).unwrap().rows;
+        assert_eq!(s.rows, truth, "stats rows of {stream}");
+    }
+    let drive_links = stats
+        .delta_links
+        .iter()
+        .filter(|d| d.stream == "drive_items")
+        .count();
+    assert_eq!(
+        drive_links as u64,
+        mock.truth().stream("users").unwrap().rows,
+        "one deltaLink per drive"
+    );
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("request_id"),
+        "attempts are logged with request ids"
+    );
+    assert!(
+        !text.contains(TEST_CLIENT_SECRET),
+        "the secret never appears in logs"
+    );
+    assert!(!text.contains("Bearer "), "no authorization header in logs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_stream_and_parents_are_skipped_while_the_rest_completes() {
+    let faults = Faults::default()
+        .deny_stream("audit_logs_signins")
+        .deny_stream("contacts")
+        .deny_parent("groups", 2)
+        .unlicensed_mailbox(5);
+    let mock = start(MockConfig::default().faults(faults)).await;
+    let selection = [
+        "users",
+        "groups",
+        "group_member",
+        "audit_logs_signins",
+        "contacts",
+        "mail_messages",
+        "calendar_events",
+        "subscribed_skus",
+    ];
+    let collected = run(config_for(&mock, ""), &selection).await;
+    let stats = collected.result.expect("skips do not fail the run");
+    let truth = mock.truth();
+    let whole: Vec<_> = stats
+        .skips
+        .iter()
+        .filter(|s| s.parent_id.is_none())
+        .collect();
+    let mut whole_streams: Vec<_> = whole.iter().map(|s| s.stream.as_str()).collect();
+    whole_streams.sort();
+    assert_eq!(
+        whole_streams,
+        ["audit_logs_signins", "contacts"],
+        "{:#?}",
+        stats.skips
+    );
+    let signins = whole
+        .iter()
+        .find(|s| s.stream == "audit_logs_signins")
+        .unwrap();
+    assert_eq!(
+        (signins.status, signins.code.as_str()),
+        (403, "Authorization_RequestDenied")
+    );
+    assert_eq!(signins.permission, "AuditLog.Read.All");
+
+    for stream in ["group_member", "mail_messages", "calendar_events"] {
+        let mut expected = truth.stream(stream).unwrap().skipped_parents.clone();
+        let mut skipped: Vec<String> = stats
+            .skips
+            .iter()
+            .filter(|s| s.stream == stream)
+            .map(|s| s.parent_id.clone().expect("a parent skip"))
+            .collect();
+        expected.sort();
+        skipped.sort();
+        assert!(!expected.is_empty());
+        assert_eq!(skipped, expected, "{stream}");
+        assert_eq!(
+            stats.stream(stream).unwrap().skipped_parents,
+            expected.len() as u64
+        );
+    }
+    let mailbox = stats
+        .skips
+        .iter()
+        .find(|s| s.stream == "mail_messages")
+        .unwrap();
+    assert_eq!(
+        (mailbox.status, mailbox.code.as_str()),
+        (404, "MailboxNotEnabledForRESTAPI")
+    );
+    assert_eq!(mailbox.permission, "Mail.Read");
+    assert!(
+        collected
+            .pages
+            .iter()
+            .all(|p| &*p.stream != "contacts" && &*p.stream != "audit_logs_signins")
+    );
+    assert_matches_truth(
+        &truth,
+        &[
+            "users",
+            "groups",
+            "group_member",
+            "mail_messages",
+            "calendar_events",
+            "subscribed_skus",
+        ],
+        &collected.pages,
+    );
+    // The whole-stream refusal of a child is found early, not paid once per user.
+    let contacts_403 = mock.requests().count("contacts", 403);
+    assert!(contacts_403 < 40, "contacts refused {contacts_403} times");
+
+    let strict = run(
+        config_for(&mock, r#""strict":true"#),
+        &["subscribed_skus", "audit_logs_signins"],
+    )
+    .await;
+    match strict.result {
+        Err(ExtractError::SkippedUnderStrict(stats)) => assert_eq!(stats.skips.len(), 1),
+        other => panic!("strict turns skips into failure: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_sends_fewer_requests_for_per_user_streams() {
+    let per_user = [
+        "mail_messages",
+        "calendar_events",
+        "contacts",
+        "drive_items",
+    ];
+    let mut totals = Vec::new();
+    for use_batch in [false, true] {
+        let mock = start(MockConfig::default()).await;
+        let config = config_for(&mock, &format!(r#""use_batch":{use_batch}"#));
+        let collected = run(config, &per_user).await;
+        let stats = collected.result.expect("run succeeds");
+        assert_matches_truth(&mock.truth(), &per_user, &collected.pages);
+        assert!(
+            !collected.pages.iter().any(|p| &*p.stream == "users"),
+            "users only pulled in, not emitted"
+        );
+        assert_eq!(stats.batch.requests > 0, use_batch);
+        totals.push(mock.requests().total);
+    }
+    let (single, batched) = (totals[0], totals[1]);
+    assert!(batched * 3 < single, "batched {batched} vs single {single}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_items_throttled_or_failing_are_retried_until_complete() {
+    let faults = Faults::default()
+        .throttle_rate(0.15)
+        .retry_after_secs(1)
+        .unavailable_rate(0.05)
+        .mailbox_concurrency(true);
+    let mock = start(MockConfig::default().faults(faults)).await;
+    let streams = [
+        "mail_messages",
+        "calendar_events",
+        "contacts",
+        "group_member",
+        "chat_messages",
+    ];
+    let collected = run(config_for(&mock, ""), &streams).await;
+    let stats = collected.result.expect("run succeeds");
+    assert!(stats.streams.values().any(|s| s.throttled > 0), "{stats:?}");
+    assert_matches_truth(&mock.truth(), &streams, &collected.pages);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_is_never_sent_to_endpoints_that_refuse_it() {
+    let mock = start(MockConfig::default()).await;
+    let streams = [
+        "directory_roles",
+        "directory_role_templates",
+        "subscribed_skus",
+        "directory_role_member",
+        "conditional_access_policies",
+        "chat_messages",
+    ];
+    let collected = run(config_for(&mock, r#""page_size":999"#), &streams).await;
+    collected.result.expect("run succeeds");
+    let requests = mock.requests();
+    let refused: u64 = requests
+        .by_stream
+        .values()
+        .map(|s| s.by_status.get(&400).copied().unwrap_or(0))
+        .sum();
+    assert_eq!(refused, 0, "{requests:?}");
+    assert_matches_truth(&mock.truth(), &streams, &collected.pages);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domains_filter_restricts_users_and_their_children() {
+    let mock = start(MockConfig::default()).await;
+    let everyone = run(config_for(&mock, ""), &["users"]).await;
+    everyone.result.expect("run succeeds");
+    let upns = |pages: &[graph_extract::Page]| -> Vec<(String, String)> {
+        let mut rows: Vec<(String, String)> = pages
+            .iter()
+            .flat_map(|p| {
+                let body: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+                body["value"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        (
+                            r["id"].as_str().unwrap().to_string(),
+                            r["userPrincipalName"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let all = upns(&everyone.pages);
+    let wanted: Vec<_> = all
+        .iter()
+        .filter(|(_, upn)| upn.ends_with("@contoso.com") || upn.ends_with("@fabrikam.example"))
+        .cloned()
+        .collect();
+    assert!(!wanted.is_empty() && wanted.len() < all.len());
+
+    let config = config_for(&mock, r#""domains":["contoso.com","fabrikam.example"]"#);
+    let filtered = run(config, &["users", "contacts"]).await;
+    let stats = filtered
+        .result
+        .expect("advanced query accepted with ConsistencyLevel");
+    let users: Vec<_> = filtered
+        .pages
+        .iter()
+        .filter(|p| &*p.stream == "users")
+        .cloned()
+        .collect();
+    assert_eq!(upns(&users), wanted);
+    let contacts_per_user = stats.stream("contacts").unwrap().rows / wanted.len() as u64;
+    assert_eq!(
+        stats.stream("contacts").unwrap().rows,
+        contacts_per_user * wanted.len() as u64
+    );
+    assert!(
+        filtered
+            .pages
+            .iter()
+            .filter(|p| &*p.stream == "contacts")
+            .all(|p| wanted
+                .iter()
+                .any(|(id, _)| Some(id.as_str()) == p.parent_id.as_deref()))
+    );
+}

@@ -1,0 +1,172 @@
+//! Shared by the extraction tests: start the mock, configure a run against it, collect its pages,
+//! and turn pages into the key sets the mock's ground truth holds.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use graph_extract::{Config, ExtractError, Extractor, Page, PageFormat, RetryPolicy, RunStats};
+use graph_mock::auth::{TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TENANT_ID};
+use graph_mock::{MockConfig, MockServer, Truth};
+use stream_spec::{Catalog, StreamSpec};
+use tokio::sync::mpsc;
+
+/// No test runs longer than this.
+pub const TEST_LIMIT: Duration = Duration::from_secs(240);
+
+pub async fn start(config: MockConfig) -> MockServer {
+    MockServer::start(config).await.expect("mock starts")
+}
+
+/// A config pointing at the mock, with the test app's secret; `extra` adds JSON fields.
+pub fn config_for(mock: &MockServer, extra: &str) -> Config {
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(",{extra}")
+    };
+    let text = format!(
+        r#"{{"tenant_id":"{TEST_TENANT_ID}","client_id":"{TEST_CLIENT_ID}","client_secret":"{TEST_CLIENT_SECRET}",
+            "graph_base_url":"{}","authority_host":"{}"{extra}}}"#,
+        mock.graph_url(),
+        mock.authority_host()
+    );
+    Config::from_json(&text).expect("test config is valid")
+}
+
+/// Short waits where the server gives none, so faulty runs stay quick; Retry-After is still honoured.
+pub fn quick_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 6,
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(500),
+        default_retry_after: Duration::from_millis(300),
+        max_retry_after: Duration::from_secs(5),
+    }
+}
+
+pub struct Collected {
+    pub result: Result<RunStats, ExtractError>,
+    pub pages: Vec<Page>,
+}
+
+/// Runs `selection` and collects every page (the test tenants are small).
+pub async fn run(config: Config, selection: &[&str]) -> Collected {
+    let extractor = Extractor::from_config(config, Catalog::embedded())
+        .expect("extractor builds")
+        .with_retry_policy(quick_policy());
+    run_with(&extractor, selection).await
+}
+
+pub async fn run_with(extractor: &Extractor, selection: &[&str]) -> Collected {
+    let selection: Vec<String> = selection.iter().map(|s| s.to_string()).collect();
+    // A small bound, so the extractor really waits on a slow consumer.
+    let (tx, mut rx) = mpsc::channel::<Page>(4);
+    let collect = async move {
+        let mut pages = Vec::new();
+        while let Some(page) = rx.recv().await {
+            pages.push(page);
+        }
+        pages
+    };
+    let work = async move { extractor.run(&selection, tx).await };
+    let (result, pages) = tokio::time::timeout(TEST_LIMIT, async { tokio::join!(work, collect) })
+        .await
+        .expect("run finishes within the test limit");
+    Collected { result, pages }
+}
+
+/// Key tuples of a stream's pages, in the declaration's primary-key order, and its row count.
+pub fn keys_of(spec: &StreamSpec, pages: &[Page]) -> (u64, BTreeSet<Vec<String>>) {
+    let mut rows = 0;
+    let mut keys = BTreeSet::new();
+    for page in pages.iter().filter(|p| *p.stream == *spec.stream) {
+        assert_eq!(page.format, PageFormat::Json, "{}", spec.stream);
+        let body: serde_json::Value = serde_json::from_slice(&page.body).expect("page is JSON");
+        let values = body["value"].as_array().expect("page has value");
+        assert_eq!(values.len(), page.rows, "Page::rows counts the records");
+        for record in values {
+            rows += 1;
+            let key = spec
+                .primary_key
+                .iter()
+                .map(|column| {
+                    if spec.parent.as_ref().is_some_and(|p| &p.column == column) {
+                        return page
+                            .parent_id
+                            .as_deref()
+                            .expect("child page has parent")
+                            .to_string();
+                    }
+                    let graph = &spec.field(column).expect("key column declared").graph;
+                    match &record[graph.as_str()] {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    }
+                })
+                .collect();
+            keys.insert(key);
+        }
+    }
+    (rows, keys)
+}
+
+/// CSV data rows of a report stream.
+pub fn report_rows(stream: &str, pages: &[Page]) -> u64 {
+    pages
+        .iter()
+        .filter(|p| &*p.stream == stream)
+        .map(|p| {
+            assert_eq!(p.format, PageFormat::Csv);
+            p.rows as u64
+        })
+        .sum()
+}
+
+/// Asserts every stream in `streams` landed exactly the truth: rows, keys, no duplicates.
+pub fn assert_matches_truth(truth: &Truth, streams: &[&str], pages: &[Page]) {
+    let catalog = Catalog::embedded();
+    let mut mismatches = BTreeMap::new();
+    for stream in streams {
+        let spec = catalog.get(stream).unwrap();
+        let expected = truth
+            .stream(stream)
+            .unwrap_or_else(|| panic!("truth for {stream}"));
+        if spec.kind == stream_spec::StreamKind::Report {
+            let rows = report_rows(stream, pages);
+            if rows != expected.rows {
+                mismatches.insert(
+                    stream.to_string(),
+                    format!("rows {rows} != {}", expected.rows),
+                );
+            }
+            continue;
+        }
+        let (rows, keys) = keys_of(spec, pages);
+        if rows != expected.rows || keys != expected.keys {
+            mismatches.insert(
+                stream.to_string(),
+                format!(
+                    "rows {rows} (distinct {}) vs truth {}; missing {}, extra {}",
+                    keys.len(),
+                    expected.rows,
+                    expected.keys.difference(&keys).count(),
+                    keys.difference(&expected.keys).count()
+                ),
+            );
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "streams differ from the truth: {mismatches:#?}"
+    );
+}
+
+pub fn all_streams() -> Vec<String> {
+    Catalog::embedded()
+        .streams()
+        .iter()
+        .map(|s| s.stream.clone())
+        .collect()
+}
