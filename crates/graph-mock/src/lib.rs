@@ -1,1 +1,41 @@
-//! graph-mock
+//! graph-mock: a faithful fake Microsoft Graph v1.0 tenant for tests, benchmarks and `--demo`.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let server = graph_mock::MockServer::start(graph_mock::MockConfig::default()).await?;
+//! println!("{}", server.graph_url()); // http://127.0.0.1:PORT/v1.0
+//! let truth = server.truth(); // rows and primary keys per stream
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//! See README.md for every option.
+
+pub mod auth;
+pub mod cli;
+
+mod admin;
+mod batch;
+mod config;
+mod delta;
+mod faults;
+mod graph;
+mod ids;
+mod paging;
+mod reports;
+mod response;
+mod server;
+mod tenant;
+mod truth;
+
+pub use admin::MutateError;
+pub use config::{Faults, MockConfig, Sizes};
+pub use server::MockServer;
+pub use tenant::MutationOutcome;
+pub use truth::{RequestCounts, StreamRequests, StreamTruth, Truth};
+
+/// Graph's default page size.
+pub const DEFAULT_PAGE_SIZE: u64 = paging::DEFAULT_PAGE;
+/// At most this many requests in one `$batch`.
+pub const MAX_BATCH_REQUESTS: usize = batch::MAX_BATCH;
+/// Outlook's concurrent requests per mailbox.
+pub const MAILBOX_CONCURRENCY: u32 = faults::MAILBOX_CONCURRENCY;

@@ -1,0 +1,239 @@
+//! What tenant to fake and how badly to behave.
+
+use std::time::Duration;
+
+use stream_spec::Catalog;
+
+use crate::auth::AuthConfig;
+
+/// Everything the mock needs to start. `Default` is a small tenant, faults off, seed fixed.
+#[derive(Debug, Clone)]
+pub struct MockConfig {
+    /// Port to bind on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Every generated value derives from this seed.
+    pub seed: u64,
+    pub sizes: Sizes,
+    /// Add undeclared properties and now and then a value of the wrong type.
+    pub drift: bool,
+    pub faults: Faults,
+    pub auth: AuthConfig,
+    /// The stream declarations to serve (default: the ones compiled into stream-spec).
+    pub catalog: Catalog,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            seed: 42,
+            sizes: Sizes::default(),
+            drift: false,
+            faults: Faults::default(),
+            auth: AuthConfig::default(),
+            catalog: Catalog::embedded(),
+        }
+    }
+}
+
+impl MockConfig {
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    pub fn sizes(mut self, sizes: Sizes) -> Self {
+        self.sizes = sizes;
+        self
+    }
+    pub fn drift(mut self, drift: bool) -> Self {
+        self.drift = drift;
+        self
+    }
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+    pub fn auth(mut self, auth: AuthConfig) -> Self {
+        self.auth = auth;
+        self
+    }
+    pub fn catalog(mut self, catalog: Catalog) -> Self {
+        self.catalog = catalog;
+        self
+    }
+    /// Shorthand for `sizes.users`.
+    pub fn users(mut self, n: u64) -> Self {
+        self.sizes.users = n;
+        self
+    }
+    /// Shorthand for `sizes.groups`.
+    pub fn groups(mut self, n: u64) -> Self {
+        self.sizes.groups = n;
+        self
+    }
+}
+
+/// How many rows each stream has. Per-parent sizes are exact (every parent has that many).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sizes {
+    pub users: u64,
+    pub groups: u64,
+    /// Teams are groups whose resourceProvisioningOptions contains "Team"; at most `groups`.
+    pub teams: u64,
+    pub chats: u64,
+    pub applications: u64,
+    pub service_principals: u64,
+    pub drives: u64,
+    /// Members per group, drawn from users and service principals (capped at their total).
+    pub members_per_group: u64,
+    pub owners_per_group: u64,
+    pub channels_per_team: u64,
+    pub members_per_team: u64,
+    pub messages_per_user: u64,
+    pub events_per_user: u64,
+    pub contacts_per_user: u64,
+    pub drive_items_per_user: u64,
+    pub messages_per_chat: u64,
+    pub directory_audits: u64,
+    pub sign_ins: u64,
+    pub conditional_access_policies: u64,
+    pub directory_roles: u64,
+    pub directory_role_templates: u64,
+    pub members_per_role: u64,
+    pub subscribed_skus: u64,
+    /// Rows of any declared top-level stream not named above.
+    pub other_top_level: u64,
+    /// Rows per parent of any declared child stream not named above.
+    pub other_per_parent: u64,
+}
+
+impl Default for Sizes {
+    fn default() -> Self {
+        Self {
+            users: 120,
+            groups: 12,
+            teams: 4,
+            chats: 6,
+            applications: 5,
+            service_principals: 8,
+            drives: 5,
+            members_per_group: 6,
+            owners_per_group: 2,
+            channels_per_team: 3,
+            members_per_team: 4,
+            messages_per_user: 4,
+            events_per_user: 3,
+            contacts_per_user: 2,
+            drive_items_per_user: 5,
+            messages_per_chat: 5,
+            directory_audits: 30,
+            sign_ins: 40,
+            conditional_access_policies: 4,
+            directory_roles: 6,
+            directory_role_templates: 10,
+            members_per_role: 3,
+            subscribed_skus: 3,
+            other_top_level: 5,
+            other_per_parent: 3,
+        }
+    }
+}
+
+/// Misbehaviour, all off by default. Probabilities are per Graph request (not the token endpoint).
+///
+/// Random faults (429, 503/504, dropped connection, truncated body) never hit the same URL more than
+/// [`Faults::MAX_IN_A_ROW`] times in a row, so a client retrying 6 times always gets through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Faults {
+    /// Added before every Graph response.
+    pub latency: Duration,
+    /// 429 with Retry-After in seconds, as an HTTP date, or absent (mixed).
+    pub throttle_rate: f64,
+    /// Retry-After value in seconds sent with 429/503 (keep small so tests stay fast).
+    pub retry_after_secs: u64,
+    /// 503 or 504 (half each), sometimes with Retry-After.
+    pub unavailable_rate: f64,
+    /// Connection closed without a response.
+    pub drop_rate: f64,
+    /// Content-Length larger than the bytes sent, then the connection closes.
+    pub truncate_rate: f64,
+    /// Outlook's 4 concurrent requests per app per mailbox (429 ApplicationThrottled).
+    pub mailbox_concurrency: bool,
+    /// Streams answering 403 Authorization_RequestDenied (permission not granted).
+    pub denied_streams: Vec<String>,
+    /// Parents whose children answer 403 Authorization_RequestDenied, as (parent stream, index).
+    pub denied_parents: Vec<(String, u64)>,
+    /// User indices whose mailbox is unlicensed: Outlook streams answer 404 MailboxNotEnabledForRESTAPI.
+    pub unlicensed_mailboxes: Vec<u64>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            throttle_rate: 0.0,
+            retry_after_secs: 1,
+            unavailable_rate: 0.0,
+            drop_rate: 0.0,
+            truncate_rate: 0.0,
+            mailbox_concurrency: false,
+            denied_streams: Vec::new(),
+            denied_parents: Vec::new(),
+            unlicensed_mailboxes: Vec::new(),
+        }
+    }
+}
+
+impl Faults {
+    /// The most times one URL gets a random fault in a row.
+    pub const MAX_IN_A_ROW: u32 = 3;
+
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+    pub fn throttle_rate(mut self, p: f64) -> Self {
+        self.throttle_rate = p;
+        self
+    }
+    pub fn retry_after_secs(mut self, secs: u64) -> Self {
+        self.retry_after_secs = secs;
+        self
+    }
+    pub fn unavailable_rate(mut self, p: f64) -> Self {
+        self.unavailable_rate = p;
+        self
+    }
+    pub fn drop_rate(mut self, p: f64) -> Self {
+        self.drop_rate = p;
+        self
+    }
+    pub fn truncate_rate(mut self, p: f64) -> Self {
+        self.truncate_rate = p;
+        self
+    }
+    pub fn mailbox_concurrency(mut self, on: bool) -> Self {
+        self.mailbox_concurrency = on;
+        self
+    }
+    pub fn deny_stream(mut self, stream: impl Into<String>) -> Self {
+        self.denied_streams.push(stream.into());
+        self
+    }
+    pub fn deny_parent(mut self, parent_stream: impl Into<String>, index: u64) -> Self {
+        self.denied_parents.push((parent_stream.into(), index));
+        self
+    }
+    pub fn unlicensed_mailbox(mut self, user_index: u64) -> Self {
+        self.unlicensed_mailboxes.push(user_index);
+        self
+    }
+    /// Whether any random fault can fire.
+    pub(crate) fn any_random(&self) -> bool {
+        self.throttle_rate + self.unavailable_rate + self.drop_rate + self.truncate_rate > 0.0
+    }
+}

@@ -1,0 +1,346 @@
+//! The Graph v1.0 endpoints: route a path to a stream, refuse what Graph refuses, apply faults, serve.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::{HeaderMap, Method, StatusCode};
+use stream_spec::{StreamKind, StreamSpec};
+
+use crate::paging::{self, GraphQuery};
+use crate::response::{GraphResponse, RequestIds, Transport};
+use crate::server::AppState;
+use crate::tenant::ParentRow;
+use crate::truth::{Outcome, ParentRefusal, parent_refusal};
+use crate::{batch, delta, reports};
+
+/// What a path under /v1.0 names.
+pub(crate) enum Route<'a> {
+    Collection {
+        spec: &'a StreamSpec,
+        parent: Option<ParentRow>,
+    },
+    /// `/users/delta`, `/groups/delta`.
+    DirectoryDelta {
+        spec: &'a StreamSpec,
+    },
+    /// A declared delta stream (drive items).
+    Delta {
+        spec: &'a StreamSpec,
+        parent: Option<ParentRow>,
+    },
+    Report {
+        spec: &'a StreamSpec,
+        argument: String,
+    },
+    /// The path has a stream's shape but the parent id names nothing.
+    MissingParent {
+        spec: &'a StreamSpec,
+    },
+    NotFound,
+}
+
+impl Route<'_> {
+    pub fn stream(&self) -> &str {
+        match self {
+            Route::Collection { spec, .. }
+            | Route::DirectoryDelta { spec }
+            | Route::Delta { spec, .. }
+            | Route::Report { spec, .. }
+            | Route::MissingParent { spec } => &spec.stream,
+            Route::NotFound => "_unmatched",
+        }
+    }
+}
+
+fn segments(path: &str) -> Vec<&str> {
+    path.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+/// Finds the stream a path (relative to /v1.0) and query name.
+pub(crate) fn resolve<'a>(state: &'a AppState, path: &str, query: &GraphQuery) -> Route<'a> {
+    let tenant = &state.tenant;
+    let request = segments(path);
+    if let [collection, last] = request.as_slice()
+        && last.eq_ignore_ascii_case("delta")
+    {
+        let stream = match collection.to_ascii_lowercase().as_str() {
+            "users" => "users",
+            "groups" => "groups",
+            _ => return Route::NotFound,
+        };
+        return match tenant.spec(stream) {
+            Some(spec) => Route::DirectoryDelta { spec },
+            None => Route::NotFound,
+        };
+    }
+    let mut best: Option<(&StreamSpec, Option<&str>, usize)> = None;
+    for spec in tenant.specs() {
+        let template = segments(&spec.path);
+        if template.len() != request.len() {
+            continue;
+        }
+        let mut parent_id = None;
+        let mut report_argument = None;
+        let fits = template.iter().zip(&request).all(|(t, r)| {
+            if *t == "{parent_id}" {
+                parent_id = Some(*r);
+                true
+            } else if spec.kind == StreamKind::Report && t.contains('(') {
+                let (function, _) = t.split_once('(').unwrap_or((t, ""));
+                match r.split_once('(') {
+                    Some((f, arg)) if f.eq_ignore_ascii_case(function) => {
+                        report_argument = Some(arg.trim_end_matches(')'));
+                        true
+                    }
+                    _ => false,
+                }
+            } else {
+                t.eq_ignore_ascii_case(r)
+            }
+        });
+        if !fits {
+            continue;
+        }
+        if let Some(argument) = report_argument {
+            return Route::Report {
+                spec,
+                argument: argument.to_string(),
+            };
+        }
+        // /groups serves groups and (with the declared $filter) teams: all declared query must match.
+        let declared_match = spec
+            .query
+            .iter()
+            .all(|(k, v)| query.get(k).is_some_and(|got| got == v));
+        if declared_match && best.is_none_or(|(_, _, n)| spec.query.len() > n) {
+            best = Some((spec, parent_id, spec.query.len()));
+        }
+    }
+    let Some((spec, parent_id, _)) = best else {
+        return Route::NotFound;
+    };
+    let parent = match (parent_id, &spec.parent) {
+        (Some(id), Some(parent_ref)) => match tenant.parent_from_id(&parent_ref.stream, id) {
+            Some(parent) => Some(parent),
+            None => return Route::MissingParent { spec },
+        },
+        _ => None,
+    };
+    match spec.kind {
+        StreamKind::Delta => Route::Delta { spec, parent },
+        _ => Route::Collection { spec, parent },
+    }
+}
+
+/// One Graph request, as from the wire or from inside a `$batch`.
+pub(crate) struct GraphRequest {
+    pub method: Method,
+    /// Path relative to /v1.0, starting with `/`.
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub in_batch: bool,
+}
+
+/// Answers a Graph request and logs it. Boxed, because `$batch` items come back through here.
+pub(crate) fn handle(
+    state: Arc<AppState>,
+    request: GraphRequest,
+) -> BoxFuture<'static, GraphResponse> {
+    Box::pin(handle_now(state, request))
+}
+
+async fn handle_now(state: Arc<AppState>, request: GraphRequest) -> GraphResponse {
+    let ids = RequestIds::from_headers(&request.headers);
+    // Batch items ride on the envelope's token.
+    let auth_error = match request.in_batch {
+        true => None,
+        false => state
+            .tokens
+            .check_bearer(&request.headers)
+            .err()
+            .map(|e| e.to_string()),
+    };
+    let (stream, response) = if request.in_batch {
+        answer(&state, &request, &ids).await
+    } else if let Some(error) = auth_error {
+        let response = GraphResponse::error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            &error,
+            &ids,
+        );
+        ("_unauthenticated".to_string(), response)
+    } else if request.method == Method::POST && request.path.eq_ignore_ascii_case("/$batch") {
+        let response = batch::handle(Arc::clone(&state), &request, &ids).await;
+        ("$batch".to_string(), response)
+    } else {
+        answer(&state, &request, &ids).await
+    };
+    let outcome = match response.transport {
+        Transport::Normal => Outcome::Answered(response.status),
+        Transport::Drop => Outcome::Dropped,
+        Transport::Truncate => Outcome::Truncated(response.status),
+    };
+    state.requests.record(&stream, outcome, !request.in_batch);
+    response
+}
+
+async fn answer(
+    state: &AppState,
+    request: &GraphRequest,
+    ids: &RequestIds,
+) -> (String, GraphResponse) {
+    let query = GraphQuery::parse(request.query.as_deref());
+    let route = resolve(state, &request.path, &query);
+    let stream = route.stream().to_string();
+    let refused = refuse(state, request, &route, ids);
+    let slot = match (&refused, &route) {
+        (
+            None,
+            Route::Collection {
+                spec,
+                parent: Some(parent),
+            },
+        ) if spec.outlook_mailbox_limit && state.faults.faults.mailbox_concurrency => {
+            match state.faults.enter_mailbox(&parent.id) {
+                Some(slot) => Some(slot),
+                None => {
+                    let response = GraphResponse::error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "ApplicationThrottled",
+                        "Application is over its MailboxConcurrency limit.",
+                        ids,
+                    );
+                    return (stream, response);
+                }
+            }
+        }
+        _ => None,
+    };
+    let latency = state.faults.faults.latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(response) = refused {
+        return (stream, response);
+    }
+    let url = format!(
+        "{}?{}",
+        request.path.to_ascii_lowercase(),
+        request.query.as_deref().unwrap_or("")
+    );
+    let fault = state.faults.draw(&url, !request.in_batch);
+    let response = match fault {
+        // Throttling and outages answer before any work, as Graph's front door does.
+        Some(
+            fault @ (crate::faults::RandomFault::Throttle(_)
+            | crate::faults::RandomFault::Unavailable(..)),
+        ) => state
+            .faults
+            .apply(fault, GraphResponse::new(StatusCode::OK, ids), ids),
+        Some(fault) => state
+            .faults
+            .apply(fault, serve(state, request, &route, &query, ids), ids),
+        None => serve(state, request, &route, &query, ids),
+    };
+    drop(slot);
+    (stream, response)
+}
+
+/// Answers that do not depend on luck: unknown paths, wrong methods, denied streams and parents.
+fn refuse(
+    state: &AppState,
+    request: &GraphRequest,
+    route: &Route<'_>,
+    ids: &RequestIds,
+) -> Option<GraphResponse> {
+    let faults = &state.faults.faults;
+    match route {
+        Route::NotFound => return Some(GraphResponse::not_found(&request.path, ids)),
+        Route::MissingParent { .. } => {
+            let id = segments(&request.path).get(1).copied().unwrap_or("");
+            return Some(GraphResponse::not_found(id, ids));
+        }
+        _ => {}
+    }
+    if request.method != Method::GET {
+        return Some(GraphResponse::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Request_BadRequest",
+            "The mock tenant is read-only: only GET is supported here.",
+            ids,
+        ));
+    }
+    let stream = route.stream();
+    if faults.denied_streams.iter().any(|s| s == stream) {
+        return Some(GraphResponse::error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+            ids,
+        ));
+    }
+    let (Route::Collection {
+        spec,
+        parent: Some(parent),
+    }
+    | Route::Delta {
+        spec,
+        parent: Some(parent),
+    }) = route
+    else {
+        return None;
+    };
+    match parent_refusal(faults, spec, parent)? {
+        ParentRefusal::Denied => Some(GraphResponse::error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Access is denied. Check credentials and try again.",
+            ids,
+        )),
+        ParentRefusal::Unlicensed => Some(GraphResponse::error(
+            StatusCode::NOT_FOUND,
+            "MailboxNotEnabledForRESTAPI",
+            "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+            ids,
+        )),
+    }
+}
+
+fn serve(
+    state: &AppState,
+    request: &GraphRequest,
+    route: &Route<'_>,
+    query: &GraphQuery,
+    ids: &RequestIds,
+) -> GraphResponse {
+    let tenant = &state.tenant;
+    match route {
+        Route::Collection { spec, parent } => {
+            match paging::validate(tenant, spec, &request.path, query, &request.headers, ids) {
+                Ok(page) => paging::collection_page(
+                    tenant,
+                    &state.graph_url,
+                    spec,
+                    parent.as_ref(),
+                    &request.path,
+                    query,
+                    &page,
+                    ids,
+                ),
+                Err(response) => *response,
+            }
+        }
+        Route::DirectoryDelta { spec } => delta::serve(state, spec, None, request, query, ids),
+        Route::Delta { spec, parent } => {
+            delta::serve(state, spec, parent.as_ref(), request, query, ids)
+        }
+        Route::Report { spec, argument } => reports::redirect(state, spec, argument, ids),
+        Route::MissingParent { .. } | Route::NotFound => {
+            GraphResponse::not_found(&request.path, ids)
+        }
+    }
+}

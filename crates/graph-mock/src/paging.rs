@@ -1,0 +1,463 @@
+//! OData query options and collection pages: `$top` caps and refusals, `$select`, `$count` and
+//! `endswith` behind `ConsistencyLevel: eventual`, opaque `$skiptoken`s, absolute nextLinks.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::HeaderMap;
+use serde_json::{Map, Value};
+use stream_spec::{FieldType, PageSize, StreamSpec};
+
+use crate::ids::{combine, hash_str};
+use crate::response::{GraphResponse, RequestIds};
+use crate::tenant::{ParentRow, RowRef, Shape, Tenant};
+
+/// Graph's page size when the client sends no `$top`.
+pub(crate) const DEFAULT_PAGE: u64 = 100;
+/// One page in this many (after the first) comes back empty but with a nextLink, as Graph does.
+const EMPTY_PAGE_EVERY: u64 = 7;
+
+/// The query string, decoded.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GraphQuery {
+    pub params: Vec<(String, String)>,
+}
+
+impl GraphQuery {
+    pub fn parse(query: Option<&str>) -> Self {
+        let params = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Self { params }
+    }
+
+    /// A parameter by name, case-insensitively (Graph accepts `$TOP`).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The query string without the named parameters, re-encoded (`$` kept as is).
+    pub fn encode_without(&self, drop: &[&str]) -> String {
+        self.params
+            .iter()
+            .filter(|(k, _)| !drop.iter().any(|d| k.eq_ignore_ascii_case(d)))
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace("%24", "$")
+}
+
+fn consistency_eventual(headers: &HeaderMap) -> bool {
+    headers
+        .get("consistencylevel")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
+}
+
+/// A `$filter` the mock understands.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Filter {
+    None,
+    /// The stream's own declared filter (teams on /groups).
+    Declared,
+    /// `endswith(property,'suffix')` (advanced query).
+    EndsWith {
+        property: String,
+        suffix: String,
+    },
+}
+
+/// Where the client is in a chain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Cursor {
+    /// Next raw row position to look at.
+    pub position: u64,
+    /// Pages already served in this chain.
+    pub page: u64,
+    /// Free for the endpoint (delta rounds keep their epochs here).
+    pub extra: u64,
+}
+
+impl Cursor {
+    pub fn encode(self, seed: u64, path: &str) -> String {
+        let check = self.check(seed, path);
+        URL_SAFE_NO_PAD.encode(format!(
+            "mock1.{}.{}.{}.{check:x}",
+            self.position, self.page, self.extra
+        ))
+    }
+
+    pub fn decode(token: &str, seed: u64, path: &str) -> Option<Self> {
+        let text = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
+        let mut parts = text.strip_prefix("mock1.")?.split('.');
+        let cursor = Cursor {
+            position: parts.next()?.parse().ok()?,
+            page: parts.next()?.parse().ok()?,
+            extra: parts.next()?.parse().ok()?,
+        };
+        let check = u64::from_str_radix(parts.next()?, 16).ok()?;
+        (parts.next().is_none() && check == cursor.check(seed, path)).then_some(cursor)
+    }
+
+    fn check(self, seed: u64, path: &str) -> u64 {
+        combine(&[
+            seed,
+            hash_str(&path.to_ascii_lowercase()),
+            self.position,
+            self.page,
+            self.extra,
+        ]) & 0xffff_ffff
+    }
+}
+
+/// A validated collection request.
+#[derive(Debug, Clone)]
+pub(crate) struct PageRequest {
+    pub top: u64,
+    pub cursor: Cursor,
+    pub select: Option<Vec<String>>,
+    pub count: bool,
+    pub filter: Filter,
+}
+
+/// Checks the query options against what Graph accepts on this endpoint.
+pub(crate) fn validate(
+    tenant: &Tenant,
+    spec: &StreamSpec,
+    path: &str,
+    query: &GraphQuery,
+    headers: &HeaderMap,
+    ids: &RequestIds,
+) -> Result<PageRequest, Box<GraphResponse>> {
+    let bad =
+        |code: &str, message: String| Box::new(GraphResponse::bad_request(code, &message, ids));
+    let eventual = consistency_eventual(headers);
+    for (name, _) in &query.params {
+        let known = [
+            "$top",
+            "$skiptoken",
+            "$select",
+            "$count",
+            "$filter",
+            "$orderby",
+            "$expand",
+            "$deltatoken",
+            "$search",
+        ];
+        if name.starts_with('$') && !known.iter().any(|k| k.eq_ignore_ascii_case(name)) {
+            return Err(bad(
+                "BadRequest",
+                format!("Query option '{name}' is not allowed."),
+            ));
+        }
+    }
+    let top = match query.get("$top") {
+        None => match spec.page_size {
+            PageSize::Cap(cap) => DEFAULT_PAGE.min(u64::from(cap)),
+            PageSize::Unsupported => DEFAULT_PAGE,
+        },
+        Some(raw) => match spec.page_size {
+            PageSize::Unsupported => {
+                return Err(bad(
+                    "Request_UnsupportedQuery",
+                    "The query specified in the URI is not valid. $top is not supported on this resource."
+                        .into(),
+                ));
+            }
+            PageSize::Cap(cap) => match raw.parse::<u64>() {
+                Ok(n) if (1..=u64::from(cap)).contains(&n) => n,
+                _ => {
+                    return Err(bad(
+                        "Request_UnsupportedQuery",
+                        format!(
+                            "Invalid page size specified: '{raw}'. Must be between 1 and {cap} inclusive."
+                        ),
+                    ));
+                }
+            },
+        },
+    };
+    let cursor = match query.get("$skiptoken") {
+        None => Cursor::default(),
+        Some(token) => Cursor::decode(token, tenant.seed, path).ok_or_else(|| {
+            bad(
+                "Directory_ExpiredPageToken",
+                "The specified page token value has expired and can no longer be included in your request.".into(),
+            )
+        })?,
+    };
+    let select = match query.get("$select") {
+        None => None,
+        Some(list) => {
+            let mut names = Vec::new();
+            for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                let Some(field) = spec
+                    .fields
+                    .iter()
+                    .find(|f| f.graph.eq_ignore_ascii_case(name))
+                else {
+                    return Err(bad(
+                        "Request_BadRequest",
+                        format!(
+                            "Could not find a property named '{name}' on type '{}'.",
+                            spec.entity.as_deref().unwrap_or("microsoft.graph.entity")
+                        ),
+                    ));
+                };
+                names.push(field.graph.clone());
+            }
+            Some(names)
+        }
+    };
+    let count = match query.get("$count") {
+        None | Some("false") => false,
+        Some("true") if eventual => true,
+        Some("true") => {
+            return Err(bad(
+                "Request_BadRequest",
+                "$count is not currently supported without the ConsistencyLevel header set to eventual."
+                    .into(),
+            ));
+        }
+        Some(other) => {
+            return Err(bad(
+                "BadRequest",
+                format!("Invalid $count value '{other}'."),
+            ));
+        }
+    };
+    if query.get("$search").is_some() {
+        return Err(bad(
+            "Request_UnsupportedQuery",
+            "$search is not supported by this mock endpoint.".into(),
+        ));
+    }
+    let filter = match query.get("$filter") {
+        None => Filter::None,
+        Some(f) if spec.query.get("$filter").is_some_and(|d| d == f) => Filter::Declared,
+        Some(f) => match parse_endswith(f) {
+            Some(_) if !eventual => {
+                return Err(bad(
+                    "Request_UnsupportedQuery",
+                    "Unsupported or invalid query filter clause specified for property 'endswith'. Advanced queries need the ConsistencyLevel header set to eventual.".into(),
+                ));
+            }
+            Some((property, suffix)) => {
+                let declared = spec
+                    .fields
+                    .iter()
+                    .any(|x| x.graph == property && x.data_type == FieldType::Utf8);
+                if !declared {
+                    return Err(bad(
+                        "Request_UnsupportedQuery",
+                        format!(
+                            "Unsupported or invalid query filter clause specified for property '{property}'."
+                        ),
+                    ));
+                }
+                Filter::EndsWith { property, suffix }
+            }
+            None => {
+                return Err(bad(
+                    "Request_UnsupportedQuery",
+                    format!("Unsupported or invalid query filter clause: '{f}'."),
+                ));
+            }
+        },
+    };
+    Ok(PageRequest {
+        top,
+        cursor,
+        select,
+        count,
+        filter,
+    })
+}
+
+/// `endswith(property,'suffix')` -> (property, suffix).
+fn parse_endswith(filter: &str) -> Option<(String, String)> {
+    let inner = filter.trim().strip_prefix("endswith(")?.strip_suffix(')')?;
+    let (property, literal) = inner.split_once(',')?;
+    let suffix = literal.trim().strip_prefix('\'')?.strip_suffix('\'')?;
+    Some((property.trim().to_string(), suffix.replace("''", "'")))
+}
+
+/// Whether a row passes the filter.
+fn matches(tenant: &Tenant, row: RowRef<'_>, filter: &Filter) -> bool {
+    match filter {
+        Filter::None | Filter::Declared => true,
+        Filter::EndsWith { property, suffix } => {
+            let suffix = suffix.to_ascii_lowercase();
+            let value = if row.spec.stream == "users"
+                && (property == "userPrincipalName" || property == "mail")
+            {
+                Some(tenant.upn(row.index))
+            } else {
+                tenant
+                    .record(row)
+                    .get(property)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
+            value.is_some_and(|v| v.to_ascii_lowercase().ends_with(&suffix))
+        }
+    }
+}
+
+/// The JSON of one row as sent, honouring `$select` (directory objects under a parent keep `@odata.type`).
+pub(crate) fn render_row(
+    tenant: &Tenant,
+    row: RowRef<'_>,
+    select: Option<&[String]>,
+) -> Map<String, Value> {
+    let record = tenant.record(row);
+    match select {
+        None => record,
+        Some(names) => {
+            let keep_type = tenant.shape(row.spec) == Shape::Members;
+            record
+                .into_iter()
+                .filter(|(k, _)| names.contains(k) || (keep_type && k == "@odata.type"))
+                .collect()
+        }
+    }
+}
+
+/// Serves one page of a plain collection.
+pub(crate) fn collection_page(
+    tenant: &Tenant,
+    graph_url: &str,
+    spec: &StreamSpec,
+    parent: Option<&ParentRow>,
+    path: &str,
+    query: &GraphQuery,
+    request: &PageRequest,
+    ids: &RequestIds,
+) -> GraphResponse {
+    let len = tenant.raw_len(spec, parent);
+    let row_at = |index| RowRef {
+        spec,
+        parent,
+        index,
+    };
+    let wanted = |index| {
+        let row = row_at(index);
+        tenant.exists(row) && matches(tenant, row, &request.filter)
+    };
+    let next_wanted = |from: u64| (from..len).find(|&i| wanted(i));
+    let mut position = next_wanted(request.cursor.position).unwrap_or(len);
+    let page = request.cursor.page;
+    let empty_page = page > 0
+        && position < len
+        && combine(&[tenant.seed, hash_str(path), page]) % EMPTY_PAGE_EVERY == 0;
+    let mut rows = Vec::new();
+    if !empty_page {
+        while position < len && (rows.len() as u64) < request.top {
+            rows.push(render_row(
+                tenant,
+                row_at(position),
+                request.select.as_deref(),
+            ));
+            position = next_wanted(position + 1).unwrap_or(len);
+        }
+    }
+    let count =
+        (request.count && page == 0).then(|| (0..len).filter(|&i| wanted(i)).count() as u64);
+    let next_link = (position < len).then(|| {
+        let cursor = Cursor {
+            position,
+            page: page + 1,
+            extra: 0,
+        };
+        next_link(graph_url, path, query, &cursor.encode(tenant.seed, path))
+    });
+    page_response(
+        graph_url,
+        path,
+        count,
+        rows,
+        next_link.as_deref(),
+        None,
+        ids,
+    )
+}
+
+pub(crate) fn next_link(
+    graph_url: &str,
+    path: &str,
+    query: &GraphQuery,
+    skiptoken: &str,
+) -> String {
+    let rest = query.encode_without(&["$skiptoken", "$deltatoken"]);
+    let sep = if rest.is_empty() { "" } else { "&" };
+    format!("{graph_url}{path}?{rest}{sep}$skiptoken={skiptoken}")
+}
+
+/// `{"@odata.context", "@odata.count"?, "value", "@odata.nextLink"? | "@odata.deltaLink"?}`.
+pub(crate) fn page_response(
+    graph_url: &str,
+    path: &str,
+    count: Option<u64>,
+    rows: Vec<Map<String, Value>>,
+    next_link: Option<&str>,
+    delta_link: Option<&str>,
+    ids: &RequestIds,
+) -> GraphResponse {
+    let mut page = Map::new();
+    page.insert(
+        "@odata.context".into(),
+        Value::String(format!(
+            "{graph_url}/$metadata#{}",
+            path.trim_start_matches('/')
+        )),
+    );
+    if let Some(count) = count {
+        page.insert("@odata.count".into(), count.into());
+    }
+    if let Some(link) = next_link {
+        page.insert("@odata.nextLink".into(), link.into());
+    }
+    if let Some(link) = delta_link {
+        page.insert("@odata.deltaLink".into(), link.into());
+    }
+    page.insert(
+        "value".into(),
+        Value::Array(rows.into_iter().map(Value::Object).collect()),
+    );
+    GraphResponse::json(ids, serde_json::to_vec(&page).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_tampering() {
+        let cursor = Cursor {
+            position: 200,
+            page: 2,
+            extra: 5,
+        };
+        let token = cursor.encode(42, "/users");
+        assert_eq!(Cursor::decode(&token, 42, "/users"), Some(cursor));
+        assert_eq!(Cursor::decode(&token, 42, "/groups"), None);
+        assert_eq!(Cursor::decode("garbage", 42, "/users"), None);
+    }
+
+    #[test]
+    fn endswith_parses_quotes() {
+        assert_eq!(
+            parse_endswith("endswith(mail,'@contoso.com')"),
+            Some(("mail".into(), "@contoso.com".into()))
+        );
+        assert_eq!(parse_endswith("startswith(mail,'a')"), None);
+    }
+}
