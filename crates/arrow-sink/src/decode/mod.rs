@@ -1,0 +1,164 @@
+//! Raw page bytes to a typed, keyed `RecordBatch` in the stream's output schema.
+//!
+//! Pure CPU, no tokio: a [`PageDecoder`] is `Send + Sync` and meant to be shared (`Arc`) by the
+//! rayon workers decoding one stream's pages; its [`KeyGuard`] deduplicates across all of them.
+
+mod csv;
+mod drift;
+mod factory;
+mod json;
+mod report;
+mod tape_text;
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::compute::filter;
+use arrow::error::ArrowError;
+use bytes::Bytes;
+use stream_spec::StreamSpec;
+
+pub use report::DecodeReport;
+
+use crate::keys::KeyGuard;
+use crate::schema::{SchemaError, StreamSchema, is_report};
+use drift::ObjectShape;
+
+/// One page as fetched: the raw response body and, for fan-out streams, the parent's id.
+/// For report streams the body is the CSV download.
+#[derive(Debug, Clone)]
+pub struct PageInput {
+    pub parent_id: Option<String>,
+    pub body: Bytes,
+}
+
+/// A decoded page: rows in [`StreamSchema::output`] and what decoding saw.
+#[derive(Debug, Clone)]
+pub struct DecodedPage {
+    pub batch: RecordBatch,
+    pub report: DecodeReport,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error("stream `{stream}`: page is not a Graph collection response: {source}")]
+    Envelope {
+        stream: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("stream `{stream}`: page has no `value` array")]
+    MissingValue { stream: String },
+    #[error("stream `{stream}`: decoding records: {source}")]
+    Json {
+        stream: String,
+        #[source]
+        source: ArrowError,
+    },
+    #[error("stream `{stream}`: decoding report CSV: {source}")]
+    Csv {
+        stream: String,
+        #[source]
+        source: ArrowError,
+    },
+    #[error("stream `{stream}`: page has no parent id but the stream fans out over `{parent}`")]
+    MissingParent { stream: String, parent: String },
+    #[error("stream `{stream}`: assembling the batch: {source}")]
+    Assemble {
+        stream: String,
+        #[source]
+        source: ArrowError,
+    },
+}
+
+/// Decodes pages of one stream for one run.
+#[derive(Debug)]
+pub struct PageDecoder {
+    schema: StreamSchema,
+    shape: Arc<ObjectShape>,
+    guard: KeyGuard,
+}
+
+impl PageDecoder {
+    pub fn new(spec: &StreamSpec) -> Result<Self, DecodeError> {
+        Ok(Self::with_schema(StreamSchema::new(spec)?))
+    }
+
+    pub fn with_schema(schema: StreamSchema) -> Self {
+        Self {
+            shape: Arc::new(ObjectShape::new(&schema.spec().fields)),
+            schema,
+            guard: KeyGuard::new(),
+        }
+    }
+
+    pub fn schema(&self) -> &StreamSchema {
+        &self.schema
+    }
+
+    pub fn key_guard(&self) -> &KeyGuard {
+        &self.guard
+    }
+
+    /// Decodes one page. A malformed body is an error for this page only; wrong-typed values,
+    /// undeclared properties, null and repeated keys are not errors (see [`DecodeReport`]).
+    pub fn decode(&self, page: &PageInput) -> Result<DecodedPage, DecodeError> {
+        let stream = self.schema.stream();
+        let parent_id = match &self.schema.spec().parent {
+            Some(parent) => {
+                Some(
+                    page.parent_id
+                        .as_deref()
+                        .ok_or_else(|| DecodeError::MissingParent {
+                            stream: stream.to_string(),
+                            parent: parent.stream.clone(),
+                        })?,
+                )
+            }
+            None => None,
+        };
+        let decoded = if is_report(self.schema.spec()) {
+            csv::decode_report(&self.schema, &page.body)?
+        } else {
+            json::decode_page(&self.schema, &self.shape, &page.body)?
+        };
+        let assemble = |source| DecodeError::Assemble {
+            stream: stream.to_string(),
+            source,
+        };
+
+        let mut columns = decoded.columns;
+        if let Some(parent_id) = parent_id {
+            let parent =
+                StringArray::from_iter_values(std::iter::repeat_n(parent_id, decoded.num_rows));
+            columns.push(Arc::new(parent));
+        }
+        columns.push(Arc::new(StringArray::from(decoded.extras)));
+
+        let key_columns: Vec<ArrayRef> = self
+            .schema
+            .key_indices()
+            .iter()
+            .map(|&i| columns[i].clone())
+            .collect();
+        let verdict = self.guard.check(&key_columns).map_err(assemble)?;
+        if let Some(keep) = &verdict.keep {
+            columns = columns
+                .iter()
+                .map(|c| filter(c, keep))
+                .collect::<Result<_, _>>()
+                .map_err(assemble)?;
+        }
+        let batch =
+            RecordBatch::try_new(self.schema.output().clone(), columns).map_err(assemble)?;
+
+        let mut report = decoded.report;
+        report.pages = 1;
+        report.rejected_null_key = verdict.rejected_null_key;
+        report.duplicates = verdict.duplicates;
+        report.rows = batch.num_rows() as u64;
+        Ok(DecodedPage { batch, report })
+    }
+}

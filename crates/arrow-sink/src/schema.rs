@@ -1,0 +1,271 @@
+//! A stream declaration as Arrow: the output schema (snake_case names, keys non-null, parent column,
+//! `_extra`), the decode schema arrow-json reads with (Graph names, column paths in field metadata),
+//! a stable schema hash, and the zero-copy rename from one to the other.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, ListArray, StructArray};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
+use sha2::{Digest, Sha256};
+use stream_spec::{FieldType, StreamKind, StreamSpec};
+
+/// Column holding, per row, the JSON text of the properties the declaration does not know.
+pub const EXTRA_COLUMN: &str = "_extra";
+
+/// Timezone of every `timestamp_us_utc` column. Parquet stores it as `isAdjustedToUTC=true`, which
+/// DuckDB reads as `TIMESTAMP WITH TIME ZONE`.
+pub const UTC: &str = "UTC";
+
+/// Field metadata key carrying a column's output path (`to_recipients[].address`) on the decode schema.
+pub(crate) const META_PATH: &str = "msgraph_sync.path";
+/// Field metadata key marking a `json` field on the decode schema (kept as JSON text).
+pub(crate) const META_JSON: &str = "msgraph_sync.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("stream `{stream}`: column `{column}` is declared twice")]
+    DuplicateColumn { stream: String, column: String },
+    #[error("stream `{stream}`: primary key `{column}` is not a top-level column")]
+    UnknownKey { stream: String, column: String },
+}
+
+/// Everything arrow-sink derives from one stream declaration. Cheap to share (`Arc` inside).
+#[derive(Debug, Clone)]
+pub struct StreamSchema {
+    spec: Arc<StreamSpec>,
+    output: SchemaRef,
+    decode: SchemaRef,
+    key_indices: Vec<usize>,
+    hash: String,
+}
+
+impl StreamSchema {
+    pub fn new(spec: &StreamSpec) -> Result<Self, SchemaError> {
+        let output = Arc::new(arrow_schema(spec)?);
+        let key_indices = spec
+            .primary_key
+            .iter()
+            .map(|key| {
+                output.index_of(key).map_err(|_| SchemaError::UnknownKey {
+                    stream: spec.stream.clone(),
+                    column: key.clone(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            spec: Arc::new(spec.clone()),
+            decode: Arc::new(decode_schema(spec)),
+            output,
+            key_indices,
+            hash: schema_hash(spec),
+        })
+    }
+
+    pub fn spec(&self) -> &StreamSpec {
+        &self.spec
+    }
+
+    pub fn stream(&self) -> &str {
+        &self.spec.stream
+    }
+
+    /// The schema of every batch this stream lands.
+    pub fn output(&self) -> &SchemaRef {
+        &self.output
+    }
+
+    /// Declared fields only, Graph names, all nullable: what arrow-json decodes into.
+    pub(crate) fn decode(&self) -> &SchemaRef {
+        &self.decode
+    }
+
+    /// Positions of the primary-key columns in [`Self::output`].
+    pub fn key_indices(&self) -> &[usize] {
+        &self.key_indices
+    }
+
+    /// `sha256:<hex>` of the canonical declaration (see [`schema_hash`]).
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+}
+
+/// The output Arrow schema: declared fields in order with their output names, then the parent-key
+/// column, then [`EXTRA_COLUMN`]. Only primary-key columns (and the parent column) are non-null:
+/// Graph does not honour `nullable: false` on ordinary properties, and one such row must not fail
+/// a page.
+pub fn arrow_schema(spec: &StreamSpec) -> Result<Schema, SchemaError> {
+    let keys: HashSet<&str> = spec.primary_key.iter().map(String::as_str).collect();
+    let mut fields: Vec<Field> = spec
+        .fields
+        .iter()
+        .map(|f| {
+            let data_type = output_type(&f.data_type);
+            Field::new(&f.name, data_type, !keys.contains(f.name.as_str()))
+        })
+        .collect();
+    if let Some(parent) = &spec.parent {
+        fields.push(Field::new(&parent.column, DataType::Utf8, false));
+    }
+    fields.push(Field::new(EXTRA_COLUMN, DataType::Utf8, true));
+    let mut seen = HashSet::new();
+    for f in &fields {
+        if !seen.insert(f.name().as_str()) {
+            return Err(SchemaError::DuplicateColumn {
+                stream: spec.stream.clone(),
+                column: f.name().clone(),
+            });
+        }
+    }
+    Ok(Schema::new(fields))
+}
+
+/// A stable hash of what shapes the landed table: kind, fields, parent column, primary key and
+/// the layout version of the extra columns. Changes exactly when a reader may see a different table.
+pub fn schema_hash(spec: &StreamSpec) -> String {
+    #[derive(serde::Serialize)]
+    struct Canonical<'a> {
+        layout: u32,
+        kind: StreamKind,
+        fields: &'a [stream_spec::Field],
+        parent_column: Option<&'a str>,
+        primary_key: &'a [String],
+    }
+    let canonical = Canonical {
+        layout: 1,
+        kind: spec.kind,
+        fields: &spec.fields,
+        parent_column: spec.parent.as_ref().map(|p| p.column.as_str()),
+        primary_key: &spec.primary_key,
+    };
+    // Serialising plain structs, vectors and strings cannot fail.
+    let text = serde_json::to_vec(&canonical).unwrap_or_default();
+    let digest = Sha256::digest(&text);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+fn output_type(t: &FieldType) -> DataType {
+    match t {
+        FieldType::Utf8 | FieldType::Json => DataType::Utf8,
+        FieldType::Boolean => DataType::Boolean,
+        FieldType::Int32 => DataType::Int32,
+        FieldType::Int64 => DataType::Int64,
+        FieldType::Float64 => DataType::Float64,
+        FieldType::Date => DataType::Date32,
+        FieldType::TimestampUsUtc => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
+        FieldType::List(item) => {
+            DataType::List(Arc::new(Field::new_list_field(output_type(item), true)))
+        }
+        FieldType::Struct(fields) => DataType::Struct(
+            fields
+                .iter()
+                .map(|f| Field::new(&f.name, output_type(&f.data_type), true))
+                .collect(),
+        ),
+    }
+}
+
+/// The schema arrow-json decodes into: Graph names (so its name matching works), everything
+/// nullable (nulls in keys are counted by the key guard, not an error for the whole page), and each
+/// field tagged with its output path for type-conflict reports.
+fn decode_schema(spec: &StreamSpec) -> Schema {
+    Schema::new(
+        spec.fields
+            .iter()
+            .map(|f| decode_field(&f.graph, &f.data_type, f.name.clone()))
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn decode_field(graph_name: &str, t: &FieldType, path: String) -> Field {
+    let data_type = match t {
+        FieldType::List(item) => {
+            DataType::List(Arc::new(decode_field("item", item, format!("{path}[]"))))
+        }
+        FieldType::Struct(fields) => DataType::Struct(
+            fields
+                .iter()
+                .map(|f| decode_field(&f.graph, &f.data_type, format!("{path}.{}", f.name)))
+                .collect(),
+        ),
+        other => output_type(other),
+    };
+    let mut metadata = HashMap::from([(META_PATH.to_string(), path)]);
+    if matches!(t, FieldType::Json) {
+        metadata.insert(META_JSON.to_string(), "true".to_string());
+    }
+    Field::new(graph_name, data_type, true).with_metadata(metadata)
+}
+
+/// Rebuilds `columns` (decoded under Graph names) under the output fields without copying any
+/// buffer: struct and list arrays are re-assembled around the same children, offsets and validity.
+pub fn rename_columns(
+    columns: Vec<ArrayRef>,
+    output_fields: &Fields,
+) -> Result<Vec<ArrayRef>, ArrowError> {
+    columns
+        .into_iter()
+        .zip(output_fields.iter())
+        .map(|(column, field)| rename_array(column, field.data_type()))
+        .collect()
+}
+
+fn rename_array(array: ArrayRef, target: &DataType) -> Result<ArrayRef, ArrowError> {
+    if array.data_type() == target {
+        return Ok(array);
+    }
+    match target {
+        DataType::Struct(fields) => {
+            let (_, children, nulls) = downcast::<StructArray>(&array)?.clone().into_parts();
+            let children = children
+                .into_iter()
+                .zip(fields.iter())
+                .map(|(child, f)| rename_array(child, f.data_type()))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Arc::new(StructArray::try_new(
+                fields.clone(),
+                children,
+                nulls,
+            )?))
+        }
+        DataType::List(item) => {
+            let (_, offsets, values, nulls) = downcast::<ListArray>(&array)?.clone().into_parts();
+            let values = rename_array(values, item.data_type())?;
+            Ok(Arc::new(ListArray::try_new(
+                item.clone(),
+                offsets,
+                values,
+                nulls,
+            )?))
+        }
+        // Leaves only differ in field metadata, which is carried by the parent, not the array.
+        _ => Ok(array),
+    }
+}
+
+fn downcast<T: 'static>(array: &ArrayRef) -> Result<&T, ArrowError> {
+    array.as_any().downcast_ref::<T>().ok_or_else(|| {
+        ArrowError::SchemaError(format!("cannot rename a {} column", array.data_type()))
+    })
+}
+
+/// The output field list of `schema` without the columns decode adds itself.
+pub(crate) fn declared_output_fields(schema: &StreamSchema) -> Fields {
+    let n = schema.spec().fields.len();
+    schema
+        .output()
+        .fields()
+        .iter()
+        .take(n)
+        .cloned()
+        .collect::<Vec<FieldRef>>()
+        .into()
+}
+
+/// True for streams whose pages are CSV report bodies rather than JSON `value` arrays.
+pub(crate) fn is_report(spec: &StreamSpec) -> bool {
+    spec.kind == StreamKind::Report
+}
