@@ -1,0 +1,158 @@
+//! Declared schema to Arrow: every generated declaration converts, the hash is stable, renaming
+//! shares buffers.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int32Array, ListArray, StringArray, StructArray};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field, Fields};
+use arrow_sink::schema::rename_columns;
+use arrow_sink::{EXTRA_COLUMN, StreamSchema, arrow_schema, schema_hash};
+use stream_spec::Catalog;
+
+#[test]
+fn every_generated_declaration_converts_with_keys_non_null() {
+    let catalog = Catalog::embedded();
+    assert!(!catalog.streams().is_empty());
+    for spec in catalog.streams() {
+        let schema = StreamSchema::new(spec).unwrap_or_else(|e| panic!("{}: {e}", spec.stream));
+        let output = schema.output();
+        assert_eq!(
+            output.fields().len(),
+            spec.fields.len() + usize::from(spec.parent.is_some()) + 1
+        );
+        assert_eq!(output.fields().last().unwrap().name(), EXTRA_COLUMN);
+        for key in &spec.primary_key {
+            assert!(
+                !output.field_with_name(key).unwrap().is_nullable(),
+                "{}.{key}",
+                spec.stream
+            );
+        }
+        assert!(schema.hash().starts_with("sha256:") && schema.hash().len() == 71);
+    }
+}
+
+#[test]
+fn schema_hash_is_stable_and_follows_the_table_shape() {
+    let catalog = Catalog::embedded();
+    let users = catalog.get("users").unwrap();
+    assert_eq!(schema_hash(users), schema_hash(&users.clone()));
+    let mut renamed = users.clone();
+    renamed.fields[1].name = "deleted_at".into();
+    assert_ne!(schema_hash(users), schema_hash(&renamed));
+    // What does not shape the table (permission) does not change the hash.
+    let mut other_permission = users.clone();
+    other_permission.permission = "Directory.Read.All".into();
+    assert_eq!(schema_hash(users), schema_hash(&other_permission));
+    assert_ne!(
+        schema_hash(users),
+        schema_hash(catalog.get("groups").unwrap())
+    );
+}
+
+#[test]
+fn timestamps_are_utc_microseconds_and_json_is_text() {
+    let users = Catalog::embedded().get("users").unwrap().clone();
+    let schema = arrow_schema(&users).unwrap();
+    assert_eq!(
+        schema
+            .field_with_name("created_date_time")
+            .unwrap()
+            .data_type(),
+        &DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, Some("UTC".into()))
+    );
+    let errors = schema
+        .field_with_name("service_provisioning_errors")
+        .unwrap();
+    let DataType::List(item) = errors.data_type() else {
+        panic!("{errors}")
+    };
+    assert_eq!(item.data_type(), &DataType::Utf8);
+}
+
+#[test]
+fn renaming_rebuilds_structs_and_lists_over_the_same_buffers() {
+    // Graph-named input: struct {emailAddress: Utf8, n: Int32} and list<struct{...}>.
+    let graph_fields = Fields::from(vec![
+        Field::new("emailAddress", DataType::Utf8, true),
+        Field::new("n", DataType::Int32, true),
+    ]);
+    let strings: ArrayRef = Arc::new(StringArray::from(vec![Some("a@x"), None, Some("c@x")]));
+    let ints: ArrayRef = Arc::new(Int32Array::from(vec![1, 2, 3]));
+    let graph_struct = StructArray::try_new(
+        graph_fields.clone(),
+        vec![strings.clone(), ints.clone()],
+        None,
+    )
+    .unwrap();
+    let graph_list = ListArray::try_new(
+        Arc::new(Field::new_list_field(DataType::Struct(graph_fields), true)),
+        OffsetBuffer::from_lengths([2, 1, 0]),
+        Arc::new(graph_struct.clone()),
+        None,
+    )
+    .unwrap();
+
+    let output_struct_fields = Fields::from(vec![
+        Field::new("email_address", DataType::Utf8, true),
+        Field::new("n", DataType::Int32, true),
+    ]);
+    let output = Fields::from(vec![
+        Field::new(
+            "sender",
+            DataType::Struct(output_struct_fields.clone()),
+            true,
+        ),
+        Field::new(
+            "to_recipients",
+            DataType::List(Arc::new(Field::new_list_field(
+                DataType::Struct(output_struct_fields),
+                true,
+            ))),
+            true,
+        ),
+    ]);
+    let renamed = rename_columns(
+        vec![Arc::new(graph_struct), Arc::new(graph_list.clone())],
+        &output,
+    )
+    .unwrap();
+    assert_eq!(renamed[0].data_type(), output[0].data_type());
+    assert_eq!(renamed[1].data_type(), output[1].data_type());
+
+    let sender = renamed[0].as_struct();
+    assert_eq!(
+        sender
+            .column_by_name("email_address")
+            .unwrap()
+            .as_string::<i32>()
+            .value(2),
+        "c@x"
+    );
+    let renamed_strings = sender.column(0).as_string::<i32>();
+    let original_strings = strings.as_string::<i32>();
+    // Same allocations: the rename moved Arcs, it copied no column data.
+    assert_eq!(
+        renamed_strings.values().as_ptr(),
+        original_strings.values().as_ptr()
+    );
+    assert_eq!(
+        renamed_strings.offsets().as_ptr(),
+        original_strings.offsets().as_ptr()
+    );
+    assert_eq!(
+        sender
+            .column(1)
+            .as_primitive::<arrow::datatypes::Int32Type>()
+            .values()
+            .as_ptr(),
+        ints.as_primitive::<arrow::datatypes::Int32Type>()
+            .values()
+            .as_ptr()
+    );
+    let list = renamed[1].as_list::<i32>();
+    assert_eq!(list.offsets().as_ptr(), graph_list.offsets().as_ptr());
+    let inner = list.values().as_struct().column(0).as_string::<i32>();
+    assert_eq!(inner.values().as_ptr(), original_strings.values().as_ptr());
+}
