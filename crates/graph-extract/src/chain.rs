@@ -234,7 +234,7 @@ impl RunContext {
                 return Err(ExtractError::Stream {
                     stream: spec.stream.clone(),
                     parent_id: parent_id.map(str::to_string),
-                    source: error,
+                    source: Box::new(error),
                 });
             }
         };
@@ -247,10 +247,10 @@ impl RunContext {
             permission: spec.permission.clone(),
         };
         self.recorder.skip(skip(parent_id));
-        if let (Some(gate), Some(_), 403) = (gate, parent_id, graph.status) {
-            if gate.denial() {
-                self.recorder.skip(skip(None));
-            }
+        if let (Some(gate), Some(_), 403) = (gate, parent_id, graph.status)
+            && gate.denial()
+        {
+            self.recorder.skip(skip(None));
         }
         Ok(())
     }

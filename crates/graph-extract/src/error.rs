@@ -75,7 +75,7 @@ pub enum RequestError {
         reason: String,
     },
     #[error("token: {0}")]
-    Auth(#[from] AuthError),
+    Auth(Box<AuthError>),
     #[error("{what}: {reason}")]
     Protocol { what: String, reason: String },
 }
@@ -89,6 +89,19 @@ impl RequestError {
     }
 }
 
+// Boxed: Entra's refusal details make AuthError large, and it is the rare path.
+impl From<AuthError> for RequestError {
+    fn from(e: AuthError) -> Self {
+        RequestError::Auth(Box::new(e))
+    }
+}
+
+impl From<AuthError> for ExtractError {
+    fn from(e: AuthError) -> Self {
+        ExtractError::Auth(Box::new(e))
+    }
+}
+
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
@@ -99,13 +112,13 @@ pub enum ExtractError {
     #[error("building the HTTP client: {0}")]
     Client(String),
     #[error("token provider: {0}")]
-    Auth(#[from] AuthError),
+    Auth(Box<AuthError>),
     #[error("stream `{stream}`{}: {source}", parent_id.as_deref().map(|p| format!(" (parent {p})")).unwrap_or_default())]
     Stream {
         stream: String,
         parent_id: Option<String>,
         #[source]
-        source: RequestError,
+        source: Box<RequestError>,
     },
     #[error("the page receiver was dropped; run cancelled")]
     ReceiverClosed,

@@ -161,14 +161,15 @@ impl GraphClient {
                     error,
                 } => (status, retry_after, reason, error),
             };
-            if status == Some(401) && !refreshed {
-                if let Some(token) = &token {
-                    // Expired or revoked mid-run: one fresh token, then 401 is final.
-                    self.tokens.invalidate(token);
-                    refreshed = true;
-                    attempt -= 1;
-                    continue;
-                }
+            if status == Some(401)
+                && !refreshed
+                && let Some(token) = &token
+            {
+                // Expired or revoked mid-run: one fresh token, then 401 is final.
+                self.tokens.invalidate(token);
+                refreshed = true;
+                attempt -= 1;
+                continue;
             }
             if status == Some(429) {
                 StreamCounters::bump(&counters.throttled);
@@ -251,22 +252,20 @@ impl GraphClient {
                     .get(REQUEST_ID)
                     .and_then(|v| v.to_str().ok());
                 if response.status.is_success() || response.status.is_redirection() {
-                    if req.check == BodyCheck::Json && response.status.is_success() {
-                        if let Err(e) =
+                    if req.check == BodyCheck::Json
+                        && response.status.is_success()
+                        && let Err(e) =
                             serde_json::from_slice::<serde::de::IgnoredAny>(&response.body)
-                        {
-                            let reason = format!(
-                                "incomplete JSON body ({} bytes): {e}",
-                                response.body.len()
-                            );
-                            log(Some(status), request_id, &reason);
-                            return Attempt::Failed {
-                                status: None,
-                                retry_after: None,
-                                reason,
-                                error: None,
-                            };
-                        }
+                    {
+                        let reason =
+                            format!("incomplete JSON body ({} bytes): {e}", response.body.len());
+                        log(Some(status), request_id, &reason);
+                        return Attempt::Failed {
+                            status: None,
+                            retry_after: None,
+                            reason,
+                            error: None,
+                        };
                     }
                     log(Some(status), request_id, "ok");
                     return Attempt::Done(response);

@@ -402,10 +402,12 @@ async fn outlook_streams_are_never_throttled_for_mailbox_concurrency() {
         let faults = Faults::default()
             .mailbox_concurrency(true)
             .latency(Duration::from_millis(5));
-        let mut sizes = graph_mock::Sizes::default();
-        sizes.users = 30;
         // Several pages per mailbox, so chains overlap within one mailbox.
-        sizes.messages_per_user = 250;
+        let sizes = graph_mock::Sizes {
+            users: 30,
+            messages_per_user: 250,
+            ..Default::default()
+        };
         let mock = start(MockConfig::default().faults(faults).sizes(sizes)).await;
         let config = config_for(
             &mock,
