@@ -1,0 +1,111 @@
+//! The retry policy's bound, against a loopback server that never recovers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use futures::future::BoxFuture;
+use graph_extract::auth::{AccessToken, AuthError, TokenProvider};
+use graph_extract::{Config, ExtractError, Extractor, RequestError, RetryPolicy};
+use stream_spec::Catalog;
+
+struct FixedToken;
+
+impl TokenProvider for FixedToken {
+    fn token(&self) -> BoxFuture<'_, Result<AccessToken, AuthError>> {
+        Box::pin(async {
+            Ok(AccessToken {
+                secret: "fixed".into(),
+                expires_at: SystemTime::now() + Duration::from_secs(3600),
+            })
+        })
+    }
+    fn invalidate(&self, _rejected: &AccessToken) {}
+    fn method(&self) -> &'static str {
+        "fixed"
+    }
+}
+
+async fn serve(status: StatusCode, retry_after: Option<&'static str>) -> (String, Arc<AtomicU64>) {
+    let hits = Arc::new(AtomicU64::new(0));
+    let counter = hits.clone();
+    let handler = move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let body = r#"{"error":{"code":"serviceNotAvailable","message":"try later","innerError":{"request-id":"r-42"}}}"#;
+            match retry_after {
+                Some(v) => (status, [("Retry-After", v)], body).into_response(),
+                None => (status, body).into_response(),
+            }
+        }
+    };
+    let app = Router::new().route("/v1.0/subscribedSkus", get(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1.0", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, hits)
+}
+
+async fn run_against(base: &str) -> Result<graph_extract::RunStats, ExtractError> {
+    let config = Config::from_json(&format!(
+        r#"{{"tenant_id":"t","client_id":"c","graph_base_url":"{base}","authority_host":"http://127.0.0.1:9"}}"#
+    ))
+    .unwrap();
+    let policy = RetryPolicy {
+        max_attempts: 6,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+        default_retry_after: Duration::from_millis(10),
+        max_retry_after: Duration::from_secs(1),
+    };
+    let http = Extractor::http_client().unwrap();
+    let extractor = Extractor::new(config, Catalog::embedded(), Arc::new(FixedToken), http)
+        .with_retry_policy(policy);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let drain = async move { while rx.recv().await.is_some() {} };
+    let selection = ["subscribed_skus".to_string()];
+    let work = extractor.run(&selection, tx);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(work, drain).0
+    })
+    .await
+    .expect("gives up in time")
+}
+
+#[tokio::test]
+async fn a_server_that_stays_unavailable_is_tried_six_times_then_fails() {
+    let (base, hits) = serve(StatusCode::SERVICE_UNAVAILABLE, Some("0")).await;
+    let error = run_against(&base).await.unwrap_err();
+    assert_eq!(hits.load(Ordering::SeqCst), 6);
+    match error {
+        ExtractError::Stream { stream, source, .. } => {
+            assert_eq!(stream, "subscribed_skus");
+            assert!(
+                matches!(*source, RequestError::Exhausted { attempts: 6, .. }),
+                "{source}"
+            );
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_client_error_is_not_retried_and_keeps_graphs_code_and_request_id() {
+    let (base, hits) = serve(StatusCode::BAD_REQUEST, None).await;
+    let error = run_against(&base).await.unwrap_err();
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let ExtractError::Stream { source, .. } = error else {
+        panic!("stream error")
+    };
+    let graph = source.graph().expect("typed Graph error");
+    assert_eq!(
+        (graph.status, graph.code.as_str()),
+        (400, "serviceNotAvailable")
+    );
+    assert_eq!(graph.request_id.as_deref(), Some("r-42"));
+}
