@@ -10,6 +10,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use bytes::Bytes;
+use futures::StreamExt;
 use http::header;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -207,11 +208,13 @@ fn into_wire(answer: GraphResponse) -> Response {
         Transport::Truncate => {
             headers.insert(header::CONTENT_LENGTH, body.len().into());
             let half = body.slice(..body.len() / 2);
-            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-                Ok(half),
-                Err(std::io::Error::other("mock fault: body truncated")),
-            ];
-            Body::from_stream(futures::stream::iter(chunks))
+            // The pause lets hyper flush the head and the half before the error closes the
+            // connection, so the client sees a short body rather than no answer.
+            let cut = futures::stream::once(async {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                Err::<Bytes, _>(std::io::Error::other("mock fault: body truncated"))
+            });
+            Body::from_stream(futures::stream::iter([Ok(half)]).chain(cut))
         }
     };
     let mut response = Response::new(body);
