@@ -196,10 +196,16 @@ impl FieldGen<'_> {
             "Report Refresh Date" => return json!(REPORT_REFRESH_DATE),
             _ => {}
         }
-        if field.nullable && self.rng.random_bool(NULL_RATE) {
+        if field.nullable && !self.keeps_large_body(&field.graph) && self.rng.random_bool(NULL_RATE)
+        {
             return Value::Null;
         }
         self.value(&field.graph, &field.data_type)
+    }
+
+    /// The large message's body and its content are never null.
+    fn keeps_large_body(&self, graph: &str) -> bool {
+        self.large_body && (graph == "body" || graph == "content")
     }
 
     fn is_team(&self) -> bool {
@@ -239,7 +245,8 @@ impl FieldGen<'_> {
             FieldType::Struct(fields) => {
                 let mut object = Map::new();
                 for field in fields {
-                    let value = if field.nullable && self.rng.random_bool(NULL_RATE) {
+                    let nullable = field.nullable && !self.keeps_large_body(&field.graph);
+                    let value = if nullable && self.rng.random_bool(NULL_RATE) {
                         Value::Null
                     } else if field.graph == "@odata.type" {
                         json!("#microsoft.graph.complexType")
