@@ -240,3 +240,55 @@ async fn reports_redirect_to_a_csv_served_without_auth() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test]
+async fn admin_endpoints_serve_truth_counts_and_mutations() {
+    let h = Harness::start(MockConfig::default()).await;
+    let base = h.server.base_url().to_string();
+    h.page(&h.graph("/groups")).await;
+    let truth: Value = h
+        .http
+        .get(format!("{base}/_admin/truth"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(truth["streams"]["users"]["rows"], 120);
+    assert_eq!(
+        truth["streams"]["mail_messages"]["primary_key"],
+        json!(["id", "user_id"])
+    );
+    let counts: Value = h
+        .http
+        .get(format!("{base}/_admin/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counts["by_stream"]["groups"]["by_status"]["200"], 1);
+    assert_eq!(counts["total"], 1);
+    let mutated: Value = h
+        .http
+        .post(format!("{base}/_admin/mutate"))
+        .json(&json!({"stream": "groups", "changed": 1, "removed": 2}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mutated["removed"].as_array().unwrap().len(), 2);
+    assert_eq!(h.server.truth().stream("groups").unwrap().rows, 10);
+    let refused = h
+        .http
+        .post(format!("{base}/_admin/mutate"))
+        .json(&json!({"stream": "teams", "changed": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+}
