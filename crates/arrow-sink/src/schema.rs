@@ -76,8 +76,9 @@ impl StreamSchema {
         &self.output
     }
 
-    /// Declared fields only, Graph names, all nullable: what arrow-json decodes into.
-    pub(crate) fn decode(&self) -> &SchemaRef {
+    /// Declared fields only, Graph names, all nullable, output paths in field metadata: what
+    /// arrow-json decodes into before the zero-copy rename to [`Self::output`].
+    pub fn decode(&self) -> &SchemaRef {
         &self.decode
     }
 

@@ -1,0 +1,88 @@
+//! What drift detection, conflict counting and keys cost on the fast path: plain arrow-json over
+//! the same `value` span versus the full `PageDecoder`. Printed, never asserted (timings belong in
+//! benchmarks); run with `cargo test -p arrow-sink --release --test decode_timing -- --nocapture`.
+
+use std::time::{Duration, Instant};
+
+use arrow::json::ReaderBuilder;
+use arrow_sink::{PageDecoder, PageInput};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use stream_spec::Catalog;
+
+const RECORDS: usize = 1000;
+const ROUNDS: usize = 20;
+
+fn message(i: usize) -> Value {
+    json!({
+        "@odata.etag": format!("W/\"CQAAABYAAAB{i}\""),
+        "id": format!("AAMkAGI2TG93AAA{i:08}"),
+        "createdDateTime": "2024-01-02T03:04:05.1234567Z",
+        "receivedDateTime": "2024-01-02T03:04:05Z",
+        "subject": format!("Quarterly numbers – draft {i} ✓"),
+        "bodyPreview": "Hi team, please find the numbers attached. Grüße",
+        "importance": "normal",
+        "isRead": i % 2 == 0,
+        "hasAttachments": false,
+        "categories": ["Blue", "Work"],
+        "body": {"contentType": "html", "content": "<html><body><p>Hello</p></body></html>"},
+        "from": {"emailAddress": {"name": "Ada Lovelace", "address": "ada@contoso.com"}},
+        "toRecipients": [
+            {"emailAddress": {"name": "Bob", "address": "bob@contoso.com"}},
+            {"emailAddress": {"name": "Zoë", "address": "zoe@contoso.com"}}
+        ],
+        "flag": {"flagStatus": "notFlagged"}
+    })
+}
+
+fn best_of(rounds: usize, mut f: impl FnMut()) -> Duration {
+    (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+#[test]
+fn print_fast_path_cost_of_drift_and_keys() {
+    let spec = Catalog::embedded().get("mail_messages").unwrap().clone();
+    let records: Vec<Value> = (0..RECORDS).map(message).collect();
+    let body = serde_json::to_vec(&json!({"@odata.context": "x", "value": records})).unwrap();
+    let value_span = serde_json::to_vec(&records).unwrap();
+    let page = PageInput {
+        parent_id: Some("user-1".into()),
+        body: Bytes::from(body.clone()),
+    };
+    let decode_schema = PageDecoder::new(&spec).unwrap().schema().decode().clone();
+
+    let plain = best_of(ROUNDS, || {
+        let mut decoder = ReaderBuilder::new(decode_schema.clone())
+            .with_flatten(true)
+            .with_coerce_primitive(true)
+            .with_ignore_type_conflicts(true)
+            .with_batch_size(1024)
+            .build_decoder()
+            .unwrap();
+        decoder.decode(&value_span).unwrap();
+        let batch = decoder.flush().unwrap().unwrap();
+        assert_eq!(batch.num_rows(), RECORDS);
+    });
+    let full = best_of(ROUNDS, || {
+        // A fresh decoder (and key guard) per round, so every row lands as on a first run.
+        let out = PageDecoder::new(&spec).unwrap().decode(&page).unwrap();
+        assert_eq!(out.report.rows, RECORDS as u64);
+    });
+    let mb = body.len() as f64 / 1e6;
+    println!(
+        "page of {RECORDS} messages, {mb:.2} MB: plain arrow-json {:.2} ms ({:.0} MB/s), \
+         PageDecoder with drift/conflicts/keys {:.2} ms ({:.0} MB/s), overhead {:.0}%",
+        plain.as_secs_f64() * 1e3,
+        mb / plain.as_secs_f64(),
+        full.as_secs_f64() * 1e3,
+        mb / full.as_secs_f64(),
+        (full.as_secs_f64() / plain.as_secs_f64() - 1.0) * 100.0
+    );
+}
