@@ -1,1 +1,15 @@
-//! Shared test helpers (being written).
+//! Shared test helpers: a real DuckDB, a real S3 server (moto) and Azurite, on loopback.
+//!
+//! The tools live in `$MSGRAPH_SYNC_TOOLS` (default `<workspace>/.tools`), installed by
+//! `cargo xtask test` or `cargo xtask tools`.
+
+mod azurite;
+mod duckdb;
+mod process;
+mod s3;
+mod tools;
+
+pub use azurite::Azurite;
+pub use duckdb::{duckdb_query, duckdb_query_in};
+pub use s3::S3Server;
+pub use tools::{tools_dir, workspace_root};

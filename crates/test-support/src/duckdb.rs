@@ -1,0 +1,79 @@
+//! Queries through DuckDB's Python package, results as JSON rows.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Runs the SQL and prints the rows as a JSON array of objects. DuckDB itself renders each row as
+/// JSON (`to_json`), so dates and timestamps come back as DuckDB's text for them, in UTC, without
+/// needing Python's timezone packages.
+const RUNNER: &str = r#"
+import json, sys, duckdb
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+rel = con.sql(sys.argv[1])
+if rel is None:
+    print("[]")
+else:
+    rel.create("__result")
+    rows = con.sql("SELECT to_json(__result)::VARCHAR FROM __result").fetchall()
+    print("[" + ",".join(row[0] for row in rows) + "]")
+"#;
+
+/// Runs `sql` in a fresh in-memory DuckDB and returns the rows. Panics with DuckDB's message when
+/// the query fails, so tests read like SQL.
+pub fn duckdb_query(sql: &str) -> Vec<Value> {
+    run(sql, None)
+}
+
+/// Like [`duckdb_query`], with `dir` as the working directory for relative paths.
+pub fn duckdb_query_in(dir: &Path, sql: &str) -> Vec<Value> {
+    run(sql, Some(dir))
+}
+
+fn run(sql: &str, dir: Option<&Path>) -> Vec<Value> {
+    let mut command = Command::new(crate::tools::python());
+    command.arg("-c").arg(RUNNER).arg(sql);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let output = command.output().expect("starting DuckDB's Python");
+    assert!(
+        output.status.success(),
+        "DuckDB failed on\n{sql}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Value = serde_json::from_slice(&output.stdout).expect("DuckDB runner prints JSON");
+    match rows {
+        Value::Array(rows) => rows,
+        other => panic!("DuckDB runner printed {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_values_come_back_as_json() {
+        let rows = duckdb_query(
+            "SELECT 1 AS n, 'x' AS s, [1, 2] AS l, {'a': 1} AS st, DATE '2026-01-02' AS d, \
+             TIMESTAMPTZ '2026-01-02 03:04:05.123456+00' AS ts",
+        );
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!(row["n"], 1);
+        assert_eq!(row["s"], "x");
+        assert_eq!(row["l"], serde_json::json!([1, 2]));
+        assert_eq!(row["st"], serde_json::json!({"a": 1}));
+        assert_eq!(row["d"], "2026-01-02");
+        assert_eq!(row["ts"], "2026-01-02 03:04:05.123456+00");
+    }
+
+    #[test]
+    #[should_panic(expected = "DuckDB failed")]
+    fn sql_errors_panic_with_duckdbs_message() {
+        duckdb_query("SELECT * FROM no_such_table");
+    }
+}

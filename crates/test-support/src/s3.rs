@@ -1,0 +1,96 @@
+//! moto's S3 server on loopback, with one bucket.
+
+use std::process::Command;
+
+use object_store::ClientOptions;
+use object_store::client::{HttpConnector, ReqwestConnector};
+
+use crate::process::{ServerProcess, block_on};
+use crate::tools::tool;
+
+/// A real S3 endpoint (moto's server mode), killed on drop.
+pub struct S3Server {
+    process: ServerProcess,
+    bucket: String,
+}
+
+impl S3Server {
+    pub const ACCESS_KEY: &'static str = "testing";
+    pub const SECRET_KEY: &'static str = "testing";
+    pub const REGION: &'static str = "us-east-1";
+
+    /// Starts the server on a free port and creates the bucket `landing`.
+    pub fn start() -> Self {
+        let moto = tool("venv/bin/moto_server");
+        let process = ServerProcess::start("moto_server", |port| {
+            let mut cmd = Command::new(&moto);
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            cmd
+        });
+        let server = Self {
+            process,
+            bucket: "landing".into(),
+        };
+        server.create_bucket();
+        server
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.process.port)
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// `s3://<bucket>/<prefix>`
+    pub fn url(&self, prefix: &str) -> String {
+        format!("s3://{}/{}", self.bucket, prefix.trim_matches('/'))
+    }
+
+    /// object_store options that point an S3 client at this server.
+    pub fn options(&self) -> Vec<(String, String)> {
+        [
+            ("aws_endpoint", self.endpoint()),
+            ("aws_allow_http", "true".into()),
+            ("aws_access_key_id", Self::ACCESS_KEY.into()),
+            ("aws_secret_access_key", Self::SECRET_KEY.into()),
+            ("aws_region", Self::REGION.into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// The same settings as `AWS_*` environment variables, for child processes.
+    pub fn env(&self) -> Vec<(String, String)> {
+        self.options()
+            .into_iter()
+            .map(|(k, v)| match k.as_str() {
+                "aws_endpoint" => ("AWS_ENDPOINT_URL".into(), v),
+                _ => (k.to_ascii_uppercase(), v),
+            })
+            .collect()
+    }
+
+    /// moto accepts unsigned requests, so a plain PUT creates the bucket.
+    fn create_bucket(&self) {
+        let url = format!("{}/{}", self.endpoint(), self.bucket);
+        let status = block_on(async {
+            let client = ReqwestConnector::default()
+                .connect(&ClientOptions::new().with_allow_http(true))
+                .expect("HTTP client");
+            let request = http::Request::put(&url)
+                .body(Vec::<u8>::new().into())
+                .expect("request");
+            client.execute(request).await.map(|r| r.status())
+        });
+        match status {
+            Ok(status) if status.is_success() => {}
+            other => panic!(
+                "creating bucket at {url}: {other:?}\n{}",
+                self.process.log_text()
+            ),
+        }
+    }
+}
