@@ -321,16 +321,15 @@ fn serve(
     match route {
         Route::Collection { spec, parent } => {
             match paging::validate(tenant, spec, &request.path, query, &request.headers, ids) {
-                Ok(page) => paging::collection_page(
-                    tenant,
-                    &state.graph_url,
-                    spec,
-                    parent.as_ref(),
-                    &request.path,
-                    query,
-                    &page,
-                    ids,
-                ),
+                Ok(page) => {
+                    let listing = paging::Listing {
+                        spec,
+                        parent: parent.as_ref(),
+                        path: &request.path,
+                        query,
+                    };
+                    paging::collection_page(tenant, &state.graph_url, listing, &page, ids)
+                }
                 Err(response) => *response,
             }
         }

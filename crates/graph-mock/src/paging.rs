@@ -331,17 +331,28 @@ pub(crate) fn render_row(
     }
 }
 
+/// What a collection request lists: the stream, its parent, and the URL it came by.
+pub(crate) struct Listing<'a> {
+    pub spec: &'a StreamSpec,
+    pub parent: Option<&'a ParentRow>,
+    pub path: &'a str,
+    pub query: &'a GraphQuery,
+}
+
 /// Serves one page of a plain collection.
 pub(crate) fn collection_page(
     tenant: &Tenant,
     graph_url: &str,
-    spec: &StreamSpec,
-    parent: Option<&ParentRow>,
-    path: &str,
-    query: &GraphQuery,
+    listing: Listing<'_>,
     request: &PageRequest,
     ids: &RequestIds,
 ) -> GraphResponse {
+    let Listing {
+        spec,
+        parent,
+        path,
+        query,
+    } = listing;
     let len = tenant.raw_len(spec, parent);
     let row_at = |index| RowRef {
         spec,
@@ -357,7 +368,7 @@ pub(crate) fn collection_page(
     let page = request.cursor.page;
     let empty_page = page > 0
         && position < len
-        && combine(&[tenant.seed, hash_str(path), page]) % EMPTY_PAGE_EVERY == 0;
+        && combine(&[tenant.seed, hash_str(path), page]).is_multiple_of(EMPTY_PAGE_EVERY);
     let mut rows = Vec::new();
     if !empty_page {
         while position < len && (rows.len() as u64) < request.top {
