@@ -318,7 +318,7 @@ pub(crate) fn render_row(
     row: RowRef<'_>,
     select: Option<&[String]>,
 ) -> Map<String, Value> {
-    let record = tenant.record(row);
+    let record = tenant.record_selected(row, select);
     match select {
         None => record,
         Some(names) => {

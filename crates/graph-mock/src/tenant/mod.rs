@@ -279,7 +279,16 @@ impl Tenant {
 
     /// The full Graph JSON object of a row.
     pub fn record(&self, row: RowRef<'_>) -> Map<String, Value> {
-        generate::record(self, row)
+        generate::record(self, row, None)
+    }
+
+    /// Only the named properties of a row (what `$select` asks for).
+    pub fn record_selected(
+        &self,
+        row: RowRef<'_>,
+        select: Option<&[String]>,
+    ) -> Map<String, Value> {
+        generate::record(self, row, select)
     }
 
     /// The primary-key tuple of a row as it lands (output column order of `primary_key`).
