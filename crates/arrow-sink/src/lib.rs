@@ -1,1 +1,23 @@
 //! Declared schema -> Arrow -> partitioned Parquet on any object store. Knows nothing about HTTP.
+
+pub mod commit;
+pub mod decode;
+pub mod keys;
+pub mod layout;
+pub mod manifest;
+pub mod pipeline;
+pub mod schema;
+pub mod store;
+mod write_error;
+pub mod writer;
+
+pub use commit::{StreamOutcome, clean_dead_runs, commit_run};
+pub use decode::{DecodeError, DecodeReport, DecodedPage, PageDecoder, PageInput};
+pub use keys::KeyGuard;
+pub use layout::RunId;
+pub use manifest::{Manifest, RunStatus, SkippedItem, StreamManifest};
+pub use pipeline::{PageSender, SinkOptions, SinkRun};
+pub use schema::{EXTRA_COLUMN, SchemaError, StreamSchema, arrow_schema, schema_hash};
+pub use store::{Landing, StoreError};
+pub use write_error::WriteError;
+pub use writer::{StreamWriter, WriterOptions, WrittenFile};

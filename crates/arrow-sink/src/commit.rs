@@ -1,0 +1,166 @@
+//! Making a run visible: publish staged files, write the manifest, then supersede older files.
+//!
+//! Order matters. Data is written under `_staging/<run_id>/` (never matched by a reader's glob),
+//! moved to its partition only when the run commits, and the manifest goes last. Older files of
+//! the same partitions are deleted only after the manifest exists, so a failure at any point
+//! leaves the previous data readable.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+
+use crate::decode::DecodeReport;
+use crate::layout::{self, RunId};
+use crate::manifest::{MANIFEST_FORMAT, Manifest, RunStatus, SkippedItem, StreamManifest};
+use crate::store::Landing;
+use crate::write_error::WriteError;
+use crate::writer::{WrittenFile, relative};
+
+/// One stream as its writer finished it.
+#[derive(Debug, Clone)]
+pub struct StreamOutcome {
+    pub stream: String,
+    pub schema_hash: String,
+    pub files: Vec<WrittenFile>,
+    pub report: DecodeReport,
+}
+
+/// Publishes the staged files of `streams`, writes the manifest, supersedes older files of the same
+/// partitions and removes the run's staging prefix. Returns the manifest as written.
+pub async fn commit_run(
+    landing: &Landing,
+    run: &RunId,
+    started_at: DateTime<Utc>,
+    streams: Vec<StreamOutcome>,
+    skipped: Vec<SkippedItem>,
+) -> Result<Manifest, WriteError> {
+    let store = landing.store();
+    for outcome in &streams {
+        for file in &outcome.files {
+            let to = landing.path(file.path.split('/'));
+            store
+                .rename(&file.staging, &to)
+                .await
+                .map_err(WriteError::object("publishing", &file.staging))?;
+        }
+    }
+
+    let mut superseded = Vec::new();
+    for outcome in &streams {
+        superseded.extend(older_part_files(landing, &outcome.stream, run).await?);
+    }
+
+    let mut entries = BTreeMap::new();
+    for outcome in streams {
+        let rows = outcome.files.iter().map(|f| f.rows).sum();
+        let bytes = outcome.files.iter().map(|f| f.bytes).sum();
+        let entry = StreamManifest {
+            schema_hash: outcome.schema_hash,
+            rows,
+            bytes,
+            rejected: outcome.report.rejected_null_key,
+            deduplicated: outcome.report.duplicates,
+            files: outcome.files,
+            report: outcome.report,
+        };
+        if entries.insert(outcome.stream.clone(), entry).is_some() {
+            return Err(WriteError::DuplicateStream(outcome.stream));
+        }
+    }
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        run_id: run.to_string(),
+        status: if skipped.is_empty() {
+            RunStatus::Complete
+        } else {
+            RunStatus::Partial
+        },
+        date: run.date(),
+        started_at,
+        finished_at: Utc::now(),
+        streams: entries,
+        skipped,
+        superseded: superseded.iter().map(|p| relative(landing, p)).collect(),
+    };
+    manifest.save(landing, run).await?;
+
+    for path in &superseded {
+        delete_if_present(landing, path).await?;
+    }
+    delete_prefix(landing, &layout::staging_dir(landing, run)).await?;
+    Ok(manifest)
+}
+
+/// Part files of runs older than `run` in the partition `run` writes for `stream`.
+async fn older_part_files(
+    landing: &Landing,
+    stream: &str,
+    run: &RunId,
+) -> Result<Vec<Path>, WriteError> {
+    let partition = layout::partition_path(landing, stream, run.date());
+    let objects: Vec<_> = landing
+        .store()
+        .list(Some(&partition))
+        .try_collect()
+        .await
+        .map_err(WriteError::object("listing", &partition))?;
+    Ok(objects
+        .into_iter()
+        .map(|o| o.location)
+        .filter(|path| {
+            path.filename()
+                .and_then(layout::run_of_part_file)
+                .is_some_and(|owner| owner.as_str() < run.as_str())
+        })
+        .collect())
+}
+
+/// Deletes the staging leftovers of runs that started more than `grace` before `current` and never
+/// committed (killed, or failed before cleaning up). Returns how many objects were removed.
+pub async fn clean_dead_runs(
+    landing: &Landing,
+    current: &RunId,
+    grace: Duration,
+) -> Result<usize, WriteError> {
+    let staging = landing.path([layout::STAGING_DIR]);
+    let listing = landing
+        .store()
+        .list_with_delimiter(Some(&staging))
+        .await
+        .map_err(WriteError::object("listing", &staging))?;
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::TimeDelta::MAX);
+    let mut removed = 0;
+    for dir in listing.common_prefixes {
+        let Some(run) = dir.filename().and_then(RunId::parse) else {
+            continue;
+        };
+        if run != *current && run.started() + grace <= current.started() {
+            removed += delete_prefix(landing, &dir).await?;
+        }
+    }
+    Ok(removed)
+}
+
+async fn delete_prefix(landing: &Landing, prefix: &Path) -> Result<usize, WriteError> {
+    let objects: Vec<_> = landing
+        .store()
+        .list(Some(prefix))
+        .try_collect()
+        .await
+        .map_err(WriteError::object("listing", prefix))?;
+    for object in &objects {
+        delete_if_present(landing, &object.location).await?;
+    }
+    Ok(objects.len())
+}
+
+async fn delete_if_present(landing: &Landing, path: &Path) -> Result<(), WriteError> {
+    match landing.store().delete(path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(source) => Err(WriteError::object("deleting", path)(source)),
+    }
+}

@@ -1,0 +1,128 @@
+//! `<root>/_runs/<run_id>.json`: what a run landed. Written last; a run without one did not happen.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryStreamExt;
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::decode::DecodeReport;
+use crate::layout::{self, RunId};
+use crate::store::Landing;
+use crate::write_error::WriteError;
+use crate::writer::WrittenFile;
+
+pub const MANIFEST_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every stream and parent was landed.
+    Complete,
+    /// Landed, but some streams or parents were skipped (see `skipped`).
+    Partial,
+}
+
+/// Something the run did not land, as the caller (the extractor) reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedItem {
+    pub stream: String,
+    /// The parent whose children were skipped; `None` when the whole stream was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// Graph's error code (`Authorization_RequestDenied`) or another short cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    pub reason: String,
+}
+
+/// One stream's part of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamManifest {
+    pub schema_hash: String,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Null-key rows rejected and repeated rows dropped (also inside `report`).
+    pub rejected: u64,
+    pub deduplicated: u64,
+    pub files: Vec<WrittenFile>,
+    /// Everything decoding saw: drift (new properties, type conflicts) and counts.
+    pub report: DecodeReport,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub run_id: String,
+    pub status: RunStatus,
+    /// The UTC partition date every file of the run is in.
+    pub date: NaiveDate,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub streams: BTreeMap<String, StreamManifest>,
+    pub skipped: Vec<SkippedItem>,
+    /// Files of earlier runs in the same partitions that this run replaced, relative to the root.
+    pub superseded: Vec<String>,
+}
+
+impl Manifest {
+    pub fn run_id(&self) -> Option<RunId> {
+        RunId::parse(&self.run_id)
+    }
+
+    /// Reads one run's manifest; `None` when the run never committed.
+    pub async fn load(landing: &Landing, run: &RunId) -> Result<Option<Self>, WriteError> {
+        let path = layout::manifest_path(landing, run);
+        let bytes = match landing.store().get(&path).await {
+            Ok(got) => got
+                .bytes()
+                .await
+                .map_err(WriteError::object("reading", &path))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(source) => return Err(WriteError::object("reading", &path)(source)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| WriteError::Manifest { path, source })
+    }
+
+    /// Run ids with a manifest, oldest first.
+    pub async fn committed_runs(landing: &Landing) -> Result<Vec<RunId>, WriteError> {
+        let dir = landing.path([layout::RUNS_DIR]);
+        let objects: Vec<_> = landing
+            .store()
+            .list(Some(&dir))
+            .try_collect()
+            .await
+            .map_err(WriteError::object("listing", &dir))?;
+        let mut runs: Vec<RunId> = objects
+            .iter()
+            .filter_map(|o| {
+                o.location
+                    .filename()?
+                    .strip_suffix(".json")
+                    .map(String::from)
+            })
+            .filter_map(|id| RunId::parse(&id))
+            .collect();
+        runs.sort();
+        Ok(runs)
+    }
+
+    pub(crate) async fn save(&self, landing: &Landing, run: &RunId) -> Result<(), WriteError> {
+        let path = layout::manifest_path(landing, run);
+        let json = serde_json::to_vec_pretty(self).map_err(|source| WriteError::Manifest {
+            path: path.clone(),
+            source,
+        })?;
+        landing
+            .store()
+            .put(&path, PutPayload::from(json))
+            .await
+            .map_err(WriteError::object("writing", &path))?;
+        Ok(())
+    }
+}

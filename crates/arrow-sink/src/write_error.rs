@@ -1,0 +1,61 @@
+//! Errors from writing, committing and reading back a landing.
+
+use object_store::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("{action} {path}: {source}")]
+    Object {
+        action: &'static str,
+        path: Path,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("stream `{stream}`: writing Parquet {path}: {source}")]
+    Parquet {
+        stream: String,
+        path: Path,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("stream `{stream}`: batch schema does not match the stream's schema: {detail}")]
+    SchemaMismatch { stream: String, detail: String },
+    #[error(
+        "`{0}` cannot be a stream name in a landing (lowercase letters, digits and `_`, not starting with `_`)"
+    )]
+    BadStreamName(String),
+    #[error("stream `{0}` was written twice in one run")]
+    DuplicateStream(String),
+    #[error("manifest {path}: {source}")]
+    Manifest {
+        path: Path,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("stream `{stream}`: decoding a page: {source}")]
+    Decode {
+        stream: String,
+        #[source]
+        source: crate::decode::DecodeError,
+    },
+    #[error("stream `{0}` is not part of this run")]
+    UnknownStream(String),
+    #[error("the sink pipeline stopped: {0}")]
+    PipelineStopped(String),
+}
+
+impl WriteError {
+    pub(crate) fn object(
+        action: &'static str,
+        path: &Path,
+    ) -> impl FnOnce(object_store::Error) -> Self {
+        let path = path.clone();
+        move |source| WriteError::Object {
+            action,
+            path,
+            source,
+        }
+    }
+}

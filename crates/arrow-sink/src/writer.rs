@@ -1,0 +1,282 @@
+//! One stream's Parquet files for one run: `AsyncArrowWriter` over object_store's `BufWriter`,
+//! written under the run's staging prefix and rolled at a size threshold.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use object_store::ObjectStoreExt;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use serde::{Deserialize, Serialize};
+
+use crate::layout::{self, RunId};
+use crate::schema::StreamSchema;
+use crate::store::Landing;
+use crate::write_error::WriteError;
+
+/// Key-value metadata keys in every file's footer.
+pub const META_STREAM: &str = "msgraph_sync.stream";
+pub const META_SCHEMA_HASH: &str = "msgraph_sync.schema_hash";
+pub const META_RUN_ID: &str = "msgraph_sync.run_id";
+
+/// How files are encoded, sized and uploaded.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// Rows per row group. DuckDB parallelises per row group and its own writer uses 122,880.
+    pub max_row_group_rows: usize,
+    /// Bytes per row group, so wide rows (mail bodies) do not hold huge row groups in memory.
+    pub max_row_group_bytes: usize,
+    /// A file is closed and the next one started once it reaches this size.
+    pub target_file_bytes: usize,
+    /// `BufWriter` capacity: smaller files are one PUT, larger ones a multipart upload in parts
+    /// of this size (S3 needs at least 5 MiB).
+    pub upload_buffer_bytes: usize,
+    /// Parts uploaded concurrently per file.
+    pub upload_concurrency: usize,
+    pub zstd_level: i32,
+    /// False-positive rate of the bloom filters on primary-key columns.
+    pub bloom_filter_fpp: f64,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self {
+            max_row_group_rows: 122_880,
+            max_row_group_bytes: 128 * 1024 * 1024,
+            target_file_bytes: 512 * 1024 * 1024,
+            upload_buffer_bytes: 10 * 1024 * 1024,
+            upload_concurrency: 8,
+            zstd_level: 3,
+            bloom_filter_fpp: 0.01,
+        }
+    }
+}
+
+/// A file the run wrote: where it is staged, where it goes on commit, and what it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WrittenFile {
+    /// Final path, relative to the landing root: `<stream>/date=…/part-….parquet`.
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+    #[serde(skip)]
+    pub staging: Path,
+}
+
+struct OpenFile {
+    writer: AsyncArrowWriter<BufWriter>,
+    seq: u32,
+    staging: Path,
+    rows: u64,
+}
+
+/// Writes one stream's batches for one run. Call [`StreamWriter::finish`] to close the last file,
+/// or [`StreamWriter::abort`] to discard everything; dropping it leaves only staging leftovers.
+pub struct StreamWriter {
+    landing: Landing,
+    run: RunId,
+    stream: String,
+    schema: SchemaRef,
+    properties: WriterProperties,
+    options: WriterOptions,
+    next_seq: u32,
+    current: Option<OpenFile>,
+    files: Vec<WrittenFile>,
+}
+
+impl StreamWriter {
+    pub fn new(
+        landing: &Landing,
+        run: &RunId,
+        schema: &StreamSchema,
+        options: &WriterOptions,
+    ) -> Result<Self, WriteError> {
+        let stream = schema.stream().to_string();
+        if !layout::is_valid_stream_name(&stream) {
+            return Err(WriteError::BadStreamName(stream));
+        }
+        let output = schema.output().clone();
+        let keys: Vec<&str> = schema
+            .key_indices()
+            .iter()
+            .map(|&i| output.field(i).name().as_str())
+            .collect();
+        let properties = properties(&stream, schema.hash(), run, &keys, options);
+        Ok(Self {
+            landing: landing.clone(),
+            run: run.clone(),
+            stream,
+            schema: output,
+            properties,
+            options: options.clone(),
+            next_seq: 0,
+            current: None,
+            files: Vec::new(),
+        })
+    }
+
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// Appends a batch; rolls to a new file once the current one reaches the size threshold.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), WriteError> {
+        if batch.schema().fields() != self.schema.fields() {
+            return Err(WriteError::SchemaMismatch {
+                stream: self.stream.clone(),
+                detail: format!("expected {:?}, got {:?}", self.schema, batch.schema()),
+            });
+        }
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if self.current.is_none() {
+            let file = self.open()?;
+            self.current = Some(file);
+        }
+        let file = self.current.as_mut().expect("opened above");
+        let written = file.writer.write(batch).await;
+        if let Err(source) = written {
+            return Err(self.fail(source).await);
+        }
+        let file = self.current.as_mut().expect("still open");
+        file.rows += batch.num_rows() as u64;
+        let size = file.writer.bytes_written() + file.writer.in_progress_size();
+        if size >= self.options.target_file_bytes {
+            self.close_current().await?;
+        }
+        Ok(())
+    }
+
+    /// Closes the last file and returns every file written, all still under staging. A stream that
+    /// saw no rows gets one empty file, so readers still find its columns.
+    pub async fn finish(mut self) -> Result<Vec<WrittenFile>, WriteError> {
+        if self.current.is_none() && self.files.is_empty() {
+            self.current = Some(self.open()?);
+        }
+        self.close_current().await?;
+        Ok(self.files)
+    }
+
+    /// Aborts the open upload and deletes the files already staged.
+    pub async fn abort(mut self) {
+        if let Some(file) = self.current.take() {
+            let mut upload = file.writer.into_inner();
+            if let Err(e) = upload.abort().await {
+                tracing::warn!(stream = %self.stream, error = %e, "aborting upload");
+            }
+        }
+        for file in &self.files {
+            if let Err(e) = self.landing.store().delete(&file.staging).await {
+                tracing::warn!(path = %file.staging, error = %e, "deleting staged file");
+            }
+        }
+    }
+
+    fn open(&mut self) -> Result<OpenFile, WriteError> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let staging = layout::staging_file(&self.landing, &self.stream, &self.run, seq);
+        let upload = BufWriter::with_capacity(
+            Arc::clone(self.landing.store()),
+            staging.clone(),
+            self.options.upload_buffer_bytes,
+        )
+        .with_max_concurrency(self.options.upload_concurrency);
+        let writer =
+            AsyncArrowWriter::try_new(upload, self.schema.clone(), Some(self.properties.clone()))
+                .map_err(|source| WriteError::Parquet {
+                stream: self.stream.clone(),
+                path: staging.clone(),
+                source,
+            })?;
+        Ok(OpenFile {
+            writer,
+            seq,
+            staging,
+            rows: 0,
+        })
+    }
+
+    async fn close_current(&mut self) -> Result<(), WriteError> {
+        let Some(mut file) = self.current.take() else {
+            return Ok(());
+        };
+        if let Err(source) = file.writer.finish().await {
+            self.current = Some(file);
+            return Err(self.fail(source).await);
+        }
+        let path = layout::data_file(&self.landing, &self.stream, &self.run, file.seq);
+        self.files.push(WrittenFile {
+            path: relative(&self.landing, &path),
+            rows: file.rows,
+            bytes: file.writer.bytes_written() as u64,
+            staging: file.staging,
+        });
+        Ok(())
+    }
+
+    /// Aborts the open multipart upload so no partial object is left, and returns the error.
+    async fn fail(&mut self, source: parquet::errors::ParquetError) -> WriteError {
+        let path = match self.current.take() {
+            Some(file) => {
+                let mut upload = file.writer.into_inner();
+                if let Err(e) = upload.abort().await {
+                    tracing::warn!(stream = %self.stream, error = %e, "aborting upload");
+                }
+                file.staging
+            }
+            None => Path::default(),
+        };
+        WriteError::Parquet {
+            stream: self.stream.clone(),
+            path,
+            source,
+        }
+    }
+}
+
+fn properties(
+    stream: &str,
+    schema_hash: &str,
+    run: &RunId,
+    keys: &[&str],
+    options: &WriterOptions,
+) -> WriterProperties {
+    let zstd = ZstdLevel::try_new(options.zstd_level).unwrap_or_default();
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(zstd))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(options.max_row_group_rows))
+        .set_max_row_group_bytes(Some(options.max_row_group_bytes))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(META_STREAM.into(), stream.to_string()),
+            KeyValue::new(META_SCHEMA_HASH.into(), schema_hash.to_string()),
+            KeyValue::new(META_RUN_ID.into(), run.to_string()),
+        ]));
+    for key in keys {
+        let column = ColumnPath::from(*key);
+        builder = builder
+            .set_column_bloom_filter_enabled(column.clone(), true)
+            .set_column_bloom_filter_fpp(column, options.bloom_filter_fpp);
+    }
+    builder.build()
+}
+
+/// A path below the landing root, as manifests record it.
+pub(crate) fn relative(landing: &Landing, path: &Path) -> String {
+    path.prefix_match(landing.root())
+        .map(|parts| {
+            parts
+                .map(|p| p.as_ref().to_string())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .unwrap_or_else(|| path.to_string())
+}
