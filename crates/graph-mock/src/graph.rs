@@ -166,11 +166,18 @@ async fn handle_now(state: Arc<AppState>, request: GraphRequest) -> GraphRespons
     let (stream, response) = if request.in_batch {
         answer(&state, &request, &ids).await
     } else if let Some(error) = auth_error {
-        let response = GraphResponse::error(
+        let mut response = GraphResponse::error(
             StatusCode::UNAUTHORIZED,
             "InvalidAuthenticationToken",
             &error,
             &ids,
+        );
+        response.header(
+            "www-authenticate",
+            &format!(
+                "Bearer realm=\"\", authorization_uri=\"{}/common/oauth2/authorize\", client_id=\"00000003-0000-0000-c000-000000000000\"",
+                state.base_url
+            ),
         );
         ("_unauthenticated".to_string(), response)
     } else if request.method == Method::POST && request.path.eq_ignore_ascii_case("/$batch") {

@@ -250,6 +250,12 @@ async fn unauthenticated_requests_get_401_in_graph_envelope() {
     let h = Harness::start(tenant()).await;
     let response = h.http.get(h.graph("/users")).send().await.unwrap();
     assert_eq!(response.status(), 401);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer ")
+    );
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
     let unknown = h.get(&h.graph("/noSuchThing")).send().await.unwrap();
