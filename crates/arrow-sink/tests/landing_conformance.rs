@@ -234,6 +234,15 @@ async fn conformance(landing: Landing) {
     assert_eq!(seen[0]["n"], 7);
     assert_eq!(seen[0]["lo"], "u0500");
     assert!(!dir.path().join("_staging").exists(), "staging cleaned up");
+    // The strict reader of the README (only files of runs with a manifest) agrees.
+    let strict = duckdb_query(&format!(
+        "SELECT count(*) AS n FROM read_parquet('{root}/users/**/*.parquet', \
+         hive_partitioning=true, union_by_name=true, filename=true) \
+         WHERE regexp_extract(filename, 'part-(.*)-[0-9]+\\.parquet$', 1) IN \
+         (SELECT run_id FROM read_json('{root}/_runs/*.json'))",
+        root = dir.path().display()
+    ));
+    assert_eq!(strict[0]["n"], 7);
     let runs = Manifest::committed_runs(&landing).await.unwrap();
     assert_eq!(
         runs.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
