@@ -55,7 +55,11 @@ pub async fn commit_run(
     }
 
     let mut entries = BTreeMap::new();
-    for outcome in streams {
+    for mut outcome in streams {
+        // Published: the staging names no longer exist, and the manifest never records them.
+        for file in &mut outcome.files {
+            file.staging = Path::default();
+        }
         let rows = outcome.files.iter().map(|f| f.rows).sum();
         let bytes = outcome.files.iter().map(|f| f.bytes).sum();
         let entry = StreamManifest {

@@ -1,0 +1,76 @@
+//! The run pipeline on an in-memory store: bad pages become skips, unknown streams are refused,
+//! and a run with no pages still lands its columns.
+
+use arrow_sink::{Landing, Manifest, PageInput, RunStatus, SinkOptions, SinkRun, WriteError};
+use bytes::Bytes;
+use stream_spec::StreamSpec;
+
+fn groups() -> StreamSpec {
+    StreamSpec::from_json(
+        "groups",
+        r#"{"stream": "groups", "kind": "collection", "path": "/groups", "primary_key": ["id"],
+            "page_size": {"cap": 999}, "permission": "Group.Read.All",
+            "fields": [{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
+                       {"graph": "displayName", "name": "display_name", "type": "utf8", "nullable": true}]}"#,
+    )
+    .unwrap()
+}
+
+fn page(body: &str) -> PageInput {
+    PageInput {
+        parent_id: None,
+        body: Bytes::from(body.to_string()),
+    }
+}
+
+#[tokio::test]
+async fn malformed_pages_are_skipped_and_reported_not_fatal() {
+    let landing = Landing::open("memory:///landing").unwrap();
+    let options = SinkOptions {
+        pages_in_flight: 1,
+        ..SinkOptions::default()
+    };
+    let run = SinkRun::start(&landing, &[groups()], options)
+        .await
+        .unwrap();
+    assert!(matches!(run.sender("users"), Err(WriteError::UnknownStream(s)) if s == "users"));
+    let sender = run.sender("groups").unwrap();
+    sender
+        .send(page(
+            r#"{"value":[{"id":"g1","displayName":"One"},{"id":"g2"}]}"#,
+        ))
+        .await
+        .unwrap();
+    sender.send(page("<html>not json</html>")).await.unwrap();
+    sender
+        .send(page(r#"{"value":[{"id":"g3","displayName":"Three"}]}"#))
+        .await
+        .unwrap();
+    let manifest = run.finish(vec![]).await.unwrap();
+    assert_eq!(manifest.status, RunStatus::Partial);
+    assert_eq!(manifest.skipped.len(), 1);
+    assert_eq!(manifest.skipped[0].stream, "groups");
+    assert_eq!(manifest.skipped[0].code.as_deref(), Some("decode_error"));
+    let groups = &manifest.streams["groups"];
+    assert_eq!(groups.rows, 3);
+    assert_eq!(groups.report.pages, 2);
+    let stored = Manifest::load(&landing, &manifest.run_id().unwrap())
+        .await
+        .unwrap()
+        .expect("manifest written");
+    assert_eq!(stored, manifest);
+}
+
+#[tokio::test]
+async fn a_stream_without_pages_lands_one_empty_file() {
+    let landing = Landing::open("memory:///landing").unwrap();
+    let run = SinkRun::start(&landing, &[groups()], SinkOptions::default())
+        .await
+        .unwrap();
+    let manifest = run.finish(vec![]).await.unwrap();
+    assert_eq!(manifest.status, RunStatus::Complete);
+    let groups = &manifest.streams["groups"];
+    assert_eq!(groups.rows, 0);
+    assert_eq!(groups.files.len(), 1);
+    assert!(groups.files[0].bytes > 0);
+}
