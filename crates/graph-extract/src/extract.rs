@@ -111,6 +111,30 @@ impl Extractor {
         Ok(stats)
     }
 
+    /// Probes `selection` (empty: `config.streams`, then every stream) with one small request each:
+    /// which streams this app may read. Fails only when authentication fails.
+    pub async fn probe(
+        &self,
+        selection: &[String],
+    ) -> Result<Vec<crate::probe::ProbeResult>, ExtractError> {
+        self.config.validate()?;
+        let selection = if selection.is_empty() {
+            &self.config.streams
+        } else {
+            selection
+        };
+        let plan = Plan::new(&self.catalog, selection)?;
+        let limits = Limits::new(self.config.concurrency, OUTLOOK_MAILBOX_LIMIT);
+        let client = GraphClient::new(
+            self.http.clone(),
+            self.tokens.clone(),
+            self.policy.clone(),
+            limits,
+        );
+        let base_url = self.config.graph_base_url.trim_end_matches('/');
+        crate::probe::probe_plan(&client, base_url, &plan).await
+    }
+
     fn context(&self, plan: &Plan, sender: mpsc::Sender<Page>) -> RunContext {
         let limits = Limits::new(self.config.concurrency, OUTLOOK_MAILBOX_LIMIT);
         let client = GraphClient::new(

@@ -25,6 +25,12 @@ pub fn is_skippable(error: &GraphError, per_parent: bool) -> bool {
     }
 }
 
+/// Whether this refusal means "not licensed" (no mailbox, drive or premium feature) rather than a
+/// missing permission or a broken request.
+pub fn is_license_refusal(error: &GraphError, per_parent: bool) -> bool {
+    LICENSE_CODES.contains(&error.code.as_str()) || (per_parent && error.status == 404)
+}
+
 /// After this many 403s on distinct parents and not one success, the permission is missing for the
 /// whole stream: it is skipped once instead of once per parent (20k users, 20k refusals).
 pub const DENIALS_BEFORE_STREAM_SKIP: u64 = 3;

@@ -1,34 +1,87 @@
 //! `msgraph-sync`: land Microsoft Graph data as partitioned Parquet.
+//!
+//! Exit codes: 0 success, 1 failure, 2 bad configuration or authentication,
+//! 3 finished with skipped streams or parents under `--strict`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
+mod connect;
+mod demo;
+mod failure;
+mod login;
+mod mock;
+mod progress;
 mod streams;
+mod summary;
+mod sync;
+mod table;
+
+use failure::Failure;
 
 #[derive(Parser)]
 #[command(name = "msgraph-sync", version, about, long_about = None)]
 struct Cli {
+    /// Logs as JSON lines on stderr (for log shippers).
+    #[arg(long, global = true, env = "MSGRAPH_SYNC_JSON_LOGS")]
+    json_logs: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
+    /// Extract the selected streams and land them as Parquet.
+    Sync(sync::Args),
+    /// Authenticate and probe every stream with one small request: which ones this app may read.
+    Check(check::Args),
+    /// Delegated auth: sign in once in a browser and keep the refresh token for later runs.
+    Login(login::Args),
     /// List every stream with its keys, parent and required permission.
     Streams(streams::Args),
+    /// Serve the mock Graph tenant on 127.0.0.1 for manual use and other tools.
+    Mock(mock::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logs(cli.json_logs);
     let result = match cli.command {
-        Command::Streams(args) => streams::run(args),
+        Command::Sync(args) => runtime().and_then(|rt| rt.block_on(sync::run(args, cli.json_logs))),
+        Command::Login(args) => runtime().and_then(|rt| rt.block_on(login::run(args))),
+        Command::Check(args) => runtime().and_then(|rt| rt.block_on(check::run(args))),
+        Command::Streams(args) => streams::run(args).map_err(Failure::Other),
+        Command::Mock(args) => runtime().and_then(|rt| rt.block_on(mock::run(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            ExitCode::from(failure.exit_code())
         }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(e.into()))
+}
+
+fn init_logs(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MSGRAPH_SYNC_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("warn,msgraph_sync=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
     }
 }

@@ -33,7 +33,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    let rows: Vec<[String; 5]> = catalog
+    let rows: Vec<Vec<String>> = catalog
         .streams()
         .iter()
         .map(|s| {
@@ -42,7 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 StreamKind::Delta => "delta",
                 StreamKind::Report => "report",
             };
-            [
+            vec![
                 s.stream.clone(),
                 kind.to_string(),
                 s.primary_key.join(", "),
@@ -55,29 +55,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })
         .collect();
     let header = ["STREAM", "KIND", "PRIMARY KEY", "PARENT", "PERMISSION"];
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: [&str; 5]| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
-            }
-        }
-        s
-    };
-    writeln!(out, "{}", line(header))?;
-    for r in &rows {
-        writeln!(out, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4]]))?;
-    }
+    write!(out, "{}", crate::table::render(&header, &rows, &[]))?;
     Ok(())
 }

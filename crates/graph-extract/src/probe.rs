@@ -1,0 +1,163 @@
+//! `check`: one small request per stream, to tell before a run which streams the app may read.
+
+use futures::future::join_all;
+use stream_spec::StreamSpec;
+
+use crate::error::{ExtractError, GraphError, RequestError};
+use crate::http::{GraphClient, GraphRequest};
+use crate::paging::{self, ExtraQuery, PageIds};
+use crate::plan::{Pass, Plan};
+use crate::skip::is_license_refusal;
+use crate::stats::StreamCounters;
+
+/// Parents tried for a child stream: one unlicensed mailbox must not fail the whole stream.
+const PARENTS_PROBED: u32 = 3;
+
+/// What one stream's probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeStatus {
+    Ok,
+    /// 403: the app lacks the stream's permission.
+    PermissionMissing,
+    /// The tenant or the probed mailboxes/drives have no license for this resource.
+    NotLicensed {
+        code: String,
+    },
+    /// The parent stream has no rows (or could not be read), so there is nothing to probe.
+    NoParent {
+        parent: String,
+    },
+    /// Any other refusal or a request that failed after retries.
+    Failed {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    pub stream: String,
+    pub permission: String,
+    pub status: ProbeStatus,
+}
+
+impl ProbeResult {
+    pub fn is_ok(&self) -> bool {
+        self.status == ProbeStatus::Ok
+    }
+}
+
+/// Probes every stream of `plan`; an authentication failure is an error, every refusal a result.
+pub(crate) async fn probe_plan(
+    client: &GraphClient,
+    base_url: &str,
+    plan: &Plan,
+) -> Result<Vec<ProbeResult>, ExtractError> {
+    let passes = join_all(
+        plan.passes
+            .iter()
+            .map(|pass| probe_pass(client, base_url, pass)),
+    );
+    let mut results = Vec::new();
+    for pass in passes.await {
+        results.extend(pass?);
+    }
+    results.sort_by(|a, b| a.stream.cmp(&b.stream));
+    Ok(results)
+}
+
+async fn probe_pass(
+    client: &GraphClient,
+    base_url: &str,
+    pass: &Pass,
+) -> Result<Vec<ProbeResult>, ExtractError> {
+    let (status, parent_ids) = match fetch(client, base_url, &pass.spec, None, PARENTS_PROBED).await
+    {
+        Ok(ids) => (ProbeStatus::Ok, ids),
+        Err(Refusal::Auth(err)) => return Err(err),
+        Err(Refusal::Status(status)) => (status, Vec::new()),
+    };
+    let mut results = vec![result(&pass.spec, status)];
+    let children = pass.children.iter().map(|child| {
+        let parent_ids = &parent_ids;
+        async move {
+            if parent_ids.is_empty() {
+                let parent = pass.spec.stream.clone();
+                return Ok(result(child, ProbeStatus::NoParent { parent }));
+            }
+            let mut last = None;
+            for parent_id in parent_ids {
+                match fetch(client, base_url, child, Some(parent_id), 1).await {
+                    Ok(_) => return Ok(result(child, ProbeStatus::Ok)),
+                    Err(Refusal::Auth(err)) => return Err(err),
+                    // A missing permission is the same for every parent.
+                    Err(Refusal::Status(ProbeStatus::PermissionMissing)) => {
+                        return Ok(result(child, ProbeStatus::PermissionMissing));
+                    }
+                    Err(Refusal::Status(status)) => last = Some(status),
+                }
+            }
+            Ok(result(child, last.expect("at least one parent was probed")))
+        }
+    });
+    for child in join_all(children).await {
+        results.push(child?);
+    }
+    Ok(results)
+}
+
+fn result(spec: &StreamSpec, status: ProbeStatus) -> ProbeResult {
+    ProbeResult {
+        stream: spec.stream.clone(),
+        permission: spec.permission.clone(),
+        status,
+    }
+}
+
+enum Refusal {
+    Auth(ExtractError),
+    Status(ProbeStatus),
+}
+
+/// One page of at most `top` rows (where the endpoint takes `$top`); returns the ids on it.
+async fn fetch(
+    client: &GraphClient,
+    base_url: &str,
+    spec: &StreamSpec,
+    parent_id: Option<&str>,
+    top: u32,
+) -> Result<Vec<String>, Refusal> {
+    let url = paging::first_url(base_url, spec, parent_id, top, &ExtraQuery::default());
+    let mut request = GraphRequest::get(&url);
+    if spec.outlook_mailbox_limit {
+        request.mailboxes.extend(parent_id.map(str::to_string));
+    }
+    if spec.kind == stream_spec::StreamKind::Report {
+        // Reports answer with a 302 to a CSV; the redirect itself proves access.
+        request.check = crate::http::BodyCheck::None;
+    }
+    let counters = StreamCounters::default();
+    match client.send(&request, &counters).await {
+        Ok(response) => Ok(serde_json::from_slice::<PageIds>(&response.body)
+            .map(|page| page.live_ids().collect())
+            .unwrap_or_default()),
+        Err(RequestError::Auth(err)) => Err(Refusal::Auth(ExtractError::Auth(err))),
+        Err(RequestError::Graph(err)) => Err(Refusal::Status(classify(&err, parent_id.is_some()))),
+        Err(other) => Err(Refusal::Status(ProbeStatus::Failed {
+            reason: other.to_string(),
+        })),
+    }
+}
+
+fn classify(err: &GraphError, per_parent: bool) -> ProbeStatus {
+    if is_license_refusal(err, per_parent) {
+        ProbeStatus::NotLicensed {
+            code: err.code.clone(),
+        }
+    } else if err.status == 403 {
+        ProbeStatus::PermissionMissing
+    } else {
+        ProbeStatus::Failed {
+            reason: err.to_string(),
+        }
+    }
+}

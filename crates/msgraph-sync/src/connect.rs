@@ -1,0 +1,87 @@
+//! What `sync` and `check` share: the config (file or demo tenant) with flag overrides, and a
+//! token fetched up front so bad credentials fail before anything else happens.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use graph_extract::auth::{self, AuthContext, TokenProvider};
+use graph_extract::{Config, HttpSettings, build_http_client};
+
+use crate::demo::Demo;
+use crate::failure::Failure;
+
+/// Where the config comes from; flattened into `sync` and `check`.
+#[derive(clap::Args, Debug)]
+pub struct Source {
+    /// Config file (singer-io/tap-ms-graph's config.json works unchanged).
+    #[arg(
+        long,
+        env = "MSGRAPH_SYNC_CONFIG",
+        required_unless_present = "demo",
+        conflicts_with = "demo"
+    )]
+    pub config: Option<PathBuf>,
+    /// Use the built-in demo tenant (graph-mock, in-process): no Microsoft credentials needed.
+    #[arg(long)]
+    pub demo: bool,
+    /// Streams to use (comma-separated); default: the config's `streams`, else every stream.
+    #[arg(long, value_delimiter = ',')]
+    pub streams: Vec<String>,
+    /// Concurrent Graph requests (overrides the config's `concurrency`, 1..=64).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+}
+
+pub struct Connection {
+    pub config: Config,
+    pub tokens: Arc<dyn TokenProvider>,
+    pub http: reqwest::Client,
+    /// Keeps the demo tenant serving for as long as the connection lives.
+    pub demo: Option<Demo>,
+}
+
+pub async fn connect(source: &Source) -> Result<Connection, Failure> {
+    let demo = if source.demo {
+        Some(Demo::start().await.map_err(Failure::Other)?)
+    } else {
+        None
+    };
+    let mut config = match (&demo, &source.config) {
+        (Some(demo), _) => demo.config(),
+        (None, Some(path)) => Config::from_path(path)
+            .with_context(|| format!("config file {}", path.display()))
+            .map_err(Failure::Config)?,
+        (None, None) => unreachable!("clap requires --config or --demo"),
+    };
+    if !source.streams.is_empty() {
+        config.streams = source.streams.clone();
+    }
+    if let Some(n) = source.concurrency {
+        config.concurrency = n;
+    }
+    config.validate().map_err(|e| Failure::Config(e.into()))?;
+
+    let http = build_http_client(&HttpSettings::default()).map_err(|e| Failure::Other(e.into()))?;
+    let authority_host = url::Url::parse(&config.authority_host)
+        .context("config field `authority_host` is not a URL")
+        .map_err(Failure::Config)?;
+    let context = AuthContext {
+        tenant_id: config.tenant_id.clone(),
+        client_id: config.client_id.clone(),
+        scope: config.scope.clone(),
+        authority_host,
+        http: http.clone(),
+    };
+    let tokens = auth::provider(&config.auth, context).map_err(|e| Failure::Config(e.into()))?;
+    tokens
+        .token()
+        .await
+        .map_err(|e| Failure::Config(e.into()))?;
+    Ok(Connection {
+        config,
+        tokens,
+        http,
+        demo,
+    })
+}

@@ -1,0 +1,144 @@
+//! `msgraph-sync sync`: graph-extract pages -> arrow-sink -> Parquet, in one process.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use arrow_sink::{Landing, PageInput, PageSender, SinkOptions, SinkRun, SkippedItem};
+use graph_extract::{ExtractError, Extractor, Page, Plan, RunStats};
+use stream_spec::Catalog;
+use tokio::sync::mpsc;
+
+use crate::connect::{Source, connect};
+use crate::failure::Failure;
+use crate::progress::Progress;
+use crate::summary;
+
+/// Pages between the fetch and the sink; the sink's own queues bound the rest.
+const PAGE_CHANNEL: usize = 32;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    source: Source,
+    /// Where to land: a directory, file://, s3://bucket/prefix, az://container/prefix, abfss://, gs://.
+    /// With --demo it defaults to ./msgraph-demo.
+    #[arg(long, env = "MSGRAPH_SYNC_OUTPUT", required_unless_present = "demo")]
+    output: Option<String>,
+    /// Fail with exit code 3 when a stream or parent was skipped (permission, license); what was
+    /// read still lands.
+    #[arg(long)]
+    strict: bool,
+    /// Threads decoding pages into Arrow (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    decode_threads: usize,
+}
+
+pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
+    let connection = connect(&args.source).await?;
+    let mut config = connection.config;
+    config.strict |= args.strict;
+    let output = match (&args.output, args.source.demo) {
+        (Some(output), _) => output.clone(),
+        (None, true) => crate::demo::DEFAULT_OUTPUT.to_string(),
+        (None, false) => unreachable!("clap requires --output without --demo"),
+    };
+
+    let catalog = Catalog::embedded();
+    let plan = Plan::new(&catalog, &config.streams).map_err(|e| Failure::Config(e.into()))?;
+    let landed: Vec<_> = plan
+        .streams()
+        .filter(|s| plan.emits(&s.stream))
+        .cloned()
+        .collect();
+
+    let landing = Landing::open(&output)
+        .with_context(|| format!("--output {output}"))
+        .map_err(Failure::Config)?;
+    let options = SinkOptions {
+        decode_threads: args.decode_threads,
+        ..SinkOptions::default()
+    };
+    let sink = SinkRun::start(&landing, &landed, options)
+        .await
+        .map_err(|e| Failure::Other(e.into()))?;
+
+    let started = Instant::now();
+    let names: Vec<String> = landed.iter().map(|s| s.stream.clone()).collect();
+    let progress = Progress::start(&names, json_logs);
+    let extractor = Extractor::new(config, catalog, connection.tokens, connection.http);
+    let (pages_tx, pages_rx) = mpsc::channel::<Page>(PAGE_CHANNEL);
+    let forward = forward_pages(&sink, pages_rx, &progress);
+    let (extracted, forwarded) = tokio::join!(extractor.run(&[], pages_tx), forward);
+    progress.finish();
+    forwarded.map_err(Failure::Other)?;
+    let (stats, strict_failure) = match extracted {
+        Ok(stats) => (stats, None),
+        Err(ExtractError::SkippedUnderStrict(stats)) => {
+            let message = format!(
+                "{} stream(s)/parent(s) skipped under --strict; what was read landed",
+                stats.skips.len()
+            );
+            (*stats, Some(message))
+        }
+        // Dropping the sink without finish commits nothing: no manifest, nothing a reader sees.
+        Err(err) => return Err(err.into()),
+    };
+    let manifest = sink
+        .finish(skipped_items(&stats))
+        .await
+        .map_err(|e| Failure::Other(e.into()))?;
+    summary::print(
+        &stats,
+        &manifest,
+        &progress.streams(),
+        &output,
+        started.elapsed(),
+    );
+    if connection.demo.is_some() {
+        crate::demo::print_try_this(&output);
+    }
+    match strict_failure {
+        Some(message) => Err(Failure::SkippedUnderStrict(message)),
+        None => Ok(()),
+    }
+}
+
+async fn forward_pages(
+    sink: &SinkRun,
+    mut pages: mpsc::Receiver<Page>,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let mut senders: HashMap<Arc<str>, PageSender> = HashMap::new();
+    while let Some(page) = pages.recv().await {
+        progress.page(&page.stream, page.rows as u64, page.body.len() as u64);
+        let sender = match senders.get(&page.stream) {
+            Some(sender) => sender,
+            None => {
+                let sender = sink.sender(&page.stream)?;
+                senders.entry(page.stream.clone()).or_insert(sender)
+            }
+        };
+        let input = PageInput {
+            parent_id: page.parent_id.map(|p| p.to_string()),
+            body: page.body,
+        };
+        sender.send(input).await?;
+    }
+    Ok(())
+}
+
+fn skipped_items(stats: &RunStats) -> Vec<SkippedItem> {
+    stats
+        .skips
+        .iter()
+        .map(|skip| SkippedItem {
+            stream: skip.stream.clone(),
+            parent_id: skip.parent_id.clone(),
+            code: Some(skip.code.clone()),
+            http_status: Some(skip.status),
+            reason: format!("{} (the stream needs {})", skip.message, skip.permission),
+        })
+        .collect()
+}

@@ -1,0 +1,122 @@
+//! Bad input: one clear error naming what is wrong, exit 2, nothing written.
+
+use graph_mock::MockConfig;
+use serde_json::json;
+
+use crate::util::*;
+
+async fn sync_with(config_text: &str) -> (Run, std::path::PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, config_text).unwrap();
+    let out = dir.path().join("landing");
+    let run = msgraph_sync(
+        &[
+            "sync",
+            "--config",
+            config.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+        &[],
+    )
+    .await;
+    (run, out, dir)
+}
+
+#[tokio::test]
+async fn malformed_json_names_the_file_and_exits_2() {
+    let (run, out, _dir) = sync_with(r#"{"tenant_id": "t", "client_id": "#).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("config.json"), "{run:?}");
+    assert!(tree(&out).is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_config_file_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = msgraph_sync(
+        &["sync", "--config", "nowhere.json", "--output", "landing"],
+        dir.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("nowhere.json"), "{run:?}");
+}
+
+#[tokio::test]
+async fn out_of_range_values_name_the_field_and_the_allowed_range() {
+    let server = mock(MockConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &server, json!({"page_size": 5000}));
+    let run = msgraph_sync(
+        &[
+            "sync",
+            "--config",
+            config.to_str().unwrap(),
+            "--output",
+            "x",
+        ],
+        dir.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("page_size"), "{run:?}");
+
+    let config = write_config(dir.path(), &server, json!({}));
+    let run = msgraph_sync(
+        &[
+            "sync",
+            "--config",
+            config.to_str().unwrap(),
+            "--output",
+            "x",
+            "--concurrency",
+            "0",
+        ],
+        dir.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("concurrency") && run.stderr.contains("1..=64"),
+        "{run:?}"
+    );
+    let unknown = msgraph_sync(
+        &[
+            "sync",
+            "--config",
+            config.to_str().unwrap(),
+            "--output",
+            "x",
+            "--streams",
+            "userz",
+        ],
+        dir.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(unknown.stderr.contains("userz"), "{unknown:?}");
+    assert!(tree(&dir.path().join("x")).is_empty());
+}
+
+#[tokio::test]
+async fn streams_lists_every_stream_with_keys_parent_and_permission() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = msgraph_sync(&["streams"], dir.path(), &[]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let rows: Vec<&str> = run.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 29, "{}", run.stdout);
+    let mail = rows
+        .iter()
+        .find(|l| l.starts_with("mail_messages"))
+        .unwrap();
+    for part in ["id, user_id", "users", "Mail.Read"] {
+        assert!(mail.contains(part), "{mail}");
+    }
+}

@@ -1,0 +1,30 @@
+//! The README's first command: `sync --demo`, then the DuckDB query it prints.
+
+use test_support::duckdb_query_in;
+
+use crate::util::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_lands_every_stream_and_its_query_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = msgraph_sync(&["sync", "--demo"], dir.path(), &[]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let root = dir.path().join("msgraph-demo");
+    let manifest = manifest(&root);
+    assert_eq!(manifest["streams"].as_object().unwrap().len(), 29);
+
+    // Run the printed query as a user would, from the same directory.
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("duckdb -c"))
+        .unwrap_or_else(|| panic!("a DuckDB command is printed: {run:?}"));
+    let sql = line
+        .split_once('"')
+        .and_then(|(_, rest)| rest.rsplit_once('"'))
+        .map(|(sql, _)| sql)
+        .expect("the query is quoted");
+    let rows = duckdb_query_in(dir.path(), sql);
+    let users: u64 = rows.iter().map(|r| r["users"].as_u64().unwrap()).sum();
+    assert_eq!(users, 120, "{rows:?}");
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of the `msgraph-sync` binary against graph-mock on 127.0.0.1, with the landing
+//! read back by a real DuckDB.
+
+mod util;
+
+mod check;
+mod config_errors;
+mod demo;
+mod login;
+mod sync;

@@ -1,0 +1,163 @@
+//! Tiny helpers: the real binary as a child process, a mock tenant in-process, DuckDB on the landing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use graph_mock::auth::{TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TENANT_ID};
+use graph_mock::{MockConfig, MockServer, Truth};
+use serde_json::{Value, json};
+use test_support::duckdb_query;
+
+/// No run of the small test tenants comes near this, faults included.
+const RUN_LIMIT: Duration = Duration::from_secs(240);
+
+pub async fn mock(config: MockConfig) -> MockServer {
+    MockServer::start(config).await.expect("mock starts")
+}
+
+/// A tap-ms-graph style config file pointing at `mock`; `extra` fields are merged in.
+pub fn write_config(dir: &Path, mock: &MockServer, extra: Value) -> PathBuf {
+    let mut config = json!({
+        "tenant_id": TEST_TENANT_ID,
+        "client_id": TEST_CLIENT_ID,
+        "client_secret": TEST_CLIENT_SECRET,
+        "graph_base_url": mock.graph_url(),
+        "authority_host": mock.authority_host(),
+    });
+    for (k, v) in extra.as_object().expect("extra is an object") {
+        config[k] = v.clone();
+    }
+    let path = dir.join("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `msgraph-sync args...` with a clean environment for our variables, killed after a limit.
+pub async fn msgraph_sync(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Run {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_msgraph-sync"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .kill_on_drop(true)
+        .env_remove("MSGRAPH_SYNC_CONFIG")
+        .env_remove("MSGRAPH_SYNC_OUTPUT")
+        .env_remove("MSGRAPH_CLIENT_SECRET")
+        .env_remove("AZURE_CLIENT_SECRET")
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output: Output = tokio::time::timeout(RUN_LIMIT, command.output())
+        .await
+        .expect("msgraph-sync finished within the limit")
+        .expect("msgraph-sync started");
+    Run {
+        code: output.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Row count and key set of one stream, read back the way the README tells readers to.
+pub fn landed(root: &Path, stream: &str, key: &[String]) -> (u64, BTreeSet<Vec<String>>) {
+    let columns = if key.is_empty() {
+        "1 AS one".to_string()
+    } else {
+        key.iter()
+            .map(|k| format!("CAST(\"{k}\" AS VARCHAR) AS \"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let sql = format!(
+        "SELECT {columns} FROM read_parquet('{}/{stream}/**/*.parquet', hive_partitioning=true, union_by_name=true)",
+        root.display()
+    );
+    let rows = duckdb_query(&sql);
+    let keys: BTreeSet<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            key.iter()
+                .map(|k| row[k].as_str().expect("keys are never null").to_string())
+                .collect()
+        })
+        .collect();
+    (rows.len() as u64, keys)
+}
+
+/// Every non-denied stream of the truth, as landed under `root`, equals the truth exactly.
+pub fn assert_landing_matches(root: &Path, truth: &Truth) {
+    let mut checked = 0;
+    for (stream, expected) in &truth.streams {
+        if expected.denied {
+            continue;
+        }
+        // Reports have no key the mock tracks; their counts are the check.
+        let key: &[String] = if expected.keys.is_empty() {
+            &[]
+        } else {
+            &expected.primary_key
+        };
+        let (rows, keys) = landed(root, stream, key);
+        assert_eq!(rows, expected.rows, "row count of {stream}");
+        if !key.is_empty() {
+            assert_eq!(keys, expected.keys, "key set of {stream}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 20, "every stream was checked ({checked})");
+}
+
+/// The one manifest of a landing that saw one run.
+pub fn manifest(root: &Path) -> Value {
+    let runs: Vec<_> = std::fs::read_dir(root.join("_runs"))
+        .expect("a _runs directory")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "one manifest: {runs:?}");
+    serde_json::from_slice(&std::fs::read(&runs[0]).unwrap()).unwrap()
+}
+
+/// Names under `root`, for asserting that nothing was written.
+pub fn tree(root: &Path) -> BTreeMap<String, u64> {
+    fn walk(dir: &Path, base: &Path, out: &mut BTreeMap<String, u64>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else {
+                let name = path.strip_prefix(base).unwrap().display().to_string();
+                out.insert(name, entry.metadata().map(|m| m.len()).unwrap_or(0));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
