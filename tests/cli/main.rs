@@ -6,5 +6,6 @@ mod util;
 mod check;
 mod config_errors;
 mod demo;
+mod killed;
 mod login;
 mod sync;
