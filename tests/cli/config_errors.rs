@@ -1,5 +1,7 @@
 //! Bad input: one clear error naming what is wrong, exit 2, nothing written.
 
+use std::path::Path;
+
 use graph_mock::MockConfig;
 use serde_json::json;
 
@@ -10,18 +12,7 @@ async fn sync_with(config_text: &str) -> (Run, std::path::PathBuf, tempfile::Tem
     let config = dir.path().join("config.json");
     std::fs::write(&config, config_text).unwrap();
     let out = dir.path().join("landing");
-    let run = msgraph_sync(
-        &[
-            "sync",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ],
-        dir.path(),
-        &[],
-    )
-    .await;
+    let run = msgraph_sync(sync_args(&config, &out, &[]), dir.path(), &[]).await;
     (run, out, dir)
 }
 
@@ -37,7 +28,7 @@ async fn malformed_json_names_the_file_and_exits_2() {
 async fn a_missing_config_file_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let run = msgraph_sync(
-        &["sync", "--config", "nowhere.json", "--output", "landing"],
+        sync_args(Path::new("nowhere.json"), Path::new("landing"), &[]),
         dir.path(),
         &[],
     )
@@ -51,32 +42,13 @@ async fn out_of_range_values_name_the_field_and_the_allowed_range() {
     let server = mock(MockConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &server, json!({"page_size": 5000}));
-    let run = msgraph_sync(
-        &[
-            "sync",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            "x",
-        ],
-        dir.path(),
-        &[],
-    )
-    .await;
+    let run = msgraph_sync(sync_args(&config, Path::new("x"), &[]), dir.path(), &[]).await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("page_size"), "{run:?}");
 
     let config = write_config(dir.path(), &server, json!({}));
     let run = msgraph_sync(
-        &[
-            "sync",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            "x",
-            "--concurrency",
-            "0",
-        ],
+        sync_args(&config, Path::new("x"), &["--concurrency", "0"]),
         dir.path(),
         &[],
     )
@@ -87,15 +59,7 @@ async fn out_of_range_values_name_the_field_and_the_allowed_range() {
         "{run:?}"
     );
     let unknown = msgraph_sync(
-        &[
-            "sync",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            "x",
-            "--streams",
-            "userz",
-        ],
+        sync_args(&config, Path::new("x"), &["--streams", "userz"]),
         dir.path(),
         &[],
     )

@@ -25,15 +25,9 @@ async fn a_run_killed_while_writing_leaves_no_data_and_the_rerun_lands_everythin
         json!({"streams": ["users", "mail_messages", "drive_items"], "concurrency": 2, "use_batch": false}),
     );
     let out = dir.path().join("landing");
-    let args = [
-        "sync",
-        "--config",
-        config.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ];
+    let args = sync_args(&config, &out, &[]);
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_msgraph-sync"))
-        .args(args)
+        .args(&args)
         .current_dir(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -83,4 +77,3 @@ async fn a_run_killed_while_writing_leaves_no_data_and_the_rerun_lands_everythin
     }
     manifest(&out);
 }
-

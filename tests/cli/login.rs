@@ -63,15 +63,7 @@ async fn login_stores_a_refresh_token_that_sync_then_uses() {
 
     let out = dir.path().join("landing");
     let run = msgraph_sync(
-        &[
-            "sync",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-            "--streams",
-            "users",
-        ],
+        sync_args(&config, &out, &["--streams", "users"]),
         dir.path(),
         &[],
     )

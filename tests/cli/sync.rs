@@ -31,13 +31,7 @@ async fn every_stream_lands_equal_to_the_truth_under_faults_and_no_secret_is_pri
     let config = write_config(dir.path(), &server, json!({"concurrency": 8}));
     let out = dir.path().join("landing");
     let run = msgraph_sync(
-        &[
-            "sync",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ],
+        sync_args(&config, &out, &[]),
         dir.path(),
         // Debug logs are where a careless client would print a secret or a token.
         &[("MSGRAPH_SYNC_LOG", "debug")],
@@ -84,18 +78,7 @@ async fn a_wrong_secret_exits_2_naming_aadsts7000215_and_writes_nothing() {
         json!({"client_secret": "wrong~secret~value"}),
     );
     let out = dir.path().join("landing");
-    let run = msgraph_sync(
-        &[
-            "sync",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ],
-        dir.path(),
-        &[],
-    )
-    .await;
+    let run = msgraph_sync(sync_args(&config, &out, &[]), dir.path(), &[]).await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("AADSTS7000215"), "{run:?}");
     assert!(!run.all_output().contains("wrong~secret~value"), "{run:?}");
@@ -111,14 +94,7 @@ async fn a_missing_permission_is_reported_and_every_other_stream_lands() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &server, json!({}));
     let out = dir.path().join("landing");
-    let args = [
-        "sync",
-        "--config",
-        config.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ];
-    let run = msgraph_sync(&args, dir.path(), &[]).await;
+    let run = msgraph_sync(sync_args(&config, &out, &[]), dir.path(), &[]).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout.contains("skipped mail_messages") && run.stdout.contains("Mail.Read"),
@@ -145,10 +121,8 @@ async fn a_missing_permission_is_reported_and_every_other_stream_lands() {
 
     // --strict: the same run lands, then exits 3 for the scheduler.
     let strict_out = dir.path().join("strict");
-    let mut strict_args = args.to_vec();
-    strict_args[4] = strict_out.to_str().unwrap();
-    strict_args.push("--strict");
-    let strict = msgraph_sync(&strict_args, dir.path(), &[]).await;
+    let strict_args = sync_args(&config, &strict_out, &["--strict"]);
+    let strict = msgraph_sync(strict_args, dir.path(), &[]).await;
     assert_eq!(strict.code, 3, "{strict:?}");
     assert_landing_matches(&strict_out, &truth);
 }
@@ -161,17 +135,11 @@ async fn selected_streams_only_land_and_flags_override_the_config() {
     let config = write_config(dir.path(), &server, json!({"streams": ["users"]}));
     let out = dir.path().join("landing");
     let run = msgraph_sync(
-        &[
-            "sync",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-            "--streams",
-            "mail_messages,groups",
-            "--concurrency",
-            "3",
-        ],
+        sync_args(
+            &config,
+            &out,
+            &["--streams", "mail_messages,groups", "--concurrency", "3"],
+        ),
         dir.path(),
         &[],
     )

@@ -56,8 +56,25 @@ impl std::fmt::Debug for Run {
     }
 }
 
+/// `sync --config CONFIG --output OUT` and `extra` flags.
+pub fn sync_args(config: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "sync".to_string(),
+        "--config".to_string(),
+        config.display().to_string(),
+        "--output".to_string(),
+        out.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
 /// Runs `msgraph-sync args...` with a clean environment for our variables, killed after a limit.
-pub async fn msgraph_sync(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Run {
+pub async fn msgraph_sync<S: AsRef<std::ffi::OsStr>>(
+    args: impl IntoIterator<Item = S>,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> Run {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_msgraph-sync"));
     command
         .args(args)
