@@ -1,7 +1,8 @@
-//! Project tasks: `cargo xtask test`, `cargo xtask gen-schemas`.
+//! Project tasks: `cargo xtask test`, `cargo xtask gen-schemas`, `cargo xtask bench`.
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod test;
 
 use xtask::gen_schemas;
@@ -25,6 +26,8 @@ enum Task {
     Tools,
     /// Regenerate schemas/*.json from ../shared/msgraph (CSDL and reports.md).
     GenSchemas(gen_schemas::Args),
+    /// Side-by-side benchmarks (sink, Singer target, extraction, memory) -> BENCHMARKS.md + bench/*.json.
+    Bench(bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +35,6 @@ fn main() -> anyhow::Result<()> {
         Task::Test { args } => test::run(&args),
         Task::Tools => test::install_and_print(),
         Task::GenSchemas(args) => gen_schemas::run(args),
+        Task::Bench(args) => bench::run(args),
     }
 }

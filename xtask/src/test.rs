@@ -43,7 +43,7 @@ pub fn install_and_print() -> anyhow::Result<()> {
 }
 
 /// Installs each tool set unless its stamp (the pinned list) matches what is already there.
-fn install() -> anyhow::Result<PathBuf> {
+pub(crate) fn install() -> anyhow::Result<PathBuf> {
     let tools = tools_dir();
     std::fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
     let tools = tools.canonicalize()?;
@@ -75,7 +75,7 @@ fn install() -> anyhow::Result<PathBuf> {
     Ok(tools)
 }
 
-fn ensure(
+pub(crate) fn ensure(
     tools: &Path,
     name: &str,
     pinned: &[&str],
@@ -96,7 +96,7 @@ fn ensure(
     Ok(())
 }
 
-fn status(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
+pub(crate) fn status(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
     let st = cmd.status().with_context(|| format!("starting {what}"))?;
     if !st.success() {
         bail!("{what} failed ({st})");

@@ -1,0 +1,165 @@
+//! `cargo xtask bench [sink|extract|memory|singer|all] [--quick]`: side-by-side figures written to
+//! BENCHMARKS.md (each section between its markers, hand-written text kept) and `bench/*.json`.
+//!
+//! The full run builds release binaries and writes into the repository; `--quick` (CI smoke)
+//! builds with the dev profile, uses small sizes and writes under `<target>/bench-quick/`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::Context;
+
+mod build;
+mod extract;
+mod measure;
+mod memory;
+mod report;
+mod singer;
+mod sink;
+mod tools;
+
+use crate::test::workspace_root;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    Sink,
+    Singer,
+    Extract,
+    Memory,
+    All,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Which figure to measure.
+    #[arg(value_enum, default_value = "all")]
+    section: Section,
+    /// Small sizes, dev profile, results under <target>/bench-quick/ (CI smoke run).
+    #[arg(long)]
+    quick: bool,
+    /// Runs per measurement (default 5; 3 with --quick).
+    #[arg(long)]
+    runs: Option<usize>,
+}
+
+/// What every section needs: where to work, the binaries, the peers.
+pub struct Ctx {
+    pub root: PathBuf,
+    pub work: PathBuf,
+    pub quick: bool,
+    pub runs: usize,
+    pub nproc: usize,
+    pub bins: BTreeMap<String, PathBuf>,
+    pub scripts: [PathBuf; 3],
+    tools: OnceLock<tools::Tools>,
+}
+
+impl Ctx {
+    pub fn bin(&self, name: &str) -> anyhow::Result<PathBuf> {
+        self.bins
+            .get(name)
+            .cloned()
+            .with_context(|| format!("cargo build did not report the `{name}` binary"))
+    }
+
+    /// The Python peers, installed on first use (sections that need none never install them).
+    pub fn tools(&self) -> anyhow::Result<&tools::Tools> {
+        if let Some(t) = self.tools.get() {
+            return Ok(t);
+        }
+        let t = tools::install_bench_tools()?;
+        Ok(self.tools.get_or_init(|| t))
+    }
+
+    /// `path` relative to the repository root, for printed commands.
+    pub fn rel(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let root = workspace_root();
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    };
+    let (work, out_md, out_json) = match args.quick {
+        true => {
+            let out = target.join("bench-quick");
+            (
+                target.join("bench-work-quick"),
+                out.join("BENCHMARKS.md"),
+                out,
+            )
+        }
+        false => (
+            target.join("bench-work"),
+            root.join("BENCHMARKS.md"),
+            root.join("bench"),
+        ),
+    };
+    std::fs::create_dir_all(&work)?;
+    std::fs::create_dir_all(&out_json)?;
+    let sections: Vec<Section> = match args.section {
+        Section::All => vec![
+            Section::Sink,
+            Section::Singer,
+            Section::Extract,
+            Section::Memory,
+        ],
+        s => vec![s],
+    };
+    let profile = match args.quick {
+        true => build::Profile::Dev,
+        false => build::Profile::Release,
+    };
+    let mut wanted = vec!["bench-helper"];
+    if sections.contains(&Section::Memory) {
+        wanted.extend(["graph-mock", "msgraph-sync"]);
+    }
+    if sections.contains(&Section::Singer) && build::singer_crate_exists() {
+        wanted.push("target-parquet-arrow");
+    }
+    let bins = build::binaries(profile, &wanted)?;
+    let ctx = Ctx {
+        scripts: tools::write_scripts(&work.join("py"))?,
+        root: root.clone(),
+        work,
+        quick: args.quick,
+        runs: args.runs.unwrap_or(if args.quick { 3 } else { 5 }).max(1),
+        nproc: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        bins,
+        tools: OnceLock::new(),
+    };
+    let started = std::time::Instant::now();
+    let machine = report::machine(&ctx, profile);
+    let mut doc = std::fs::read_to_string(&out_md).unwrap_or_default();
+    for section in sections {
+        let name = report::section_name(section);
+        eprintln!("xtask bench: {name}");
+        let (data, markdown) = match section {
+            Section::Sink => sink::run(&ctx)?,
+            Section::Singer => singer::run(&ctx)?,
+            Section::Extract => extract::run(&ctx)?,
+            Section::Memory => memory::run(&ctx)?,
+            Section::All => unreachable!("expanded above"),
+        };
+        let json = serde_json::json!({"machine": machine, "quick": ctx.quick, "runs": ctx.runs, "data": data});
+        let path = out_json.join(format!("{name}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&json)?)?;
+        doc = report::splice(&doc, name, &report::stamp(&machine, &markdown));
+        // Written after every section, so a long run that fails late keeps what it measured.
+        std::fs::write(&out_md, &doc)?;
+        eprintln!("xtask bench: {name} -> {}", path.display());
+    }
+    eprintln!(
+        "xtask bench: done in {:.0} s; report {}",
+        started.elapsed().as_secs_f64(),
+        out_md.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! The extractor against graph-mock with a fixed latency and the 4-per-mailbox rule. Pages are
+//! counted and dropped (the sink has its own benchmark); the mock's request log comes back with
+//! the wall time so the xtask can compute the lower bound Graph's limits allow.
+
+use std::time::{Duration, Instant};
+
+use graph_extract::{Config, Extractor, Page};
+use graph_mock::{Faults, MockConfig, MockServer};
+use stream_spec::Catalog;
+use tokio::sync::mpsc;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    users: u64,
+    #[arg(long)]
+    latency_ms: u64,
+    /// Global concurrent requests (the config's `concurrency`).
+    #[arg(long)]
+    concurrency: usize,
+    /// Fetch first pages of child streams through `$batch`.
+    #[arg(long)]
+    batch: bool,
+    #[arg(long, value_delimiter = ',')]
+    streams: Vec<String>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
+    let faults = Faults::default()
+        .latency(Duration::from_millis(args.latency_ms))
+        .mailbox_concurrency(true);
+    let mock = MockServer::start(MockConfig::default().users(args.users).faults(faults)).await?;
+    let config = Config::from_json(&crate::config_json(
+        &mock,
+        serde_json::json!({
+            "page_size": 999,
+            "concurrency": args.concurrency,
+            "use_batch": args.batch,
+            "streams": args.streams,
+        }),
+    ))?;
+    let catalog = Catalog::embedded();
+    let outlook: Vec<String> = catalog
+        .streams()
+        .iter()
+        .filter(|s| s.outlook_mailbox_limit && args.streams.contains(&s.stream))
+        .map(|s| s.stream.clone())
+        .collect();
+    let extractor = Extractor::from_config(config, catalog)?;
+    let (tx, mut rx) = mpsc::channel::<Page>(64);
+    let drain = async move {
+        let (mut pages, mut bytes) = (0u64, 0u64);
+        while let Some(page) = rx.recv().await {
+            pages += 1;
+            bytes += page.body.len() as u64;
+        }
+        (pages, bytes)
+    };
+    let started = Instant::now();
+    let (stats, (pages, bytes)) = tokio::join!(extractor.run(&[], tx), drain);
+    let wall = started.elapsed();
+    let stats = stats?;
+    let requests = mock.requests();
+    mock.shutdown().await;
+    Ok(serde_json::json!({
+        "wall_s": wall.as_secs_f64(),
+        "pages": pages,
+        "bytes": bytes,
+        "rows": stats.streams.values().map(|s| s.rows).sum::<u64>(),
+        "stats": stats,
+        "requests": requests,
+        "outlook_streams": outlook,
+    }))
+}

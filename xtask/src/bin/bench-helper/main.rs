@@ -1,0 +1,65 @@
+//! The Rust side of `cargo xtask bench`: the workloads the xtask times as child processes (so
+//! peak RSS and CPU time are per workload). Prints one JSON object on stdout per command.
+
+use clap::{Parser, Subcommand};
+
+mod extract;
+mod gen_pages;
+mod sink;
+
+#[derive(Parser)]
+#[command(
+    name = "bench-helper",
+    about = "Workloads timed by `cargo xtask bench`"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetch mail_messages pages from an in-process graph-mock and store them (pages + NDJSON).
+    GenPages(gen_pages::Args),
+    /// Stored pages -> Parquet through arrow-sink's SinkRun on a local directory.
+    Sink(sink::Args),
+    /// The extractor against an in-process graph-mock with latency; pages are counted, not landed.
+    Extract(extract::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let value = match cli.command {
+        Command::GenPages(args) => runtime(0)?.block_on(gen_pages::run(args))?,
+        Command::Sink(args) => runtime(args.threads)?.block_on(sink::run(args))?,
+        Command::Extract(args) => runtime(0)?.block_on(extract::run(args))?,
+    };
+    println!("{value}");
+    Ok(())
+}
+
+/// `workers` 0: tokio's default (one per core).
+fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if workers > 0 {
+        builder.worker_threads(workers);
+    }
+    Ok(builder.build()?)
+}
+
+/// The mock's test app, as graph-extract's config file spells it.
+fn config_json(mock: &graph_mock::MockServer, extra: serde_json::Value) -> String {
+    use graph_mock::auth::{TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TENANT_ID};
+    let mut config = serde_json::json!({
+        "tenant_id": TEST_TENANT_ID,
+        "client_id": TEST_CLIENT_ID,
+        "client_secret": TEST_CLIENT_SECRET,
+        "graph_base_url": mock.graph_url(),
+        "authority_host": mock.authority_host(),
+    });
+    if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+        config.extend(extra.clone());
+    }
+    config.to_string()
+}
