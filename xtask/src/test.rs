@@ -11,6 +11,8 @@ use anyhow::{Context, bail};
 /// Pinned so every machine tests against the same servers.
 const PIP_PACKAGES: &[&str] = &["duckdb==2.0.0", "moto[server]==5.2.5"];
 const NPM_PACKAGES: &[&str] = &["azurite@3.37.0"];
+/// Meltano and a third-party Singer tap, in a venv of their own (their pins must not move DuckDB's).
+const MELTANO_PACKAGES: &[&str] = &["meltano==4.4.1", "tap-jsonl==0.3.1"];
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -32,7 +34,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .current_dir(workspace_root())
         .args(["test", "--workspace", "--locked"])
         .args(args)
-        .env("MSGRAPH_SYNC_TOOLS", &tools);
+        .env("MSGRAPH_SYNC_TOOLS", &tools)
+        // Just installed: tests that need a tool fail instead of skipping when it is missing.
+        .env("MSGRAPH_SYNC_REQUIRE_TOOLS", "1");
     status(&mut cargo, "cargo test")
 }
 
@@ -61,6 +65,24 @@ pub(crate) fn install() -> anyhow::Result<PathBuf> {
                 .args(["install", "--quiet", "--disable-pip-version-check"])
                 .args(PIP_PACKAGES),
             "pip install",
+        )
+    })?;
+    let meltano_venv = tools.join("meltano-venv");
+    ensure(&tools, "meltano", MELTANO_PACKAGES, || {
+        if !meltano_venv.join("bin/python").exists() {
+            status(
+                Command::new("python3")
+                    .arg("-m")
+                    .arg("venv")
+                    .arg(&meltano_venv),
+                "python3 -m venv (install python3 and python3-venv)",
+            )?;
+        }
+        status(
+            Command::new(meltano_venv.join("bin/pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .args(MELTANO_PACKAGES),
+            "pip install meltano",
         )
     })?;
     ensure(&tools, "npm", NPM_PACKAGES, || {

@@ -1,0 +1,235 @@
+//! `tap-msgraph`: graph-extract pages -> Singer SCHEMA / RECORD / STATE lines on stdout.
+//!
+//! Records go out as Graph sent them: each element of a page's `value` is copied as its raw JSON
+//! text (never built as a value), with the parent column (`user_id`, …) put in front for fan-out
+//! streams. With `field_names: snake_case`, and for report streams (CSV), pages are decoded by
+//! arrow-sink's decoder and written back as JSON rows under the landing's column names.
+
+pub mod discover;
+pub mod selection;
+pub mod state;
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use arrow_sink::{PageDecoder, PageInput};
+use graph_extract::{Config, Extractor, Page, PageFormat};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use stream_spec::{StreamKind, StreamSpec};
+use tokio::sync::mpsc;
+
+use crate::messages;
+pub use discover::FieldNames;
+pub use selection::Selection;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TapError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Extract(#[from] graph_extract::ExtractError),
+    #[error("stream `{stream}`: {message}")]
+    Page { stream: String, message: String },
+    #[error("writing to stdout: {0}")]
+    Stdout(#[source] std::io::Error),
+}
+
+/// Our options read from the same config file as graph-extract's `Config`.
+#[derive(Debug, Default, Deserialize)]
+struct TapOptions {
+    #[serde(default)]
+    field_names: Option<String>,
+}
+
+pub fn field_names(config_text: &str) -> Result<FieldNames, TapError> {
+    let options: TapOptions =
+        serde_json::from_str(config_text).map_err(|e| TapError::Config(format!("config: {e}")))?;
+    match options.field_names.as_deref() {
+        None | Some("") => Ok(FieldNames::default()),
+        Some(value) => FieldNames::parse(value).ok_or_else(|| {
+            TapError::Config(format!(
+                "config field `field_names` is `{value}`; allowed: {}",
+                FieldNames::ALLOWED
+            ))
+        }),
+    }
+}
+
+/// Pages between the fetch and the writer thread.
+const PAGE_CHANNEL: usize = 16;
+
+/// Syncs `selection`, writing messages to `out`; returns the STATE value to emit last.
+pub async fn sync<W: Write + Send + 'static>(
+    config: Config,
+    selection: Selection,
+    names: FieldNames,
+    prior_state: Option<serde_json::Value>,
+    out: W,
+) -> Result<W, TapError> {
+    let full = stream_spec::Catalog::embedded();
+    let (catalog, _dir) = selection
+        .catalog(&full)
+        .map_err(|e| TapError::Config(format!("preparing the selected fields: {e}")))?;
+    let extractor = Extractor::from_config(config, catalog)?;
+    let started = chrono::Utc::now();
+    let specs: HashMap<String, StreamSpec> = selection
+        .streams
+        .iter()
+        .map(|s| (s.stream.clone(), s.clone()))
+        .collect();
+
+    let (tx, rx) = mpsc::channel::<Page>(PAGE_CHANNEL);
+    let selected = selection.names();
+    let schemas: Vec<StreamSpec> = selection.streams.clone();
+    // Writing and (snake_case/report) decoding are blocking CPU work: off the async workers.
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut writer = RecordWriter::new(out, names, specs);
+        for spec in &schemas {
+            writer.schema(spec)?;
+        }
+        let mut rx = rx;
+        while let Some(page) = rx.blocking_recv() {
+            writer.page(&page)?;
+        }
+        Ok::<_, TapError>(writer)
+    });
+    let extracted = extractor.run(&selected, tx).await;
+    let writer = writer
+        .await
+        .map_err(|e| TapError::Config(format!("writer thread: {e}")))?;
+    // A writer that stopped (stdout closed) makes the extractor fail on its channel: report the
+    // writer's error then; otherwise the extractor's.
+    let mut writer = writer?;
+    let stats = extracted?;
+    for skip in &stats.skips {
+        tracing::warn!(stream = %skip.stream, parent = ?skip.parent_id, code = %skip.code,
+            "skipped: {} (needs {})", skip.message, skip.permission);
+    }
+    let state = state::next_state(prior_state, &selected, started);
+    messages::write_state(&mut writer.out, &state).map_err(TapError::Stdout)?;
+    writer.out.flush().map_err(TapError::Stdout)?;
+    for (stream, rows) in &writer.counts {
+        tracing::info!(stream = %stream, records = rows, "synced");
+    }
+    Ok(writer.out)
+}
+
+struct RecordWriter<W: Write> {
+    out: W,
+    names: FieldNames,
+    specs: HashMap<String, StreamSpec>,
+    decoders: HashMap<String, PageDecoder>,
+    counts: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    value: Vec<&'a RawValue>,
+}
+
+impl<W: Write> RecordWriter<W> {
+    fn new(out: W, names: FieldNames, specs: HashMap<String, StreamSpec>) -> Self {
+        Self {
+            out,
+            names,
+            specs,
+            decoders: HashMap::new(),
+            counts: Default::default(),
+        }
+    }
+
+    fn schema(&mut self, spec: &StreamSpec) -> Result<(), TapError> {
+        let schema = discover::json_schema(spec, self.names);
+        let keys = discover::key_properties(spec, self.names);
+        messages::write_schema(&mut self.out, &spec.stream, &schema, &keys)
+            .map_err(TapError::Stdout)
+    }
+
+    fn page(&mut self, page: &Page) -> Result<(), TapError> {
+        let Some(spec) = self.specs.get(page.stream.as_ref()).cloned() else {
+            return Ok(()); // a parent pulled in only for its ids
+        };
+        let time = messages::now();
+        let stream = spec.stream.clone();
+        let raw =
+            self.names.for_stream(&spec) == FieldNames::Graph && page.format == PageFormat::Json;
+        let rows = if raw {
+            self.raw_page(spec, page, &time)?
+        } else {
+            self.decoded_page(page, &time)?
+        };
+        *self.counts.entry(stream).or_default() += rows;
+        Ok(())
+    }
+
+    fn raw_page(&mut self, spec: StreamSpec, page: &Page, time: &str) -> Result<u64, TapError> {
+        let envelope: Envelope<'_> =
+            serde_json::from_slice(&page.body).map_err(|e| TapError::Page {
+                stream: spec.stream.clone(),
+                message: format!("page is not a Graph collection: {e}"),
+            })?;
+        let parent = match (&spec.parent, &page.parent_id) {
+            (Some(p), Some(id)) => Some(format!(
+                "{}:{}",
+                serde_json::to_string(&p.column).unwrap_or_default(),
+                serde_json::to_string(&**id).unwrap_or_default()
+            )),
+            _ => None,
+        };
+        let mut rows = 0;
+        for record in envelope.value {
+            let text = record.get();
+            // Delta chains mark deletions; a full sync has nothing to delete.
+            if spec.kind == StreamKind::Delta && text.contains("\"@removed\"") {
+                continue;
+            }
+            messages::write_raw_record(&mut self.out, &spec.stream, text, parent.as_deref(), time)
+                .map_err(TapError::Stdout)?;
+            rows += 1;
+        }
+        Ok(rows)
+    }
+
+    fn decoded_page(&mut self, page: &Page, time: &str) -> Result<u64, TapError> {
+        let stream = page.stream.to_string();
+        let page_error = |message: String| TapError::Page {
+            stream: stream.clone(),
+            message,
+        };
+        if !self.decoders.contains_key(&stream) {
+            let spec = &self.specs[&stream];
+            let decoder = PageDecoder::new(spec).map_err(|e| page_error(e.to_string()))?;
+            self.decoders.insert(stream.clone(), decoder);
+        }
+        let decoded = self.decoders[&stream]
+            .decode(&PageInput {
+                parent_id: page.parent_id.as_ref().map(|p| p.to_string()),
+                body: page.body.clone(),
+            })
+            .map_err(|e| page_error(e.to_string()))?;
+        // `_extra` (undeclared properties) is the landing's; records carry the declared columns.
+        let batch = &decoded.batch;
+        let keep: Vec<usize> = (0..batch.num_columns())
+            .filter(|&i| batch.schema().field(i).name() != arrow_sink::EXTRA_COLUMN)
+            .collect();
+        let batch = batch
+            .project(&keep)
+            .map_err(|e| page_error(e.to_string()))?;
+        let mut lines = Vec::new();
+        {
+            let mut json = arrow::json::LineDelimitedWriter::new(&mut lines);
+            json.write(&batch).map_err(|e| page_error(e.to_string()))?;
+            json.finish().map_err(|e| page_error(e.to_string()))?;
+        }
+        let mut rows = 0;
+        for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let text = std::str::from_utf8(line).map_err(|e| page_error(e.to_string()))?;
+            messages::write_raw_record(&mut self.out, &stream, text, None, time)
+                .map_err(TapError::Stdout)?;
+            rows += 1;
+        }
+        Ok(rows)
+    }
+}

@@ -1,0 +1,131 @@
+//! The target's `--config` JSON.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::spool::PageLimits;
+
+pub const DEFAULT_BATCH_RECORDS: usize = 20_000;
+pub const DEFAULT_BATCH_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading target config {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("target config is not valid JSON or has a wrong field: {0}")]
+    Parse(#[source] serde_json::Error),
+    #[error("target config field `{field}` is `{value}`; allowed: {allowed}")]
+    Invalid {
+        field: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
+}
+
+/// Settings; numbers may arrive as strings (Meltano passes some settings that way).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Landing root: a directory, `file://`, `s3://bucket/prefix`, `az://…`, `abfss://…`, `gs://…`.
+    pub output: String,
+    /// object_store options overriding the environment (`aws_endpoint`, `aws_allow_http`, …).
+    #[serde(default)]
+    pub store_options: BTreeMap<String, String>,
+    /// Where RECORDs are spooled until the input ends (default: the system temp dir).
+    #[serde(default)]
+    pub spool_dir: Option<PathBuf>,
+    /// RECORDs per decoded batch.
+    #[serde(default, deserialize_with = "number")]
+    pub batch_records: Option<u64>,
+    /// Bytes of RECORD JSON per decoded batch.
+    #[serde(default, deserialize_with = "number")]
+    pub batch_bytes: Option<u64>,
+    /// Decode threads (0 or absent: one per core).
+    #[serde(default, deserialize_with = "number")]
+    pub decode_threads: Option<u64>,
+}
+
+fn number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum N {
+        Number(u64),
+        Text(String),
+    }
+    match Option::<N>::deserialize(d)? {
+        None => Ok(None),
+        Some(N::Number(n)) => Ok(Some(n)),
+        Some(N::Text(t)) if t.trim().is_empty() => Ok(None),
+        Some(N::Text(t)) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("`{t}` is not a whole number"))),
+    }
+}
+
+impl TargetConfig {
+    pub fn from_path(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_json(&text)
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let config: Self = serde_json::from_str(text).map_err(ConfigError::Parse)?;
+        if config.output.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "output",
+                value: config.output,
+                allowed: "a directory or an object store URL",
+            });
+        }
+        if config.batch_records == Some(0) {
+            return Err(ConfigError::Invalid {
+                field: "batch_records",
+                value: "0".into(),
+                allowed: "1 or more",
+            });
+        }
+        Ok(config)
+    }
+
+    pub fn page_limits(&self) -> PageLimits {
+        PageLimits {
+            records: self
+                .batch_records
+                .map_or(DEFAULT_BATCH_RECORDS, |n| n as usize),
+            bytes: self.batch_bytes.unwrap_or(DEFAULT_BATCH_BYTES).max(1),
+        }
+    }
+
+    pub fn spool_dir(&self) -> PathBuf {
+        self.spool_dir.clone().unwrap_or_else(std::env::temp_dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stringified_numbers_are_accepted_and_typos_refused() {
+        let c =
+            TargetConfig::from_json(r#"{"output":"/x","batch_records":"500","decode_threads":2}"#)
+                .unwrap();
+        assert_eq!(c.page_limits().records, 500);
+        assert_eq!(c.decode_threads, Some(2));
+        let err = TargetConfig::from_json(r#"{"output":"/x","ouptut":"/y"}"#).unwrap_err();
+        assert!(err.to_string().contains("ouptut"), "{err}");
+        let err = TargetConfig::from_json(r#"{"output":" "}"#).unwrap_err();
+        assert!(err.to_string().contains("`output`"), "{err}");
+    }
+}

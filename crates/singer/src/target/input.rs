@@ -1,0 +1,153 @@
+//! One Singer message line, parsed without building a value per record: the record stays a
+//! borrowed `RawValue` span of the line.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// A message as read. Unknown fields (`time_extracted`, `bookmark_properties`, …) are ignored.
+#[derive(Debug, Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    stream: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    record: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    schema: Option<&'a RawValue>,
+    #[serde(default)]
+    key_properties: Option<Vec<String>>,
+    #[serde(borrow, default)]
+    value: Option<&'a RawValue>,
+    #[serde(default)]
+    version: Option<serde_json::Number>,
+}
+
+#[derive(Debug)]
+pub enum Message<'a> {
+    Schema {
+        stream: Cow<'a, str>,
+        schema: &'a RawValue,
+        key_properties: Vec<String>,
+    },
+    Record {
+        stream: Cow<'a, str>,
+        /// The record's JSON text, always an object.
+        record: &'a str,
+        version: Option<i64>,
+    },
+    State {
+        value: &'a RawValue,
+    },
+    ActivateVersion {
+        stream: Cow<'a, str>,
+        version: i64,
+    },
+    /// A type this target does not know; the caller logs and skips it.
+    Other(String),
+}
+
+/// What is wrong with a line; the caller adds the line number.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum InputError {
+    #[error("not a JSON object: {0}")]
+    Json(String),
+    #[error("message has no `type`")]
+    NoType,
+    #[error("{kind} message has no `{field}`")]
+    Missing {
+        kind: &'static str,
+        field: &'static str,
+    },
+    #[error("RECORD `record` must be a JSON object")]
+    RecordNotObject,
+    #[error("`version` must be an integer")]
+    BadVersion,
+}
+
+pub fn parse(line: &[u8]) -> Result<Message<'_>, InputError> {
+    let envelope: Envelope<'_> =
+        serde_json::from_slice(line).map_err(|e| InputError::Json(e.to_string()))?;
+    let kind = envelope.kind.ok_or(InputError::NoType)?;
+    let missing = |kind, field| InputError::Missing { kind, field };
+    let version = match envelope.version {
+        Some(n) => Some(n.as_i64().ok_or(InputError::BadVersion)?),
+        None => None,
+    };
+    Ok(match kind.as_ref() {
+        "SCHEMA" => Message::Schema {
+            stream: envelope.stream.ok_or(missing("SCHEMA", "stream"))?,
+            schema: envelope.schema.ok_or(missing("SCHEMA", "schema"))?,
+            key_properties: envelope.key_properties.unwrap_or_default(),
+        },
+        "RECORD" => {
+            let record = envelope.record.ok_or(missing("RECORD", "record"))?.get();
+            if !record.starts_with('{') {
+                return Err(InputError::RecordNotObject);
+            }
+            Message::Record {
+                stream: envelope.stream.ok_or(missing("RECORD", "stream"))?,
+                record,
+                version,
+            }
+        }
+        "STATE" => Message::State {
+            value: envelope.value.ok_or(missing("STATE", "value"))?,
+        },
+        "ACTIVATE_VERSION" => Message::ActivateVersion {
+            stream: envelope
+                .stream
+                .ok_or(missing("ACTIVATE_VERSION", "stream"))?,
+            version: version.ok_or(missing("ACTIVATE_VERSION", "version"))?,
+        },
+        other => Message::Other(other.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_stay_raw_and_escaped_stream_names_decode() {
+        let line = br#"{"type":"RECORD","stream":"a\"b","record":{"id": 1, "x":[1,2]},"version":3,"time_extracted":"2024-01-01T00:00:00Z"}"#;
+        let Message::Record {
+            stream,
+            record,
+            version,
+        } = parse(line).unwrap()
+        else {
+            panic!("a record")
+        };
+        assert_eq!(stream, "a\"b");
+        assert_eq!(record, r#"{"id": 1, "x":[1,2]}"#);
+        assert_eq!(version, Some(3));
+    }
+
+    #[test]
+    fn malformed_lines_say_what_is_wrong() {
+        assert!(matches!(parse(b"{not json"), Err(InputError::Json(_))));
+        assert_eq!(parse(br#"{"stream":"s"}"#).unwrap_err(), InputError::NoType);
+        assert_eq!(
+            parse(br#"{"type":"RECORD","stream":"s","record":[1]}"#).unwrap_err(),
+            InputError::RecordNotObject
+        );
+        assert_eq!(
+            parse(br#"{"type":"SCHEMA","stream":"s"}"#).unwrap_err(),
+            InputError::Missing {
+                kind: "SCHEMA",
+                field: "schema"
+            }
+        );
+        assert_eq!(
+            parse(br#"{"type":"ACTIVATE_VERSION","stream":"s","version":1.5}"#).unwrap_err(),
+            InputError::BadVersion
+        );
+        assert!(matches!(
+            parse(br#"{"type":"BATCH"}"#).unwrap(),
+            Message::Other(t) if t == "BATCH"
+        ));
+    }
+}

@@ -1,0 +1,159 @@
+//! Shared by the Singer tests: the built executables, bounded child processes, graph-mock configs
+//! and DuckDB checks of a landing.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use graph_mock::MockServer;
+use graph_mock::auth::{TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TENANT_ID};
+use serde_json::Value;
+
+pub const TAP: &str = env!("CARGO_BIN_EXE_tap-msgraph");
+pub const TARGET: &str = env!("CARGO_BIN_EXE_target-parquet-arrow");
+
+/// No child process in these tests runs longer than this.
+pub const CHILD_LIMIT: Duration = Duration::from_secs(180);
+
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Finished {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// stdout as JSON lines.
+    pub fn lines(&self) -> Vec<Value> {
+        self.stdout
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).expect("every stdout line is JSON"))
+            .collect()
+    }
+}
+
+/// Runs `command` with `input` on stdin, killing it after `CHILD_LIMIT`. The test secret never
+/// reaches the returned text unnoticed: callers assert on it.
+pub fn run(command: &mut Command, input: &[u8]) -> Finished {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("child starts");
+    let mut stdin = child.stdin.take().expect("stdin piped");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        // The child may exit early (bad input): a broken pipe here is expected then.
+        let _ = stdin.write_all(&input);
+    });
+    let mut stdout = child.stdout.take().expect("stdout piped");
+    let mut stderr = child.stderr.take().expect("stderr piped");
+    let out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err = std::thread::spawn(move || {
+        let mut buf = String::new();
+        let _ = stderr.read_to_string(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + CHILD_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting on the child") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{command:?} ran past {CHILD_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    writer.join().expect("stdin writer");
+    let finished = Finished {
+        code: status.code(),
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    };
+    assert_no_secret(&finished.stderr);
+    assert_no_secret(&String::from_utf8_lossy(&finished.stdout));
+    finished
+}
+
+pub fn assert_no_secret(text: &str) {
+    assert!(
+        !text.contains(TEST_CLIENT_SECRET),
+        "the client secret leaked into a child's output"
+    );
+}
+
+/// tap-ms-graph's config fields as they are, plus where graph-mock listens.
+pub fn tap_config(dir: &Path, mock: &MockServer, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"{{"tenant_id":"{TEST_TENANT_ID}","client_id":"{TEST_CLIENT_ID}","client_secret":"{TEST_CLIENT_SECRET}",
+            "scope":"https://graph.microsoft.com/.default","page_size":"999","start_date":"2020-07-01T00:00:00Z",
+            "graph_base_url":"{}","authority_host":"{}"{extra}}}"#,
+        mock.graph_url(),
+        mock.authority_host()
+    );
+    let path = dir.join("tap-config.json");
+    std::fs::write(&path, text).expect("config written");
+    path
+}
+
+pub fn target_config(dir: &Path, output: &Path, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"{{"output":{}{extra}}}"#,
+        serde_json::to_string(&output.display().to_string()).unwrap()
+    );
+    let path = dir.join("target-config.json");
+    std::fs::write(&path, text).expect("config written");
+    path
+}
+
+pub fn target(config: &Path, input: &[u8]) -> Finished {
+    run(Command::new(TARGET).arg("--config").arg(config), input)
+}
+
+/// A catalog from `--discover` with only `streams` selected.
+pub fn select(catalog: &mut Value, streams: &[&str]) {
+    for entry in catalog["streams"].as_array_mut().expect("streams") {
+        let on = streams.contains(&entry["stream"].as_str().expect("stream name"));
+        for md in entry["metadata"].as_array_mut().expect("metadata") {
+            if md["breadcrumb"] == serde_json::json!([]) {
+                md["metadata"]["selected"] = Value::Bool(on);
+            }
+        }
+    }
+}
+
+/// Rows of a landed stream, read the way the landing's README tells readers to.
+pub fn count(root: &Path, stream: &str) -> u64 {
+    let rows = test_support::duckdb_query(&format!(
+        "SELECT count(*) AS n FROM read_parquet('{}/{stream}/**/*.parquet', hive_partitioning=true, union_by_name=true)",
+        root.display()
+    ));
+    rows[0]["n"].as_u64().expect("a count")
+}
+
+/// The committed runs' manifests under `root`.
+pub fn manifests(root: &Path) -> Vec<Value> {
+    let dir = root.join("_runs");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    entries
+        .map(|e| {
+            let text = std::fs::read_to_string(e.expect("entry").path()).expect("manifest");
+            serde_json::from_str(&text).expect("manifest JSON")
+        })
+        .collect()
+}

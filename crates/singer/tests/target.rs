@@ -1,0 +1,212 @@
+//! target-parquet-arrow as a process: Singer lines in, a landing DuckDB reads, STATE out last.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn lines(messages: &[Value]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in messages {
+        out.extend(serde_json::to_vec(m).unwrap());
+        out.push(b'\n');
+    }
+    out
+}
+
+fn people_schema(extra: Value) -> Value {
+    let mut properties = json!({
+        "id": {"type": "integer"},
+        "displayName": {"type": ["null", "string"]},
+        "createdAt": {"type": ["null", "string"], "format": "date-time"},
+        "score": {"type": ["null", "integer"]},
+        "tags": {"type": ["null", "array"], "items": {"type": "string"}},
+        "address": {"type": ["null", "object"], "properties": {"cityName": {"type": ["null", "string"]}}},
+        "blob": {}
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        properties[k] = v.clone();
+    }
+    json!({"type": "SCHEMA", "stream": "People-Stream", "key_properties": ["id"],
+           "schema": {"type": "object", "properties": properties}})
+}
+
+fn person(id: i64, extra: Value) -> Value {
+    let mut record = json!({"id": id, "displayName": format!("p{id}"),
+        "createdAt": "2024-05-06T07:08:09.1234567Z", "score": id * 10, "tags": ["a", "b"],
+        "address": {"cityName": "Zürich"}, "blob": {"k": [1, 2]}});
+    for (k, v) in extra.as_object().unwrap() {
+        record[k] = v.clone();
+    }
+    json!({"type": "RECORD", "stream": "People-Stream", "record": record,
+           "time_extracted": "2024-05-06T07:08:09.000000Z"})
+}
+
+#[test]
+fn schema_change_keys_keyless_streams_and_state_after_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("landing");
+    let config = target_config(dir.path(), &out, r#","batch_records":"3""#);
+    let mut messages = vec![people_schema(json!({}))];
+    for id in 1..=5 {
+        messages.push(person(id, json!({})));
+    }
+    messages.push(person(2, json!({}))); // a repeated key lands once
+    messages.push(json!({"type": "STATE", "value": {"bookmarks": {"People-Stream": {"n": 1}}}}));
+    // Mid-stream: a new property, and `score` widens from integer to number.
+    messages.push(people_schema(
+        json!({"email": {"type": ["null", "string"]}, "score": {"type": ["null", "number"]}}),
+    ));
+    messages.push(person(6, json!({"email": "six@example.com", "score": 6.5})));
+    messages.push(
+        json!({"type": "SCHEMA", "stream": "events", "key_properties": [],
+        "schema": {"properties": {"what": {"type": "string"}}}}),
+    );
+    messages.push(json!({"type": "RECORD", "stream": "events", "record": {"what": "x"}}));
+    messages.push(json!({"type": "RECORD", "stream": "events", "record": {"what": "x"}}));
+    messages.push(json!({"type": "STATE", "value": {"bookmarks": {"People-Stream": {"n": 2}}}}));
+    let done = target(&config, &lines(&messages));
+    assert!(done.success(), "{}", done.stderr);
+
+    // Exactly the latest state, once, and only with a manifest on disk.
+    assert_eq!(
+        done.lines(),
+        vec![json!({"bookmarks": {"People-Stream": {"n": 2}}})]
+    );
+    let manifests = manifests(&out);
+    assert_eq!(manifests.len(), 1);
+    let people = &manifests[0]["streams"]["people_stream"];
+    assert_eq!(people["rows"], 6);
+    assert_eq!(people["deduplicated"], 1);
+
+    assert_eq!(count(&out, "people_stream"), 6);
+    let rows = test_support::duckdb_query(&format!(
+        "SELECT id, display_name, score, email, typeof(created_at) AS ts_type, created_at,
+                tags, address.city_name AS city, blob::VARCHAR AS blob
+         FROM read_parquet('{}/people_stream/**/*.parquet', hive_partitioning=true, union_by_name=true)
+         ORDER BY id",
+        out.display()
+    ));
+    assert_eq!(rows[0]["display_name"], "p1");
+    assert_eq!(rows[0]["ts_type"], "TIMESTAMP WITH TIME ZONE");
+    assert_eq!(rows[0]["created_at"], "2024-05-06 07:08:09.123456+00");
+    assert_eq!(rows[0]["tags"], json!(["a", "b"]));
+    assert_eq!(rows[0]["city"], "Zürich");
+    assert_eq!(rows[0]["blob"], r#"{"k":[1,2]}"#);
+    assert_eq!(rows[0]["email"], Value::Null);
+    assert_eq!(rows[5]["email"], "six@example.com");
+    assert_eq!(rows[5]["score"], 6.5);
+    assert_eq!(rows[1]["score"], 20.0);
+
+    // A keyless stream keys on the input line: both identical records land.
+    let events = test_support::duckdb_query(&format!(
+        "SELECT _input_line FROM read_parquet('{}/events/**/*.parquet') ORDER BY 1",
+        out.display()
+    ));
+    assert_eq!(
+        events,
+        vec![json!({"_input_line": 12}), json!({"_input_line": 13})]
+    );
+}
+
+#[test]
+fn activate_version_keeps_only_the_activated_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("landing");
+    let config = target_config(dir.path(), &out, "");
+    let schema = json!({"type": "SCHEMA", "stream": "t", "key_properties": ["id"],
+        "schema": {"properties": {"id": {"type": "string"}}}});
+    let record = |id: &str, version: i64| json!({"type": "RECORD", "stream": "t", "record": {"id": id}, "version": version});
+    let messages = vec![
+        schema,
+        json!({"type": "ACTIVATE_VERSION", "stream": "t", "version": 1}),
+        record("old-1", 1),
+        record("old-2", 1),
+        record("new-1", 2),
+        record("new-2", 2),
+        record("new-3", 2),
+        json!({"type": "ACTIVATE_VERSION", "stream": "t", "version": 2}),
+    ];
+    let done = target(&config, &lines(&messages));
+    assert!(done.success(), "{}", done.stderr);
+    assert!(done.stdout.is_empty(), "no STATE came in, none goes out");
+    let ids = test_support::duckdb_query(&format!(
+        "SELECT list(id ORDER BY id) AS ids FROM read_parquet('{}/t/**/*.parquet')",
+        out.display()
+    ));
+    assert_eq!(ids[0]["ids"], json!(["new-1", "new-2", "new-3"]));
+}
+
+#[test]
+fn malformed_input_names_the_line_and_lands_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("landing");
+    let config = target_config(dir.path(), &out, "");
+    let good = lines(&[
+        json!({"type": "SCHEMA", "stream": "t", "key_properties": ["id"],
+               "schema": {"properties": {"id": {"type": "string"}}}}),
+        json!({"type": "RECORD", "stream": "t", "record": {"id": "1"}}),
+        json!({"type": "STATE", "value": {"x": 1}}),
+    ]);
+    let cases: [(&[u8], &str); 4] = [
+        (b"{\"type\":\"RECORD\",\"stream\":\"t\",\"record\":{\"id\":\n", "line 4"),
+        (b"{\"type\":\"RECORD\",\"stream\":\"nope\",\"record\":{}}\n", "line 4: RECORD for stream `nope` before any SCHEMA"),
+        (b"{\"type\":\"RECORD\",\"stream\":\"t\",\"record\":\"x\"}\n", "line 4: RECORD `record` must be a JSON object"),
+        (b"{\"type\":\"SCHEMA\",\"stream\":\"t\",\"key_properties\":[\"other\"],\"schema\":{\"properties\":{\"other\":{}}}}\n",
+         "line 4: SCHEMA for `t` changes key_properties"),
+    ];
+    for (bad, expected) in cases {
+        let mut input = good.clone();
+        input.extend_from_slice(bad);
+        input.extend(lines(&[
+            json!({"type": "RECORD", "stream": "t", "record": {"id": "2"}}),
+        ]));
+        let done = target(&config, &input);
+        assert_eq!(done.code, Some(1), "{}", done.stderr);
+        assert!(
+            done.stderr.contains(expected),
+            "expected `{expected}` in {}",
+            done.stderr
+        );
+        assert!(done.stdout.is_empty(), "no STATE for a broken run");
+        assert!(manifests(&out).is_empty(), "no manifest for a broken run");
+        assert!(!out.join("t").exists(), "no data files either");
+    }
+}
+
+#[test]
+fn no_state_when_the_landing_cannot_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    // The landing root is a regular file: nothing can be written below it.
+    let out = dir.path().join("not-a-dir");
+    std::fs::write(&out, "x").unwrap();
+    let config = target_config(dir.path(), &out, "");
+    let input = lines(&[
+        json!({"type": "SCHEMA", "stream": "t", "key_properties": ["id"],
+               "schema": {"properties": {"id": {"type": "string"}}}}),
+        json!({"type": "RECORD", "stream": "t", "record": {"id": "1"}}),
+        json!({"type": "STATE", "value": {"x": 1}}),
+    ]);
+    let done = target(&config, &input);
+    assert_ne!(done.code, Some(0));
+    assert!(
+        done.stdout.is_empty(),
+        "STATE must wait for a committed run"
+    );
+}
+
+#[test]
+fn about_and_config_errors() {
+    let about = run(std::process::Command::new(TARGET).arg("--about"), b"");
+    assert!(about.success());
+    let about: Value = serde_json::from_slice(&about.stdout).unwrap();
+    assert_eq!(about["name"], "target-parquet-arrow");
+    assert!(about["settings"]["properties"]["output"].is_object());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.json");
+    std::fs::write(&path, r#"{"output": "/tmp/x", "batch_recods": 5}"#).unwrap();
+    let done = target(&path, b"");
+    assert_eq!(done.code, Some(2));
+    assert!(done.stderr.contains("batch_recods"), "{}", done.stderr);
+}
