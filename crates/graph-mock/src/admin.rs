@@ -3,13 +3,15 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::server::AppState;
 use crate::tenant::{MutationOutcome, RowRef, Shape};
+use crate::truth::TruthFilter;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MutateError {
@@ -19,13 +21,49 @@ pub enum MutateError {
     NotMutable(String),
 }
 
-pub(crate) async fn truth(State(state): State<Arc<AppState>>) -> Response {
+/// `GET /_admin/truth[?domains=a.com,b.com][&start_date=2026-01-01T00:00:00Z]`.
+pub(crate) async fn truth(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let only = match truth_filter(query.as_deref().unwrap_or("")) {
+        Ok(only) => only,
+        Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
+    };
     let state = Arc::clone(&state);
     // Walking a large tenant is CPU work: keep it off the async workers.
-    match tokio::task::spawn_blocking(move || state.truth()).await {
+    match tokio::task::spawn_blocking(move || state.truth(&only)).await {
         Ok(truth) => Json(truth).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
+}
+
+fn truth_filter(query: &str) -> Result<TruthFilter, String> {
+    let mut only = TruthFilter::default();
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "domains" => {
+                only.domains = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|d| !d.is_empty())
+                    .map(str::to_string)
+                    .collect();
+            }
+            "start_date" => {
+                let at = DateTime::parse_from_rfc3339(&value).map_err(|_| {
+                    format!("start_date `{value}` is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z")
+                })?;
+                only.start_date = Some(at.with_timezone(&Utc));
+            }
+            other => {
+                return Err(format!(
+                    "unknown truth option `{other}`; allowed: domains, start_date"
+                ));
+            }
+        }
+    }
+    Ok(only)
 }
 
 pub(crate) async fn requests(State(state): State<Arc<AppState>>) -> Response {

@@ -18,6 +18,7 @@ mod batch;
 mod config;
 mod delta;
 mod faults;
+mod filter;
 mod graph;
 mod ids;
 mod paging;
@@ -31,7 +32,7 @@ pub use admin::MutateError;
 pub use config::{Faults, MockConfig, Sizes};
 pub use server::MockServer;
 pub use tenant::MutationOutcome;
-pub use truth::{RequestCounts, StreamRequests, StreamTruth, Truth};
+pub use truth::{RequestCounts, StreamRequests, StreamTruth, Truth, TruthFilter};
 
 /// Graph's default page size.
 pub const DEFAULT_PAGE_SIZE: u64 = paging::DEFAULT_PAGE;

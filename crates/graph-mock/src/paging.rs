@@ -1,11 +1,13 @@
 //! OData query options and collection pages: `$top` caps and refusals, `$select`, `$count` and
-//! `endswith` behind `ConsistencyLevel: eventual`, opaque `$skiptoken`s, absolute nextLinks.
+//! `$filter` (see `filter`) with their refusals, opaque `$skiptoken`s, absolute nextLinks.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderMap;
 use serde_json::{Map, Value};
 use stream_spec::{FieldType, PageSize, StreamSpec};
+
+use crate::filter::{self, Clause, Filter, ParseError};
 
 use crate::ids::{combine, hash_str};
 use crate::response::{GraphResponse, RequestIds};
@@ -60,19 +62,6 @@ fn consistency_eventual(headers: &HeaderMap) -> bool {
         .get("consistencylevel")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("eventual"))
-}
-
-/// A `$filter` the mock understands.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Filter {
-    None,
-    /// The stream's own declared filter (teams on /groups).
-    Declared,
-    /// `endswith(property,'suffix')` (advanced query).
-    EndsWith {
-        property: String,
-        suffix: String,
-    },
 }
 
 /// Where the client is in a chain.
@@ -243,35 +232,9 @@ pub(crate) fn validate(
     let filter = match query.get("$filter") {
         None => Filter::None,
         Some(f) if spec.query.get("$filter").is_some_and(|d| d == f) => Filter::Declared,
-        Some(f) => match parse_endswith(f) {
-            Some(_) if !eventual => {
-                return Err(bad(
-                    "Request_UnsupportedQuery",
-                    "Unsupported or invalid query filter clause specified for property 'endswith'. Advanced queries need the ConsistencyLevel header set to eventual.".into(),
-                ));
-            }
-            Some((property, suffix)) => {
-                let declared = spec
-                    .fields
-                    .iter()
-                    .any(|x| x.graph == property && x.data_type == FieldType::Utf8);
-                if !declared {
-                    return Err(bad(
-                        "Request_UnsupportedQuery",
-                        format!(
-                            "Unsupported or invalid query filter clause specified for property '{property}'."
-                        ),
-                    ));
-                }
-                Filter::EndsWith { property, suffix }
-            }
-            None => {
-                return Err(bad(
-                    "Request_UnsupportedQuery",
-                    format!("Unsupported or invalid query filter clause: '{f}'."),
-                ));
-            }
-        },
+        Some(f) => Filter::AnyOf(
+            checked_clauses(spec, f, eventual).map_err(|(code, message)| bad(code, message))?,
+        ),
     };
     Ok(PageRequest {
         top,
@@ -282,34 +245,64 @@ pub(crate) fn validate(
     })
 }
 
-/// `endswith(property,'suffix')` -> (property, suffix).
-fn parse_endswith(filter: &str) -> Option<(String, String)> {
-    let inner = filter.trim().strip_prefix("endswith(")?.strip_suffix(')')?;
-    let (property, literal) = inner.split_once(',')?;
-    let suffix = literal.trim().strip_prefix('\'')?.strip_suffix('\'')?;
-    Some((property.trim().to_string(), suffix.replace("''", "'")))
-}
-
-/// Whether a row passes the filter.
-fn matches(tenant: &Tenant, row: RowRef<'_>, filter: &Filter) -> bool {
-    match filter {
-        Filter::None | Filter::Declared => true,
-        Filter::EndsWith { property, suffix } => {
-            let suffix = suffix.to_ascii_lowercase();
-            let value = if row.spec.stream == "users"
-                && (property == "userPrincipalName" || property == "mail")
-            {
-                Some(tenant.upn(row.index))
-            } else {
-                tenant
-                    .record(row)
-                    .get(property)
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            };
-            value.is_some_and(|v| v.to_ascii_lowercase().ends_with(&suffix))
+/// Parses a client `$filter` and checks each clause against what Graph allows on this endpoint:
+/// `endswith` on a declared string property with `ConsistencyLevel: eventual`, `ge` on an audit
+/// log's own timestamp. Errors are (code, message) of the 400.
+fn checked_clauses(
+    spec: &StreamSpec,
+    filter: &str,
+    eventual: bool,
+) -> Result<Vec<Clause>, (&'static str, String)> {
+    let unsupported = |what: &str| {
+        (
+            "Request_UnsupportedQuery",
+            format!("Unsupported or invalid query filter clause specified for {what}."),
+        )
+    };
+    let mut clauses = match filter::parse(filter) {
+        Ok(clauses) => clauses,
+        Err(ParseError::Unsupported) => {
+            return Err((
+                "Request_UnsupportedQuery",
+                format!("Unsupported or invalid query filter clause: '{filter}'."),
+            ));
+        }
+        // The audit log service's own wording (OData's DateTimeOffset literal rule).
+        Err(ParseError::BadDate(text)) => {
+            return Err((
+                "BadRequest",
+                format!(
+                    "Invalid filter clause: The DateTimeOffset text '{text}' should be in format 'yyyy-mm-ddThh:mm:ss('.'s+)?(zzzzzz)?' and each field value is within valid range."
+                ),
+            ));
+        }
+    };
+    for clause in &mut clauses {
+        match clause {
+            Clause::EndsWith { property, .. } => {
+                if !eventual {
+                    return Err(unsupported(
+                        "property 'endswith'. Advanced queries need the ConsistencyLevel header set to eventual",
+                    ));
+                }
+                let declared = spec
+                    .fields
+                    .iter()
+                    .any(|x| x.graph == *property && x.data_type == FieldType::Utf8);
+                if !declared {
+                    return Err(unsupported(&format!("property '{property}'")));
+                }
+            }
+            Clause::AtLeast { property, .. } => match filter::date_property(&spec.stream) {
+                // Property names in a filter are case-insensitive; keep the declared spelling.
+                Some(allowed) if allowed.eq_ignore_ascii_case(property) => {
+                    *property = allowed.to_string();
+                }
+                _ => return Err(unsupported(&format!("property '{property}' with 'ge'"))),
+            },
         }
     }
+    Ok(clauses)
 }
 
 /// The JSON of one row as sent, honouring `$select` (directory objects under a parent keep `@odata.type`).
@@ -361,7 +354,7 @@ pub(crate) fn collection_page(
     };
     let wanted = |index| {
         let row = row_at(index);
-        tenant.exists(row) && matches(tenant, row, &request.filter)
+        tenant.exists(row) && filter::matches(tenant, row, &request.filter)
     };
     let next_wanted = |from: u64| (from..len).find(|&i| wanted(i));
     let mut position = next_wanted(request.cursor.position).unwrap_or(len);
@@ -461,14 +454,5 @@ mod tests {
         assert_eq!(Cursor::decode(&token, 42, "/users"), Some(cursor));
         assert_eq!(Cursor::decode(&token, 42, "/groups"), None);
         assert_eq!(Cursor::decode("garbage", 42, "/users"), None);
-    }
-
-    #[test]
-    fn endswith_parses_quotes() {
-        assert_eq!(
-            parse_endswith("endswith(mail,'@contoso.com')"),
-            Some(("mail".into(), "@contoso.com".into()))
-        );
-        assert_eq!(parse_endswith("startswith(mail,'a')"), None);
     }
 }

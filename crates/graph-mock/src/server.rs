@@ -26,7 +26,7 @@ use crate::faults::FaultEngine;
 use crate::graph::{self, GraphRequest};
 use crate::response::{GraphResponse, Transport};
 use crate::tenant::{MutationOutcome, Tenant};
-use crate::truth::{self, RequestCounts, RequestLog, Truth};
+use crate::truth::{self, RequestCounts, RequestLog, Truth, TruthFilter};
 use crate::{admin, reports};
 
 /// Shared by every handler.
@@ -40,8 +40,8 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    pub fn truth(&self) -> Truth {
-        truth::compute(&self.tenant, &self.faults.faults)
+    pub fn truth(&self, only: &TruthFilter) -> Truth {
+        truth::compute(&self.tenant, &self.faults.faults, only)
     }
 }
 
@@ -113,7 +113,12 @@ impl MockServer {
 
     /// Per stream: rows and primary keys a correct client lands now.
     pub fn truth(&self) -> Truth {
-        self.state.truth()
+        self.state.truth(&TruthFilter::default())
+    }
+
+    /// The truth of a run restricted to some UPN domains and/or a start date for the audit logs.
+    pub fn truth_with(&self, only: &TruthFilter) -> Truth {
+        self.state.truth(only)
     }
 
     /// Requests answered so far, by stream and status.

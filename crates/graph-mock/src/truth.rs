@@ -3,11 +3,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde::Serialize;
 use stream_spec::StreamSpec;
 
 use crate::config::Faults;
+use crate::filter::{self, Clause, Filter};
 use crate::tenant::{ParentRow, RowRef, Tenant};
 
 /// Per stream, what a correct client lands.
@@ -19,6 +21,49 @@ pub struct Truth {
 impl Truth {
     pub fn stream(&self, stream: &str) -> Option<&StreamTruth> {
         self.streams.get(stream)
+    }
+}
+
+/// The restrictions of a client run (graph-extract's `domains` and `start_date`): the truth of such a
+/// run holds only the users in `domains` and the children fanned out over them, and only the audit
+/// log rows at or after `start_date` (`activityDateTime` / `createdDateTime`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TruthFilter {
+    /// UPN domains (`contoso.com`); empty means every user.
+    pub domains: Vec<String>,
+    pub start_date: Option<DateTime<Utc>>,
+}
+
+impl TruthFilter {
+    pub fn domains<S: Into<String>>(mut self, domains: impl IntoIterator<Item = S>) -> Self {
+        self.domains = domains.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub fn start_date(mut self, start_date: DateTime<Utc>) -> Self {
+        self.start_date = Some(start_date);
+        self
+    }
+
+    /// The filter a client run applies to `stream`, as the mock's `$filter` would.
+    fn for_stream(&self, stream: &str) -> Filter {
+        let mut clauses = Vec::new();
+        if stream == "users" {
+            clauses.extend(self.domains.iter().map(|d| Clause::EndsWith {
+                property: "userPrincipalName".into(),
+                suffix: format!("@{d}"),
+            }));
+        }
+        if let (Some(start), Some(property)) = (self.start_date, filter::date_property(stream)) {
+            clauses.push(Clause::AtLeast {
+                property: property.into(),
+                at: start.fixed_offset(),
+            });
+        }
+        match clauses.is_empty() {
+            true => Filter::None,
+            false => Filter::AnyOf(clauses),
+        }
     }
 }
 
@@ -61,7 +106,7 @@ pub(crate) fn parent_refusal(
 }
 
 /// Computes the truth by walking every row (on demand; nothing is stored).
-pub(crate) fn compute(tenant: &Tenant, faults: &Faults) -> Truth {
+pub(crate) fn compute(tenant: &Tenant, faults: &Faults, only: &TruthFilter) -> Truth {
     let mut truth = Truth::default();
     for spec in tenant.specs() {
         let mut stream = StreamTruth {
@@ -71,13 +116,19 @@ pub(crate) fn compute(tenant: &Tenant, faults: &Faults) -> Truth {
         };
         if !stream.denied {
             match &spec.parent {
-                None => collect(tenant, spec, None, &mut stream),
+                None => collect(
+                    tenant,
+                    spec,
+                    None,
+                    &only.for_stream(&spec.stream),
+                    &mut stream,
+                ),
                 Some(parent_ref) => {
-                    for parent in tenant.parents(&parent_ref.stream) {
+                    for parent in kept_parents(tenant, &parent_ref.stream, only) {
                         if parent_refusal(faults, spec, &parent).is_some() {
                             stream.skipped_parents.push(parent.id.clone());
                         } else {
-                            collect(tenant, spec, Some(&parent), &mut stream);
+                            collect(tenant, spec, Some(&parent), &Filter::None, &mut stream);
                         }
                     }
                 }
@@ -89,10 +140,29 @@ pub(crate) fn compute(tenant: &Tenant, faults: &Faults) -> Truth {
     truth
 }
 
+/// The parents a filtered run fans out over (only `users` is ever filtered among parents).
+fn kept_parents(tenant: &Tenant, parent_stream: &str, only: &TruthFilter) -> Vec<ParentRow> {
+    let mut parents = tenant.parents(parent_stream);
+    let filter = only.for_stream(parent_stream);
+    if let (Some(spec), Filter::AnyOf(_)) = (tenant.spec(parent_stream), &filter) {
+        // Top-level parents: a parent's index is its raw row position.
+        parents.retain(|p| {
+            let row = RowRef {
+                spec,
+                parent: None,
+                index: p.index,
+            };
+            filter::matches(tenant, row, &filter)
+        });
+    }
+    parents
+}
+
 fn collect(
     tenant: &Tenant,
     spec: &StreamSpec,
     parent: Option<&ParentRow>,
+    filter: &Filter,
     stream: &mut StreamTruth,
 ) {
     for index in 0..tenant.raw_len(spec, parent) {
@@ -101,7 +171,7 @@ fn collect(
             parent,
             index,
         };
-        if tenant.exists(row) {
+        if tenant.exists(row) && filter::matches(tenant, row, filter) {
             stream.keys.insert(tenant.primary_key(row));
         }
     }
