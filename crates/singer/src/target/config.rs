@@ -33,7 +33,13 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     /// Landing root: a directory, `file://`, `s3://bucket/prefix`, `az://…`, `abfss://…`, `gs://…`.
+    /// `destination_path` (target-parquet's and target-csv's name) is accepted too, so their
+    /// configs work unchanged.
+    #[serde(alias = "destination_path")]
     pub output: String,
+    /// singer-io targets' opt-out of usage collection; this target collects nothing.
+    #[serde(default)]
+    pub disable_collection: Option<bool>,
     /// object_store options overriding the environment (`aws_endpoint`, `aws_allow_http`, …).
     #[serde(default)]
     pub store_options: BTreeMap<String, String>,
@@ -126,6 +132,12 @@ mod tests {
         let err = TargetConfig::from_json(r#"{"output":"/x","ouptut":"/y"}"#).unwrap_err();
         assert!(err.to_string().contains("ouptut"), "{err}");
         let err = TargetConfig::from_json(r#"{"output":" "}"#).unwrap_err();
+        assert!(err.to_string().contains("`output`"), "{err}");
+        // target-parquet's config as it is.
+        let c = TargetConfig::from_json(r#"{"destination_path":"/d","disable_collection":true}"#)
+            .unwrap();
+        assert_eq!(c.output, "/d");
+        let err = TargetConfig::from_json(r#"{}"#).unwrap_err();
         assert!(err.to_string().contains("`output`"), "{err}");
     }
 }
