@@ -12,18 +12,16 @@
 pub mod config;
 pub mod input;
 pub mod ordered;
+mod read;
 pub mod schema;
 pub mod spool;
 
-use std::collections::BTreeMap;
 use std::io::BufRead;
 
 use arrow_sink::{Landing, Manifest, PageInput, SinkOptions, SinkRun};
-use stream_spec::{Field, StreamSpec};
+use stream_spec::StreamSpec;
 
 pub use config::TargetConfig;
-use input::Message;
-use spool::{PageLimits, Segment};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -57,147 +55,7 @@ pub struct TargetOutcome {
     pub lines: u64,
 }
 
-struct StreamInput {
-    table: String,
-    fields: Vec<Field>,
-    key_properties: Vec<String>,
-    segments: Vec<Segment>,
-}
-
-/// Everything read in phase 1.
-pub struct Spooled {
-    streams: BTreeMap<String, StreamInput>,
-    state: Option<String>,
-    lines: u64,
-}
-
-/// Phase 1: reads Singer messages until EOF.
-pub fn read_input(
-    input: impl BufRead,
-    spool_dir: &std::path::Path,
-    limits: PageLimits,
-) -> Result<Spooled, TargetError> {
-    let mut reader = input;
-    let mut streams: BTreeMap<String, StreamInput> = BTreeMap::new();
-    let mut state = None;
-    let mut buf = Vec::with_capacity(64 * 1024);
-    let mut line_no = 0u64;
-    loop {
-        buf.clear();
-        let read = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| TargetError::Io {
-                what: format!("reading stdin after line {line_no}"),
-                source,
-            })?;
-        if read == 0 {
-            break;
-        }
-        line_no += 1;
-        let line = buf.trim_ascii();
-        if line.is_empty() {
-            continue;
-        }
-        let bad = |message: String| TargetError::Input {
-            line: line_no,
-            message,
-        };
-        match input::parse(line).map_err(|e| bad(e.to_string()))? {
-            Message::Schema {
-                stream,
-                schema,
-                key_properties,
-            } => {
-                let schema: ordered::Json = serde_json::from_str(schema.get())
-                    .map_err(|e| bad(format!("SCHEMA `schema`: {e}")))?;
-                let fields = schema::fields_of(&schema)
-                    .map_err(|e| bad(format!("SCHEMA for `{stream}`: {e}")))?;
-                let table = schema::table_name(&stream).map_err(|e| bad(e.to_string()))?;
-                // Validate keys now, so the error names this line.
-                schema::stream_spec(&table, &fields, &key_properties)
-                    .map_err(|e| bad(format!("SCHEMA for `{stream}`: {e}")))?;
-                match streams.get_mut(stream.as_ref()) {
-                    Some(known) => {
-                        if known.key_properties != key_properties {
-                            return Err(bad(format!(
-                                "SCHEMA for `{stream}` changes key_properties from {:?} to {:?}; \
-                                 a stream's key cannot change within one run",
-                                known.key_properties, key_properties
-                            )));
-                        }
-                        if known.fields != fields {
-                            tracing::info!(stream = %stream, line = line_no, "schema changed; merging");
-                            known.fields = schema::merge_fields(&known.fields, &fields);
-                        }
-                    }
-                    None => {
-                        if let Some(other) = streams.values().find(|s| s.table == table) {
-                            return Err(bad(format!(
-                                "streams `{stream}` and another one both map to table `{}`",
-                                other.table
-                            )));
-                        }
-                        streams.insert(
-                            stream.to_string(),
-                            StreamInput {
-                                table,
-                                fields,
-                                key_properties,
-                                segments: Vec::new(),
-                            },
-                        );
-                    }
-                }
-            }
-            Message::Record {
-                stream,
-                record,
-                version,
-            } => {
-                let known = streams.get_mut(stream.as_ref()).ok_or_else(|| {
-                    bad(format!(
-                        "RECORD for stream `{stream}` before any SCHEMA for it (a tap must send SCHEMA first)"
-                    ))
-                })?;
-                let keyless = known.key_properties.is_empty();
-                let segment = match known.segments.iter().position(|s| s.version == version) {
-                    Some(i) => &mut known.segments[i],
-                    None => {
-                        let segment = Segment::create(spool_dir, version).map_err(|source| {
-                            TargetError::Io {
-                                what: format!("creating a spool file in {}", spool_dir.display()),
-                                source,
-                            }
-                        })?;
-                        known.segments.push(segment);
-                        known.segments.last_mut().expect("just pushed")
-                    }
-                };
-                segment
-                    .push(record, keyless.then_some(line_no), limits)
-                    .map_err(|source| TargetError::Io {
-                        what: format!("spooling line {line_no}"),
-                        source,
-                    })?;
-            }
-            Message::State { value } => state = Some(value.get().to_string()),
-            Message::ActivateVersion { stream, version } => {
-                // Only that version of the table is to be visible: drop the others spooled so far.
-                if let Some(known) = streams.get_mut(stream.as_ref()) {
-                    known.segments.retain(|s| s.version == Some(version));
-                }
-            }
-            Message::Other(kind) => {
-                tracing::warn!(line = line_no, kind = %kind, "skipping a message type this target does not know");
-            }
-        }
-    }
-    Ok(Spooled {
-        streams,
-        state,
-        lines: line_no,
-    })
-}
+pub use read::{Spooled, read_input};
 
 /// Phase 2: lands what was spooled in one arrow-sink run and returns its manifest.
 pub async fn land(
