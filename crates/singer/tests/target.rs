@@ -210,3 +210,42 @@ fn about_and_config_errors() {
     assert_eq!(done.code, Some(2));
     assert!(done.stderr.contains("batch_recods"), "{}", done.stderr);
 }
+
+#[test]
+fn line_numbers_stay_exact_across_read_blocks() {
+    // More than one 8 MiB read block, keyless: `_input_line` must be each RECORD's own line.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("landing");
+    let config = target_config(dir.path(), &out, "");
+    let mut input = lines(&[
+        json!({"type": "SCHEMA", "stream": "log", "key_properties": [],
+        "schema": {"properties": {"n": {"type": "integer"}, "text": {"type": "string"}}}}),
+    ]);
+    let records = 60_000;
+    let padding = "x".repeat(120);
+    for n in 0..records {
+        input.extend(
+            format!(
+                "{{\"type\":\"RECORD\",\"stream\":\"log\",\"record\":{{\"n\":{n},\"text\":\"{padding}\"}}}}\n"
+            )
+            .bytes(),
+        );
+    }
+    assert!(input.len() > 8 << 20);
+    let done = target(&config, &input);
+    assert!(done.success(), "{}", done.stderr);
+    let rows = test_support::duckdb_query(&format!(
+        "SELECT count(*) AS rows, count(*) FILTER (WHERE _input_line <> n + 2) AS off
+         FROM read_parquet('{}/log/**/*.parquet')",
+        out.display()
+    ));
+    assert_eq!(rows[0], json!({"rows": records, "off": 0}));
+
+    input.extend_from_slice(b"{\"type\":\"RECORD\",\"stream\":\"log\",\"record\":{\"n\":1}\n");
+    let broken = dir.path().join("broken");
+    let done = target(&target_config(dir.path(), &broken, ""), &input);
+    assert_eq!(done.code, Some(1));
+    let expected = format!("line {}:", records + 2);
+    assert!(done.stderr.contains(&expected), "{}", done.stderr);
+    assert!(manifests(&broken).is_empty());
+}
