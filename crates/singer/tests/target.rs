@@ -249,3 +249,44 @@ fn line_numbers_stay_exact_across_read_blocks() {
     assert!(done.stderr.contains(&expected), "{}", done.stderr);
     assert!(manifests(&broken).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lands_on_s3_with_store_options_from_the_config() {
+    let server = test_support::S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let options: serde_json::Map<String, Value> = server
+        .options()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let config = dir.path().join("s3.json");
+    let url = server.url("singer");
+    std::fs::write(
+        &config,
+        json!({"output": url, "store_options": options}).to_string(),
+    )
+    .unwrap();
+    let mut messages = vec![
+        json!({"type": "SCHEMA", "stream": "t", "key_properties": ["id"],
+        "schema": {"properties": {"id": {"type": "integer"}}}}),
+    ];
+    for id in 0..50 {
+        messages.push(json!({"type": "RECORD", "stream": "t", "record": {"id": id}}));
+    }
+    messages.push(json!({"type": "STATE", "value": {"done": true}}));
+    let done = target(&config, &lines(&messages));
+    assert!(done.success(), "{}", done.stderr);
+    assert_eq!(done.lines(), vec![json!({"done": true})]);
+
+    let landing = arrow_sink::Landing::open_with_options(&url, server.options()).unwrap();
+    let runs = arrow_sink::Manifest::committed_runs(&landing)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1);
+    let manifest = arrow_sink::Manifest::load(&landing, &runs[0])
+        .await
+        .unwrap()
+        .expect("committed");
+    assert_eq!(manifest.streams["t"].rows, 50);
+    assert!(manifest.streams["t"].files[0].path.starts_with("t/date="));
+}
