@@ -92,7 +92,9 @@ pub struct Config {
     pub client_id: String,
     pub scope: String,
     pub page_size: u32,
-    /// Lower bound for the streams that take one (audit logs).
+    /// Lower bound for the audit logs only: `audit_logs_directory` gets `$filter=activityDateTime ge
+    /// <start_date>` and `audit_logs_signins` `$filter=createdDateTime ge <start_date>` on their first
+    /// URL (see `paging::START_DATE_FILTERS`); every other stream ignores it.
     pub start_date: Option<DateTime<Utc>>,
     pub cloud: Cloud,
     /// Version root, e.g. `https://graph.microsoft.com/v1.0`, without a trailing slash.

@@ -1,6 +1,5 @@
 //! The entry point: plan the passes, run them concurrently, fan children out, summarise.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
@@ -144,13 +143,7 @@ impl Extractor {
             limits,
         );
         let streams: Vec<&StreamSpec> = plan.streams().collect();
-        let mut extra = HashMap::new();
-        if !self.config.domains.is_empty() {
-            extra.insert(
-                "users".to_string(),
-                ExtraQuery::domains(&self.config.domains),
-            );
-        }
+        let extra = ExtraQuery::for_config(&self.config);
         RunContext {
             client,
             base_url: self.config.graph_base_url.trim_end_matches('/').to_string(),

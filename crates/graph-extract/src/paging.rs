@@ -1,13 +1,16 @@
 //! First-page URLs from a declaration, and cheap reading of a page's links, row count and ids.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use chrono::{DateTime, TimeDelta, Utc};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Deserialize;
 use serde::de::{IgnoredAny, SeqAccess, Visitor};
 use stream_spec::{StreamKind, StreamSpec};
+
+use crate::config::Config;
 
 /// Characters escaped in a query value. `$ ' ( ) , / : @` stay literal, as Graph's docs write them.
 const QUERY_VALUE: &AsciiSet = &CONTROLS
@@ -56,6 +59,13 @@ pub struct Page {
     pub delta_link: Option<String>,
 }
 
+/// The streams `start_date` applies to, with the timestamp Graph filters them on (`ge`). No other
+/// stream takes a start date.
+pub const START_DATE_FILTERS: [(&str, &str); 2] = [
+    ("audit_logs_directory", "activityDateTime"),
+    ("audit_logs_signins", "createdDateTime"),
+];
+
 /// Query additions the run decides (not in the declaration), e.g. the `domains` filter on users.
 #[derive(Debug, Clone, Default)]
 pub struct ExtraQuery {
@@ -65,6 +75,38 @@ pub struct ExtraQuery {
 }
 
 impl ExtraQuery {
+    /// Per stream, what `config` adds: `domains` on `users`, `start_date` on [`START_DATE_FILTERS`].
+    pub fn for_config(config: &Config) -> HashMap<String, ExtraQuery> {
+        let mut extra = HashMap::new();
+        if !config.domains.is_empty() {
+            extra.insert("users".to_string(), Self::domains(&config.domains));
+        }
+        if let Some(start) = config.start_date {
+            for (stream, property) in START_DATE_FILTERS {
+                extra.insert(stream.to_string(), Self::since(property, start));
+            }
+        }
+        extra
+    }
+
+    /// `$filter=property ge 2026-01-01T00:00:00Z` (an unquoted OData DateTimeOffset, in UTC).
+    pub fn since(property: &str, start: DateTime<Utc>) -> Self {
+        // Graph keeps 100 ns ticks and reads at most 7 fractional digits: rounding a finer start up
+        // to the next tick keeps `ge` exact.
+        let nanos = start.timestamp_subsec_nanos();
+        let start = start + TimeDelta::nanoseconds(i64::from((100 - nanos % 100) % 100));
+        let ticks = start.timestamp_subsec_nanos() / 100;
+        let seconds = start.format("%Y-%m-%dT%H:%M:%S");
+        let at = match ticks {
+            0 => format!("{seconds}Z"),
+            _ => format!("{seconds}.{ticks:07}Z"),
+        };
+        Self {
+            params: BTreeMap::from([("$filter".to_string(), format!("{property} ge {at}"))]),
+            consistency_eventual: false,
+        }
+    }
+
     /// `$filter=endswith(userPrincipalName,'@a') or ...`, `$count=true`, ConsistencyLevel.
     pub fn domains(domains: &[String]) -> Self {
         if domains.is_empty() {
@@ -324,6 +366,49 @@ mod tests {
             rel.contains("$filter=(accountEnabled%20eq%20true)%20and%20(endswith(userPrincipalName,'@a.com')%20or%20endswith(userPrincipalName,'@b.org'))"),
             "{rel}"
         );
+    }
+
+    #[test]
+    fn start_date_filters_only_the_audit_logs() {
+        let config = Config::from_json(
+            r#"{"tenant_id":"t","client_id":"c","start_date":"2026-01-01T12:30:00.25+02:00","domains":["a.com"]}"#,
+        )
+        .unwrap();
+        let extra = ExtraQuery::for_config(&config);
+        let mut streams: Vec<&str> = extra.keys().map(String::as_str).collect();
+        streams.sort();
+        assert_eq!(
+            streams,
+            ["audit_logs_directory", "audit_logs_signins", "users"]
+        );
+        let s = spec("/auditLogs/signIns", PageSize::Cap(1000), false);
+        let rel = first_relative_url(&s, None, 999, &extra["audit_logs_signins"]);
+        assert!(
+            rel.contains("$filter=createdDateTime%20ge%202026-01-01T10:30:00.2500000Z"),
+            "{rel}"
+        );
+        assert!(!extra["audit_logs_signins"].consistency_eventual);
+        let mut declared = spec("/auditLogs/directoryAudits", PageSize::Cap(1000), false);
+        declared
+            .query
+            .insert("$filter".into(), "category eq 'Core'".into());
+        let rel = first_relative_url(&declared, None, 999, &extra["audit_logs_directory"]);
+        assert!(
+            rel.contains("$filter=(category%20eq%20'Core')%20and%20(activityDateTime%20ge%202026-01-01T10:30:00.2500000Z)"),
+            "{rel}"
+        );
+        let fine = DateTime::parse_from_rfc3339("2026-01-01T00:00:00.123456701Z").unwrap();
+        assert_eq!(
+            ExtraQuery::since("p", fine.to_utc()).params["$filter"],
+            "p ge 2026-01-01T00:00:00.1234568Z"
+        );
+        let whole = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        assert_eq!(
+            ExtraQuery::since("p", whole.to_utc()).params["$filter"],
+            "p ge 2026-01-01T00:00:00Z"
+        );
+        let without = Config::from_json(r#"{"tenant_id":"t","client_id":"c"}"#).unwrap();
+        assert!(ExtraQuery::for_config(&without).is_empty());
     }
 
     #[test]

@@ -302,8 +302,7 @@ async fn domains_filter_restricts_users_and_their_children() {
         .collect();
     assert!(!wanted.is_empty() && wanted.len() < all.len());
 
-    // One domain: graph-mock parses a single `endswith` clause (the `or` of several domains is
-    // covered by the URL unit test in `paging`).
+    // One domain: a single `endswith` clause (several, joined by `or`, in tests/filters.rs).
     let config = config_for(&mock, r#""domains":["fabrikam.example"]"#);
     let filtered = run(config, &["users", "contacts"]).await;
     let stats = filtered
