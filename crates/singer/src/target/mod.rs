@@ -43,6 +43,15 @@ pub enum TargetError {
     },
     #[error("writing the landing: {0}")]
     Write(#[from] arrow_sink::WriteError),
+    #[error(
+        "run {run_id} committed without {pages} page(s) that failed to decode (first: {reason}); \
+         no state is emitted"
+    )]
+    Partial {
+        run_id: String,
+        pages: usize,
+        reason: String,
+    },
 }
 
 /// What a finished run did.
@@ -109,6 +118,15 @@ pub async fn land(
         tracing::info!(stream = %input.table, records, "queued");
     }
     let manifest = run.finish(Vec::new()).await?;
+    // Lines were validated in phase 1, so a page failing to decode is unexpected; its rows are
+    // missing from the landing, and no STATE may claim them.
+    if let Some(first) = manifest.skipped.first() {
+        return Err(TargetError::Partial {
+            run_id: manifest.run_id.clone(),
+            pages: manifest.skipped.len(),
+            reason: first.reason.clone(),
+        });
+    }
     Ok(TargetOutcome {
         manifest: Some(manifest),
         state,
