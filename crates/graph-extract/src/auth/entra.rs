@@ -119,14 +119,14 @@ pub(crate) fn parse_refusal(endpoint: &str, status: u16, body: &[u8]) -> AuthErr
             .unwrap_or_default()
             .to_owned(),
     };
-    AuthError::Entra(EntraRefusal {
+    AuthError::Entra(Box::new(EntraRefusal {
         status,
         error: raw.error,
         code,
         description,
         trace_id: raw.trace_id,
         correlation_id: raw.correlation_id,
-    })
+    }))
 }
 
 #[cfg(test)]

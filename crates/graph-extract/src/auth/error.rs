@@ -37,7 +37,7 @@ impl std::fmt::Display for EntraRefusal {
 pub enum AuthError {
     /// Entra's token endpoint refused the request (wrong secret, unknown app or tenant, ...).
     #[error("authentication failed: {0}")]
-    Entra(EntraRefusal),
+    Entra(Box<EntraRefusal>),
     /// The managed identity endpoint refused the request.
     #[error("authentication failed: managed identity endpoint answered HTTP {status}: {message}")]
     ManagedIdentity { status: u16, message: String },
