@@ -55,7 +55,9 @@ pub fn binaries(profile: Profile, bins: &[&str]) -> anyhow::Result<BTreeMap<Stri
                 };
                 args.extend(["-p", package, "--bin", bin].map(String::from));
             }
-            args.extend(["--features", "xtask/bench-helper"].map(String::from));
+            if bins.contains(&"bench-helper") {
+                args.extend(["--features", "xtask/bench-helper"].map(String::from));
+            }
         }
     }
     let found = build(profile, &args)?;
@@ -105,6 +107,30 @@ fn build(profile: Profile, args: &[String]) -> anyhow::Result<BTreeMap<String, P
         bail!("cargo build {} failed ({status})", args.join(" "));
     }
     Ok(found)
+}
+
+/// The binaries a previous build left under `target` (`--prebuilt`).
+pub fn prebuilt(
+    target: &std::path::Path,
+    profile: Profile,
+    bins: &[&str],
+) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    let dir = target.join(match profile {
+        Profile::Dev => "debug",
+        Profile::Release => "release",
+    });
+    bins.iter()
+        .map(|bin| {
+            let path = dir.join(bin);
+            if !path.exists() {
+                bail!(
+                    "--prebuilt: {} does not exist; run without --prebuilt",
+                    path.display()
+                );
+            }
+            Ok((bin.to_string(), path))
+        })
+        .collect()
 }
 
 /// Whether the Singer target's crate is in the workspace yet.

@@ -52,6 +52,9 @@ fn start_mock(bin: &Path, users: u64) -> anyhow::Result<Mock> {
     // The banner names URLs and the test app's credentials; the secret is kept, never printed.
     for line in std::io::BufReader::new(stdout).lines() {
         let line = line?;
+        if line.starts_with("Ctrl-C") {
+            break;
+        }
         let Some((key, value)) = line.trim().split_once(':') else {
             continue;
         };
@@ -63,9 +66,6 @@ fn start_mock(bin: &Path, users: u64) -> anyhow::Result<Mock> {
             "client id" => mock.credentials[1] = value,
             "client secret" => mock.credentials[2] = value,
             _ => {}
-        }
-        if line.starts_with("Ctrl-C") {
-            break;
         }
     }
     if mock.graph.is_empty() || mock.credentials.iter().any(String::is_empty) {

@@ -45,7 +45,7 @@ pub fn machine(ctx: &Ctx, profile: Profile) -> Value {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map(|kib| kib / 1024.0 / 1024.0)
         .unwrap_or(0.0);
-    let python = crate::test::tools_dir().join("venv/bin/python");
+    let python = crate::test::tools_dir().join("bench-venv/bin/python");
     json!({
         "nproc": ctx.nproc,
         "cpu": cpu,

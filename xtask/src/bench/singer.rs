@@ -16,7 +16,7 @@ use super::sink::Sizes;
 pub fn sizes(quick: bool) -> Sizes {
     match quick {
         true => Sizes {
-            users: 5,
+            users: 2,
             messages_per_user: 1000,
         },
         false => Sizes {

@@ -18,7 +18,7 @@ pub struct Sizes {
 pub fn sizes(quick: bool) -> Sizes {
     match quick {
         true => Sizes {
-            users: 20,
+            users: 5,
             messages_per_user: 1000,
         },
         false => Sizes {

@@ -1,13 +1,22 @@
-//! The peers, installed into the test venv only when benchmarking (own stamp, pinned), and the
-//! Python scripts that drive them.
+//! The peers, installed into a venv of their own only when benchmarking (own stamp, pinned:
+//! singer-python pins jsonschema 2.x, which would break moto in the test venv), and the Python
+//! scripts that drive them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::test::{ensure, install, status};
+use anyhow::Context;
 
-/// pyarrow for its JSON reader; pandas and singer-python are what PyPI's `target-parquet` imports.
-const PIP_BENCH_PACKAGES: &[&str] = &["pyarrow==26.0.1", "pandas==3.1.1", "singer-python==6.8.0"];
+use crate::test::{ensure, status, tools_dir};
+
+/// DuckDB as the tests pin it; pyarrow for its JSON reader; pandas and singer-python are what
+/// PyPI's `target-parquet` imports.
+const PIP_BENCH_PACKAGES: &[&str] = &[
+    "duckdb==2.0.0",
+    "pyarrow==26.0.1",
+    "pandas==3.1.1",
+    "singer-python==6.8.0",
+];
 /// Installed without its 2019 pins (pandas 0.24, pyarrow 0.13), which do not build on Python 3.11.
 const PIP_NO_DEPS: &[&str] = &["target-parquet==0.0.1"];
 
@@ -19,10 +28,12 @@ pub struct Tools {
     pub python: PathBuf,
 }
 
-/// The test tools (DuckDB in the venv) plus the bench-only packages.
+/// `.tools/bench-venv` with the peers, installed when missing or when the pins changed.
 pub fn install_bench_tools() -> anyhow::Result<Tools> {
-    let tools = install()?;
-    let venv = tools.join("venv");
+    let tools = tools_dir();
+    std::fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
+    let tools = tools.canonicalize()?;
+    let venv = tools.join("bench-venv");
     let pip = venv.join("bin/pip");
     let pinned: Vec<&str> = PIP_BENCH_PACKAGES
         .iter()
@@ -30,6 +41,12 @@ pub fn install_bench_tools() -> anyhow::Result<Tools> {
         .copied()
         .collect();
     ensure(&tools, "pip-bench", &pinned, || {
+        if !venv.join("bin/python").exists() {
+            status(
+                Command::new("python3").arg("-m").arg("venv").arg(&venv),
+                "python3 -m venv (install python3 and python3-venv)",
+            )?;
+        }
         status(
             Command::new(&pip)
                 .args(["install", "--quiet", "--disable-pip-version-check"])
