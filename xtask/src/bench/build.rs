@@ -32,21 +32,18 @@ impl Profile {
 pub fn binaries(profile: Profile, bins: &[&str]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     let mut args: Vec<String> = Vec::new();
     match profile {
-        // The same units and feature resolution as `cargo test --workspace`: after the tests,
-        // only xtask's helper is new (a narrower `-p` build would re-resolve features and
-        // recompile arrow, parquet and reqwest).
+        // Exactly `cargo test --workspace` plus the helper's feature: after the tests every unit
+        // is fresh except xtask's (a `-p` build would resolve features differently and recompile
+        // arrow, parquet and reqwest; `--profile dev` would rebuild the test targets). It also
+        // builds the binaries of packages with integration tests, which are the ones we run.
         Profile::Dev => args.extend(
-            [
-                "--workspace",
-                "--lib",
-                "--bins",
-                "--tests",
-                "--features",
-                "xtask/bench-helper",
-            ]
-            .map(String::from),
+            ["test", "--no-run", "--locked", "--workspace"]
+                .into_iter()
+                .chain(["--features", "xtask/bench-helper"])
+                .map(String::from),
         ),
         Profile::Release => {
+            args.extend(["build", "--locked", "--release"].map(String::from));
             for bin in bins {
                 let package = match *bin {
                     "bench-helper" => "xtask",
@@ -60,7 +57,7 @@ pub fn binaries(profile: Profile, bins: &[&str]) -> anyhow::Result<BTreeMap<Stri
             }
         }
     }
-    let found = build(profile, &args)?;
+    let found = build(&args)?;
     for bin in bins {
         if !found.contains_key(*bin) {
             bail!("cargo build did not produce the `{bin}` binary");
@@ -69,18 +66,13 @@ pub fn binaries(profile: Profile, bins: &[&str]) -> anyhow::Result<BTreeMap<Stri
     Ok(found)
 }
 
-fn build(profile: Profile, args: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+fn build(args: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(workspace_root())
-        .args(["build", "--locked", "--profile", profile.name()])
-        .args(["--message-format", "json-render-diagnostics"])
         .args(args)
+        .args(["--message-format", "json-render-diagnostics"])
         .stdout(Stdio::piped());
-    eprintln!(
-        "xtask bench: cargo build --profile {} {}",
-        profile.name(),
-        args.join(" ")
-    );
+    eprintln!("xtask bench: cargo {}", args.join(" "));
     let mut child = cmd.spawn().context("starting cargo build")?;
     let stdout = child.stdout.take().expect("piped");
     let mut found = BTreeMap::new();
@@ -104,7 +96,7 @@ fn build(profile: Profile, args: &[String]) -> anyhow::Result<BTreeMap<String, P
     }
     let status = child.wait()?;
     if !status.success() {
-        bail!("cargo build {} failed ({status})", args.join(" "));
+        bail!("cargo {} failed ({status})", args.join(" "));
     }
     Ok(found)
 }

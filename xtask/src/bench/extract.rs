@@ -18,7 +18,7 @@ pub const PER_MAILBOX: u64 = 4;
 
 pub fn users(quick: bool) -> Vec<u64> {
     match quick {
-        true => vec![100, 300],
+        true => vec![50, 200],
         false => vec![1_000, 10_000],
     }
 }

@@ -14,7 +14,7 @@ use super::measure::{self, Spread, shell_line};
 
 pub fn users(quick: bool) -> [u64; 2] {
     match quick {
-        true => [100, 1_000],
+        true => [50, 500],
         false => [1_000, 20_000],
     }
 }
