@@ -69,7 +69,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<(serde_json::Value, String)> {
     let [duck_py, arrow_py, _] = &ctx.scripts;
     let ndjson = data.join("records.ndjson");
     let helper = ctx.bin("bench-helper")?;
-    let tools_list = vec![
+    let tools_list = [
         Tool {
             name: "arrow-sink (ours)",
             command: Box::new({
