@@ -20,4 +20,4 @@ pub use pipeline::{PageSender, SinkOptions, SinkRun};
 pub use schema::{EXTRA_COLUMN, SchemaError, StreamSchema, arrow_schema, schema_hash};
 pub use store::{Landing, StoreError};
 pub use write_error::WriteError;
-pub use writer::{StreamWriter, WriterOptions, WrittenFile};
+pub use writer::{BufferBudget, StreamWriter, WriterOptions, WrittenFile};

@@ -2,6 +2,7 @@
 //! written under the run's staging prefix and rolled at a size threshold.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -11,7 +12,7 @@ use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::{BloomFilterPosition, EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
@@ -42,7 +43,41 @@ pub struct WriterOptions {
     pub zstd_level: i32,
     /// False-positive rate of the bloom filters on primary-key columns.
     pub bloom_filter_fpp: f64,
+    /// Memory of all unfinished row groups of the writers sharing these options (a run's streams).
+    pub buffer_budget: Arc<BufferBudget>,
 }
+
+/// Bytes the open row groups of several writers may hold together. Each stream alone stays far
+/// under its row-group cap on a big tenant, but 29 streams each buffering a whole stream until
+/// the end grow with the tenant; past the budget, the writer that just wrote flushes its row group.
+#[derive(Debug)]
+pub struct BufferBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl BufferBudget {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    /// Moves one writer's share from `*reported` to `now`; true when the total is over the limit.
+    fn report(&self, reported: &mut usize, now: usize) -> bool {
+        let total = if now >= *reported {
+            self.used.fetch_add(now - *reported, Ordering::Relaxed) + (now - *reported)
+        } else {
+            self.used.fetch_sub(*reported - now, Ordering::Relaxed) - (*reported - now)
+        };
+        *reported = now;
+        total > self.limit
+    }
+}
+
+/// A row group this small is not worth flushing early (tiny row groups slow readers down).
+const MIN_EARLY_FLUSH_BYTES: usize = 1024 * 1024;
 
 impl Default for WriterOptions {
     fn default() -> Self {
@@ -54,6 +89,7 @@ impl Default for WriterOptions {
             upload_concurrency: 8,
             zstd_level: 3,
             bloom_filter_fpp: 0.01,
+            buffer_budget: Arc::new(BufferBudget::new(64 * 1024 * 1024)),
         }
     }
 }
@@ -88,6 +124,8 @@ pub struct StreamWriter {
     next_seq: u32,
     current: Option<OpenFile>,
     files: Vec<WrittenFile>,
+    /// This writer's share of `options.buffer_budget`.
+    buffered: usize,
 }
 
 impl StreamWriter {
@@ -118,6 +156,7 @@ impl StreamWriter {
             next_seq: 0,
             current: None,
             files: Vec::new(),
+            buffered: 0,
         })
     }
 
@@ -147,6 +186,17 @@ impl StreamWriter {
         }
         let file = self.current.as_mut().expect("still open");
         file.rows += batch.num_rows() as u64;
+        let memory = file.writer.memory_size();
+        let budget = Arc::clone(&self.options.buffer_budget);
+        if budget.report(&mut self.buffered, memory) && memory >= MIN_EARLY_FLUSH_BYTES {
+            let flushed = file.writer.flush().await;
+            if let Err(source) = flushed {
+                return Err(self.fail(source).await);
+            }
+            let file = self.current.as_ref().expect("still open");
+            budget.report(&mut self.buffered, file.writer.memory_size());
+        }
+        let file = self.current.as_mut().expect("still open");
         let size = file.writer.bytes_written() + file.writer.in_progress_size();
         if size >= self.options.target_file_bytes {
             self.close_current().await?;
@@ -161,11 +211,12 @@ impl StreamWriter {
             self.current = Some(self.open()?);
         }
         self.close_current().await?;
-        Ok(self.files)
+        Ok(std::mem::take(&mut self.files))
     }
 
     /// Aborts the open upload and deletes the files already staged.
     pub async fn abort(mut self) {
+        self.options.buffer_budget.report(&mut self.buffered, 0);
         if let Some(file) = self.current.take() {
             let mut upload = file.writer.into_inner();
             if let Err(e) = upload.abort().await {
@@ -208,6 +259,7 @@ impl StreamWriter {
         let Some(mut file) = self.current.take() else {
             return Ok(());
         };
+        self.options.buffer_budget.report(&mut self.buffered, 0);
         if let Err(source) = file.writer.finish().await {
             self.current = Some(file);
             return Err(self.fail(source).await);
@@ -224,6 +276,7 @@ impl StreamWriter {
 
     /// Aborts the open multipart upload so no partial object is left, and returns the error.
     async fn fail(&mut self, source: parquet::errors::ParquetError) -> WriteError {
+        self.options.buffer_budget.report(&mut self.buffered, 0);
         let path = match self.current.take() {
             Some(file) => {
                 let mut upload = file.writer.into_inner();
@@ -242,6 +295,13 @@ impl StreamWriter {
     }
 }
 
+impl Drop for StreamWriter {
+    /// A writer dropped mid-run (a failed run) gives its share back to writers that go on.
+    fn drop(&mut self) {
+        self.options.buffer_budget.report(&mut self.buffered, 0);
+    }
+}
+
 fn properties(
     stream: &str,
     schema_hash: &str,
@@ -255,6 +315,9 @@ fn properties(
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(options.max_row_group_rows))
         .set_max_row_group_bytes(Some(options.max_row_group_bytes))
+        // Each row group's filters go out with it instead of piling up in memory until the file
+        // closes (a 20k-user run writes hundreds of row groups).
+        .set_bloom_filter_position(BloomFilterPosition::AfterRowGroup)
         .set_key_value_metadata(Some(vec![
             KeyValue::new(META_STREAM.into(), stream.to_string()),
             KeyValue::new(META_SCHEMA_HASH.into(), schema_hash.to_string()),
@@ -264,6 +327,8 @@ fn properties(
         let column = ColumnPath::from(*key);
         builder = builder
             .set_column_bloom_filter_enabled(column.clone(), true)
+            // Sized for one row group (the default assumes a million distinct values: 1.2 MB).
+            .set_column_bloom_filter_ndv(column.clone(), options.max_row_group_rows as u64)
             .set_column_bloom_filter_fpp(column, options.bloom_filter_fpp);
     }
     builder.build()
