@@ -328,7 +328,7 @@ fn properties(
         builder = builder
             .set_column_bloom_filter_enabled(column.clone(), true)
             // Sized for one row group (the default assumes a million distinct values: 1.2 MB).
-            .set_column_bloom_filter_ndv(column.clone(), options.max_row_group_rows as u64)
+            .set_column_bloom_filter_max_ndv(column.clone(), options.max_row_group_rows as u64)
             .set_column_bloom_filter_fpp(column, options.bloom_filter_fpp);
     }
     builder.build()

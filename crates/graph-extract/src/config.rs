@@ -215,6 +215,26 @@ impl Config {
         raw.into_config()
     }
 
+    /// Where and as whom to authenticate, for [`crate::auth::provider`] and the login helpers.
+    pub fn auth_context(
+        &self,
+        http: reqwest::Client,
+    ) -> Result<crate::auth::AuthContext, ConfigError> {
+        let authority_host =
+            url::Url::parse(&self.authority_host).map_err(|_| ConfigError::InvalidValue {
+                field: "authority_host",
+                value: self.authority_host.clone(),
+                allowed: "an absolute http:// or https:// URL",
+            })?;
+        Ok(crate::auth::AuthContext {
+            tenant_id: self.tenant_id.clone(),
+            client_id: self.client_id.clone(),
+            scope: self.scope.clone(),
+            authority_host,
+            http,
+        })
+    }
+
     /// Checks fields changed after parsing (the CLI overrides some from flags).
     pub fn validate(&self) -> Result<(), ConfigError> {
         non_empty("tenant_id", &self.tenant_id)?;

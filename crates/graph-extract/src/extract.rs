@@ -6,7 +6,7 @@ use futures::{StreamExt, TryStreamExt};
 use stream_spec::{Catalog, StreamKind, StreamSpec};
 use tokio::sync::mpsc;
 
-use crate::auth::{self, AuthContext, TokenProvider};
+use crate::auth::{self, TokenProvider};
 use crate::batch::MAX_BATCH_ITEMS;
 use crate::chain::{ChainError, FirstPage, RunContext};
 use crate::config::Config;
@@ -51,21 +51,7 @@ impl Extractor {
     /// Builds the HTTP client and the token provider `config.auth` asks for.
     pub fn from_config(config: Config, catalog: Catalog) -> Result<Self, ExtractError> {
         let http = Self::http_client()?;
-        let authority_host = url::Url::parse(&config.authority_host).map_err(|_| {
-            ExtractError::Config(crate::ConfigError::InvalidValue {
-                field: "authority_host",
-                value: config.authority_host.clone(),
-                allowed: "an absolute http:// or https:// URL",
-            })
-        })?;
-        let context = AuthContext {
-            tenant_id: config.tenant_id.clone(),
-            client_id: config.client_id.clone(),
-            scope: config.scope.clone(),
-            authority_host,
-            http: http.clone(),
-        };
-        let tokens = auth::provider(&config.auth, context)?;
+        let tokens = auth::provider(&config.auth, config.auth_context(http.clone())?)?;
         Ok(Self::new(config, catalog, tokens, http))
     }
 
@@ -90,13 +76,7 @@ impl Extractor {
         selection: &[String],
         pages: mpsc::Sender<Page>,
     ) -> Result<RunStats, ExtractError> {
-        self.config.validate()?;
-        let selection = if selection.is_empty() {
-            &self.config.streams
-        } else {
-            selection
-        };
-        let plan = Plan::new(&self.catalog, selection)?;
+        let plan = self.plan(selection)?;
         let ctx = self.context(&plan, pages);
         let passes = plan.passes.iter().map(|pass| ctx.run_pass(pass));
         futures::future::try_join_all(passes).await?;
@@ -116,32 +96,35 @@ impl Extractor {
         &self,
         selection: &[String],
     ) -> Result<Vec<crate::probe::ProbeResult>, ExtractError> {
+        let plan = self.plan(selection)?;
+        let base_url = self.config.graph_base_url.trim_end_matches('/');
+        crate::probe::probe_plan(&self.client(), base_url, &plan).await
+    }
+
+    /// `selection`, else `config.streams`, else every stream; after validating the config.
+    fn plan(&self, selection: &[String]) -> Result<Plan, ExtractError> {
         self.config.validate()?;
         let selection = if selection.is_empty() {
             &self.config.streams
         } else {
             selection
         };
-        let plan = Plan::new(&self.catalog, selection)?;
+        Ok(Plan::new(&self.catalog, selection)?)
+    }
+
+    /// The one HTTP client of a run or probe, with its concurrency limits.
+    fn client(&self) -> GraphClient {
         let limits = Limits::new(self.config.concurrency, OUTLOOK_MAILBOX_LIMIT);
-        let client = GraphClient::new(
+        GraphClient::new(
             self.http.clone(),
             self.tokens.clone(),
             self.policy.clone(),
             limits,
-        );
-        let base_url = self.config.graph_base_url.trim_end_matches('/');
-        crate::probe::probe_plan(&client, base_url, &plan).await
+        )
     }
 
     fn context(&self, plan: &Plan, sender: mpsc::Sender<Page>) -> RunContext {
-        let limits = Limits::new(self.config.concurrency, OUTLOOK_MAILBOX_LIMIT);
-        let client = GraphClient::new(
-            self.http.clone(),
-            self.tokens.clone(),
-            self.policy.clone(),
-            limits,
-        );
+        let client = self.client();
         let streams: Vec<&StreamSpec> = plan.streams().collect();
         let extra = ExtraQuery::for_config(&self.config);
         RunContext {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use graph_extract::auth::{self, AuthContext, TokenProvider};
+use graph_extract::auth::{self, TokenProvider};
 use graph_extract::{Config, HttpSettings, build_http_client};
 
 use crate::demo::Demo;
@@ -63,16 +63,9 @@ pub async fn connect(source: &Source) -> Result<Connection, Failure> {
     config.validate().map_err(|e| Failure::Config(e.into()))?;
 
     let http = build_http_client(&HttpSettings::default()).map_err(|e| Failure::Other(e.into()))?;
-    let authority_host = url::Url::parse(&config.authority_host)
-        .context("config field `authority_host` is not a URL")
-        .map_err(Failure::Config)?;
-    let context = AuthContext {
-        tenant_id: config.tenant_id.clone(),
-        client_id: config.client_id.clone(),
-        scope: config.scope.clone(),
-        authority_host,
-        http: http.clone(),
-    };
+    let context = config
+        .auth_context(http.clone())
+        .map_err(|e| Failure::Config(e.into()))?;
     let tokens = auth::provider(&config.auth, context).map_err(|e| Failure::Config(e.into()))?;
     tokens
         .token()

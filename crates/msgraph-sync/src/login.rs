@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use graph_extract::Config;
-use graph_extract::auth::{self, AuthContext};
+use graph_extract::auth;
 
 use crate::failure::Failure;
 
@@ -38,15 +38,9 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         })?;
     let http = graph_extract::build_http_client(&Default::default())
         .map_err(|e| Failure::Other(e.into()))?;
-    let context = AuthContext {
-        tenant_id: config.tenant_id.clone(),
-        client_id: config.client_id.clone(),
-        scope: config.scope.clone(),
-        authority_host: url::Url::parse(&config.authority_host)
-            .context("config field `authority_host` is not a URL")
-            .map_err(Failure::Config)?,
-        http,
-    };
+    let context = config
+        .auth_context(http)
+        .map_err(|e| Failure::Config(e.into()))?;
     let state = uuid::Uuid::new_v4().simple().to_string();
     let url = auth::authorize_url(&context, &args.redirect_uri, &state);
     eprintln!("Open this address in a browser and sign in:");
