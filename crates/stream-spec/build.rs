@@ -14,7 +14,10 @@ fn main() {
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let name = f.file_stem().unwrap().to_string_lossy();
-        out.push_str(&format!("    ({name:?}, include_str!({:?})),\n", f.canonicalize().unwrap()));
+        out.push_str(&format!(
+            "    ({name:?}, include_str!({:?})),\n",
+            f.canonicalize().unwrap()
+        ));
     }
     out.push_str("];\n");
     let dest = PathBuf::from(env::var("OUT_DIR").unwrap()).join("embedded.rs");

@@ -157,7 +157,10 @@ impl StreamSpec {
             message,
         };
         if self.stream != file {
-            return Err(invalid(format!("stream `{}` must match its file name", self.stream)));
+            return Err(invalid(format!(
+                "stream `{}` must match its file name",
+                self.stream
+            )));
         }
         if self.primary_key.is_empty() {
             return Err(invalid("primary_key is empty".into()));
@@ -166,11 +169,15 @@ impl StreamSpec {
             let declared = self.fields.iter().any(|f| &f.name == key)
                 || self.parent.as_ref().is_some_and(|p| &p.column == key);
             if !declared {
-                return Err(invalid(format!("primary key `{key}` is not a declared column")));
+                return Err(invalid(format!(
+                    "primary key `{key}` is not a declared column"
+                )));
             }
         }
         if self.path.contains("{parent_id}") != self.parent.is_some() {
-            return Err(invalid("`{parent_id}` in path and `parent` go together".into()));
+            return Err(invalid(
+                "`{parent_id}` in path and `parent` go together".into(),
+            ));
         }
         Ok(())
     }

@@ -67,7 +67,10 @@ mod tests {
             ("isMFARegistered", "is_mfa_registered"),
             ("onPremisesSamAccountName", "on_premises_sam_account_name"),
             ("extensionAttribute15", "extension_attribute15"),
-            ("@microsoft.graph.downloadUrl", "microsoft_graph_download_url"),
+            (
+                "@microsoft.graph.downloadUrl",
+                "microsoft_graph_download_url",
+            ),
             ("cTag", "c_tag"),
         ] {
             assert_eq!(snake_case(graph), snake, "{graph}");
@@ -76,12 +79,21 @@ mod tests {
 
     #[test]
     fn report_headers_follow_the_reports_rule() {
-        assert_eq!(report_column_name("Storage Used (Byte)"), "storage_used_byte");
+        assert_eq!(
+            report_column_name("Storage Used (Byte)"),
+            "storage_used_byte"
+        );
         assert_eq!(
             report_column_name("Prohibit Send/Receive Quota (Byte)"),
             "prohibit_send_receive_quota_byte"
         );
-        assert_eq!(report_column_name("Scheduled One-time Meetings"), "scheduled_one_time_meetings");
-        assert_eq!(report_column_name("\u{feff}Report Refresh Date"), "report_refresh_date");
+        assert_eq!(
+            report_column_name("Scheduled One-time Meetings"),
+            "scheduled_one_time_meetings"
+        );
+        assert_eq!(
+            report_column_name("\u{feff}Report Refresh Date"),
+            "report_refresh_date"
+        );
     }
 }
