@@ -54,36 +54,11 @@ pub(crate) fn install() -> anyhow::Result<PathBuf> {
 
     let venv = tools.join("venv");
     ensure(&tools, "pip", PIP_PACKAGES, || {
-        if !venv.join("bin/python").exists() {
-            status(
-                Command::new("python3").arg("-m").arg("venv").arg(&venv),
-                "python3 -m venv (install python3 and python3-venv)",
-            )?;
-        }
-        status(
-            Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check"])
-                .args(PIP_PACKAGES),
-            "pip install",
-        )
+        pip_install(&venv, &[], PIP_PACKAGES, "pip install")
     })?;
     let meltano_venv = tools.join("meltano-venv");
     ensure(&tools, "meltano", MELTANO_PACKAGES, || {
-        if !meltano_venv.join("bin/python").exists() {
-            status(
-                Command::new("python3")
-                    .arg("-m")
-                    .arg("venv")
-                    .arg(&meltano_venv),
-                "python3 -m venv (install python3 and python3-venv)",
-            )?;
-        }
-        status(
-            Command::new(meltano_venv.join("bin/pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check"])
-                .args(MELTANO_PACKAGES),
-            "pip install meltano",
-        )
+        pip_install(&meltano_venv, &[], MELTANO_PACKAGES, "pip install meltano")
     })?;
     ensure(&tools, "npm", NPM_PACKAGES, || {
         status(
@@ -116,6 +91,28 @@ pub(crate) fn ensure(
     install()?;
     std::fs::write(&stamp, wanted)?;
     Ok(())
+}
+
+/// Creates the venv when missing, then `pip install [flags] packages` into it.
+pub(crate) fn pip_install(
+    venv: &Path,
+    flags: &[&str],
+    packages: &[&str],
+    what: &str,
+) -> anyhow::Result<()> {
+    if !venv.join("bin/python").exists() {
+        status(
+            Command::new("python3").arg("-m").arg("venv").arg(venv),
+            "python3 -m venv (install python3 and python3-venv)",
+        )?;
+    }
+    status(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(flags)
+            .args(packages),
+        what,
+    )
 }
 
 pub(crate) fn status(cmd: &mut Command, what: &str) -> anyhow::Result<()> {

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use crate::test::{ensure, status, tools_dir};
+use crate::test::{ensure, pip_install, tools_dir};
 
 /// DuckDB as the tests pin it; pyarrow for its JSON reader; pandas and singer-python are what
 /// PyPI's `target-parquet` imports.
@@ -34,34 +34,17 @@ pub fn install_bench_tools() -> anyhow::Result<Tools> {
     std::fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
     let tools = tools.canonicalize()?;
     let venv = tools.join("bench-venv");
-    let pip = venv.join("bin/pip");
     let pinned: Vec<&str> = PIP_BENCH_PACKAGES
         .iter()
         .chain(PIP_NO_DEPS)
         .copied()
         .collect();
     ensure(&tools, "pip-bench", &pinned, || {
-        if !venv.join("bin/python").exists() {
-            status(
-                Command::new("python3").arg("-m").arg("venv").arg(&venv),
-                "python3 -m venv (install python3 and python3-venv)",
-            )?;
-        }
-        status(
-            Command::new(&pip)
-                .args(["install", "--quiet", "--disable-pip-version-check"])
-                .args(PIP_BENCH_PACKAGES),
-            "pip install (bench tools)",
-        )?;
-        status(
-            Command::new(&pip)
-                .args([
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--no-deps",
-                ])
-                .args(PIP_NO_DEPS),
+        pip_install(&venv, &[], PIP_BENCH_PACKAGES, "pip install (bench tools)")?;
+        pip_install(
+            &venv,
+            &["--no-deps"],
+            PIP_NO_DEPS,
             "pip install --no-deps target-parquet",
         )
     })?;
