@@ -9,21 +9,11 @@ use serde_json::json;
 
 use crate::util::*;
 
-fn faulty() -> Faults {
-    Faults::default()
-        .throttle_rate(0.05)
-        .retry_after_secs(1)
-        .unavailable_rate(0.02)
-        .drop_rate(0.02)
-        .truncate_rate(0.02)
-        .mailbox_concurrency(true)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_stream_lands_equal_to_the_truth_under_faults_and_no_secret_is_printed() {
     let server = mock(
         MockConfig::default()
-            .faults(faulty())
+            .faults(Faults::every_kind())
             .auth(AuthConfig::default().with_token_ttl(Duration::from_secs(2))),
     )
     .await;

@@ -14,16 +14,6 @@ use graph_mock::{Faults, MockConfig};
 use stream_spec::Catalog;
 use support::*;
 
-fn faulty() -> Faults {
-    Faults::default()
-        .throttle_rate(0.05)
-        .retry_after_secs(1)
-        .unavailable_rate(0.02)
-        .drop_rate(0.02)
-        .truncate_rate(0.02)
-        .mailbox_concurrency(true)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_stream_equals_the_truth_under_faults_and_token_expiry() {
     faulty_run(false).await;
@@ -37,7 +27,7 @@ async fn every_stream_equals_the_truth_under_faults_with_batch() {
 async fn faulty_run(use_batch: bool) {
     let mock = start(
         MockConfig::default()
-            .faults(faulty())
+            .faults(Faults::every_kind())
             .auth(AuthConfig::default().with_token_ttl(Duration::from_secs(2))),
     )
     .await;

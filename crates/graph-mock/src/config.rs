@@ -192,6 +192,19 @@ impl Faults {
     /// The most times one URL gets a random fault in a row.
     pub const MAX_IN_A_ROW: u32 = 3;
 
+    /// Every kind of fault at once, as the client's end-to-end tests run it: 5% 429 (Retry-After
+    /// 1 s, HTTP dates or none), 2% 503/504, 2% dropped connections, 2% truncated bodies, and
+    /// Outlook's 4-per-mailbox rule.
+    pub fn every_kind() -> Self {
+        Self::default()
+            .throttle_rate(0.05)
+            .retry_after_secs(1)
+            .unavailable_rate(0.02)
+            .drop_rate(0.02)
+            .truncate_rate(0.02)
+            .mailbox_concurrency(true)
+    }
+
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
         self
