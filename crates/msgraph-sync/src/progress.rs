@@ -86,7 +86,11 @@ impl Progress {
         let now = Instant::now();
         let snapshot = {
             let mut streams = self.inner.streams.lock().expect("progress lock");
-            let entry = streams.entry(stream.to_string()).or_default();
+            // Landed streams are inserted at start; looking up first avoids a String per page.
+            if !streams.contains_key(stream) {
+                streams.insert(stream.to_string(), StreamProgress::default());
+            }
+            let entry = streams.get_mut(stream).expect("inserted above");
             entry.pages += 1;
             entry.rows += rows;
             entry.bytes += bytes;
