@@ -1,5 +1,6 @@
-//! `POST /v1.0/$batch`: up to 20 requests run through the same handlers, per-item status, headers
-//! and body; 424 for an item whose `dependsOn` failed.
+//! `POST /v1.0/$batch`: up to 20 requests run concurrently through the same handlers (an item with
+//! `dependsOn` after its dependencies), per-item status, headers and body; 424 for an item whose
+//! `dependsOn` failed.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -60,30 +61,72 @@ pub(crate) async fn handle(
     {
         return bad("Batch request contains duplicate ids.");
     }
-    let mut succeeded: HashMap<String, bool> = HashMap::new();
-    let mut responses = Vec::with_capacity(batch.requests.len());
-    for item in &batch.requests {
-        let dependency_failed = item
-            .depends_on
-            .iter()
-            .any(|dep| !succeeded.get(dep).copied().unwrap_or(false));
-        let response = if dependency_failed {
-            let item_ids = RequestIds::from_headers(&HeaderMap::new());
-            GraphResponse::error(
-                StatusCode::FAILED_DEPENDENCY,
-                "FailedDependency",
-                "The request could not run because a request it depends on failed or was not found.",
-                &item_ids,
-            )
-        } else {
-            run_item(Arc::clone(&state), item).await
-        };
-        succeeded.insert(item.id.clone(), response.status.is_success());
-        responses.push(item_json(&item.id, &response));
-    }
+    let answers = run_items(state, &batch.requests).await;
+    let responses: Vec<Value> = batch
+        .requests
+        .iter()
+        .zip(&answers)
+        .map(|(item, response)| item_json(&item.id, response))
+        .collect();
     GraphResponse::json(
         ids,
         serde_json::to_vec(&json!({ "responses": responses })).unwrap_or_default(),
+    )
+}
+
+/// Runs the items as Graph does: every item whose dependencies have succeeded runs concurrently
+/// with the others (each paying the latency and taking its mailbox slot on its own), in rounds
+/// until none is left; an item whose dependency failed, is unknown or never runs gets 424.
+async fn run_items(state: Arc<AppState>, items: &[BatchItem]) -> Vec<GraphResponse> {
+    let mut answers: Vec<Option<GraphResponse>> = vec![None; items.len()];
+    let mut succeeded: HashMap<&str, bool> = HashMap::new();
+    loop {
+        let mut ready = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if answers[i].is_some() {
+                continue;
+            }
+            let deps: Vec<Option<bool>> = item
+                .depends_on
+                .iter()
+                .map(|dep| succeeded.get(dep.as_str()).copied())
+                .collect();
+            if deps.iter().all(|d| *d == Some(true)) {
+                ready.push(i);
+            } else if deps.contains(&Some(false))
+                || item
+                    .depends_on
+                    .iter()
+                    .any(|dep| !items.iter().any(|it| it.id == *dep))
+            {
+                answers[i] = Some(failed_dependency());
+                succeeded.insert(&item.id, false);
+            }
+        }
+        if ready.is_empty() {
+            break;
+        }
+        let round = ready
+            .iter()
+            .map(|&i| run_item(Arc::clone(&state), &items[i]));
+        for (i, response) in ready.iter().zip(futures::future::join_all(round).await) {
+            succeeded.insert(&items[*i].id, response.status.is_success());
+            answers[*i] = Some(response);
+        }
+    }
+    // What is left waits on a cycle or on itself: it can never run.
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(failed_dependency))
+        .collect()
+}
+
+fn failed_dependency() -> GraphResponse {
+    GraphResponse::error(
+        StatusCode::FAILED_DEPENDENCY,
+        "FailedDependency",
+        "The request could not run because a request it depends on failed or was not found.",
+        &RequestIds::from_headers(&HeaderMap::new()),
     )
 }
 

@@ -153,6 +153,7 @@ pub(crate) fn handle(
 }
 
 async fn handle_now(state: Arc<AppState>, request: GraphRequest) -> GraphResponse {
+    let arrived = std::time::Instant::now();
     let ids = RequestIds::from_headers(&request.headers);
     // Batch items ride on the envelope's token.
     let auth_error = match request.in_batch {
@@ -192,6 +193,13 @@ async fn handle_now(state: Arc<AppState>, request: GraphRequest) -> GraphRespons
         Transport::Truncate => Outcome::Truncated(response.status),
     };
     state.requests.record(&stream, outcome, !request.in_batch);
+    tracing::debug!(
+        stream,
+        status = response.status.as_u16(),
+        in_batch = request.in_batch,
+        elapsed_us = arrived.elapsed().as_micros() as u64,
+        "answered"
+    );
     response
 }
 
@@ -227,6 +235,7 @@ async fn answer(
         }
         _ => None,
     };
+    let _in_flight = state.requests.enter();
     let latency = state.faults.faults.latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

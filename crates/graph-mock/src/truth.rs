@@ -1,7 +1,8 @@
 //! Ground truth (what a correct client lands) and request counts.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use http::StatusCode;
@@ -185,6 +186,9 @@ pub struct RequestCounts {
     /// Per stream (`$batch` for batch envelopes, `_unmatched` for unknown paths); batch items count
     /// under their own streams.
     pub by_stream: BTreeMap<String, StreamRequests>,
+    /// Most Graph requests being answered at once (batch items one by one, envelopes not): what a
+    /// client's concurrency limit let through.
+    pub peak_in_flight: u64,
 }
 
 impl RequestCounts {
@@ -210,6 +214,17 @@ pub struct StreamRequests {
 #[derive(Default)]
 pub(crate) struct RequestLog {
     counts: Mutex<RequestCounts>,
+    in_flight: Arc<AtomicU64>,
+    peak: AtomicU64,
+}
+
+/// One request being answered; leaves the count on drop.
+pub(crate) struct InFlight(Arc<AtomicU64>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What happened to one request, for the log.
@@ -237,10 +252,20 @@ impl RequestLog {
         }
     }
 
+    /// Counts a Graph request as being answered until the guard drops.
+    pub fn enter(&self) -> InFlight {
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+        InFlight(Arc::clone(&self.in_flight))
+    }
+
     pub fn snapshot(&self) -> RequestCounts {
-        self.counts
+        let mut counts = self
+            .counts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone();
+        counts.peak_in_flight = self.peak.load(Ordering::Relaxed);
+        counts
     }
 }

@@ -2,6 +2,8 @@
 
 mod support;
 
+use std::time::{Duration, Instant};
+
 use graph_mock::{Faults, MockConfig};
 use serde_json::{Value, json};
 use support::Harness;
@@ -178,6 +180,87 @@ async fn batch_items_can_be_throttled_one_by_one() {
         assert_eq!(item["status"], 429, "{item}");
         assert_eq!(item["body"]["error"]["code"], "TooManyRequests");
     }
+}
+
+#[tokio::test]
+async fn batch_items_are_served_concurrently_under_the_mailbox_rule() {
+    let latency = Duration::from_millis(200);
+    let faults = Faults::default().latency(latency).mailbox_concurrency(true);
+    let h = Harness::start(MockConfig::default().faults(faults)).await;
+    let users: Vec<String> = h
+        .server
+        .truth()
+        .stream("users")
+        .unwrap()
+        .keys
+        .iter()
+        .take(20)
+        .map(|k| k[0].clone())
+        .collect();
+    // 20 mailboxes, one item each: served side by side, so about one latency, not twenty.
+    let items: Vec<Value> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| json!({"id": i.to_string(), "method": "GET", "url": format!("/users/{u}/messages")}))
+        .collect();
+    let started = Instant::now();
+    let (status, body) = batch(&h, json!({ "requests": items })).await;
+    let took = started.elapsed();
+    assert_eq!(status, 200);
+    let responses = body["responses"].as_array().unwrap();
+    assert!(responses.iter().all(|r| r["status"] == 200), "{body}");
+    assert!(took >= latency, "each item pays the latency: {took:?}");
+    assert_eq!(h.server.requests().peak_in_flight, 20, "all 20 at once");
+    assert!(
+        took < latency * 5,
+        "20 items at 200 ms in {took:?}: not served one after another (4 s)"
+    );
+    // 6 items on one mailbox at once: 4 slots, so two get their own 429 inside the batch.
+    let busy = &users[0];
+    let items: Vec<Value> = (1..=6)
+        .map(|top| json!({"id": top.to_string(), "method": "GET", "url": format!("/users/{busy}/messages?$top={top}")}))
+        .collect();
+    let (status, body) = batch(&h, json!({ "requests": items })).await;
+    assert_eq!(status, 200);
+    let statuses: Vec<u64> = body["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 4, "{body}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2, "{body}");
+    // dependsOn still orders: `b` runs after `a` succeeded, `c` waits on a failure and gets 424.
+    let started = Instant::now();
+    let (_, body) = batch(
+        &h,
+        json!({"requests": [
+            {"id": "c", "method": "GET", "url": "/users?$top=1", "dependsOn": ["x"]},
+            {"id": "b", "method": "GET", "url": "/users?$top=1", "dependsOn": ["a"]},
+            {"id": "a", "method": "GET", "url": "/users?$top=2"},
+            {"id": "x", "method": "GET", "url": "/noSuchCollection"},
+        ]}),
+    )
+    .await;
+    let status_of = |id: &str| {
+        body["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(
+        [
+            status_of("a"),
+            status_of("b"),
+            status_of("c"),
+            status_of("x")
+        ],
+        [200, 200, 424, 404]
+    );
+    assert!(started.elapsed() >= latency * 2, "b ran after a");
 }
 
 #[tokio::test]
