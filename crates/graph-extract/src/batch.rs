@@ -156,6 +156,7 @@ impl RunContext {
         req.method = Method::POST;
         req.body = Some(Bytes::from(body));
         req.check = BodyCheck::Json;
+        req.requests = round.len();
         req.mailboxes = round
             .iter()
             .filter(|item| item.spec.outlook_mailbox_limit)

@@ -213,32 +213,77 @@ impl RunContext {
     }
 
     /// Runs every child stream over the parent ids as they arrive, with bounded concurrency.
+    ///
+    /// With `$batch`, one envelope holds one child stream for several parents, so its items touch
+    /// different mailboxes (never more than one of Outlook's 4 slots each); the global limit counts
+    /// the items (see [`items_per_batch`]).
     async fn fan_out(
         &self,
         children: &[StreamSpec],
         mut ids: mpsc::Receiver<String>,
     ) -> Result<(), ExtractError> {
         let ids = futures::stream::poll_fn(move |cx| ids.poll_recv(cx));
-        let work =
-            ids.flat_map(|id| futures::stream::iter(children.iter().map(move |c| (c, id.clone()))));
         if self.use_batch {
-            work.ready_chunks(MAX_BATCH_ITEMS)
-                .map(|chunk| self.run_batch(chunk))
-                // Each batch holds up to 20 chains; fewer batches in flight keeps requests bounded.
-                .buffer_unordered(self.concurrency.div_ceil(2).max(1))
+            let per_batch = items_per_batch(self.concurrency);
+            // Enough envelopes to fill the limit, and as many again ready to take the permits
+            // the moment they free up; the same bound on open chains as without `$batch`.
+            let envelopes = 2 * self.concurrency.div_ceil(per_batch);
+            ids.ready_chunks(per_batch)
+                .flat_map(|parents| {
+                    futures::stream::iter(children.iter().map(move |c| (c, parents.clone())))
+                })
+                .map(|(spec, parents)| {
+                    self.run_batch(parents.into_iter().map(|id| (spec, id)).collect())
+                })
+                .buffer_unordered(envelopes)
                 .try_collect::<()>()
                 .await
         } else {
-            work.map(|(spec, id)| {
-                self.child(
-                    spec,
-                    id.clone(),
-                    FirstPage::Url(self.first_url(spec, Some(&id))),
-                )
-            })
-            .buffer_unordered(self.concurrency * 2)
-            .try_collect::<()>()
-            .await
+            ids.flat_map(|id| futures::stream::iter(children.iter().map(move |c| (c, id.clone()))))
+                .map(|(spec, id)| {
+                    self.child(
+                        spec,
+                        id.clone(),
+                        FirstPage::Url(self.first_url(spec, Some(&id))),
+                    )
+                })
+                .buffer_unordered(self.concurrency * 2)
+                .try_collect::<()>()
+                .await
+        }
+    }
+}
+
+/// Items per `$batch` envelope under a global limit of `concurrency` requests: at most Graph's
+/// 20, and sized so whole envelopes fill the limit (32 -> two of 16). An envelope waits for as
+/// many permits as it has items, so 20 + 20 under 32 would leave 12 permits idle.
+pub(crate) fn items_per_batch(concurrency: usize) -> usize {
+    let concurrency = concurrency.max(1);
+    concurrency / concurrency.div_ceil(MAX_BATCH_ITEMS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::items_per_batch;
+
+    #[test]
+    fn envelopes_fill_the_global_limit() {
+        for (concurrency, items) in [
+            (1, 1),
+            (8, 8),
+            (20, 20),
+            (21, 10),
+            (32, 16),
+            (50, 16),
+            (64, 16),
+            (100, 20),
+        ] {
+            assert_eq!(
+                items_per_batch(concurrency),
+                items,
+                "concurrency {concurrency}"
+            );
+            assert!(items <= 20 && items <= concurrency);
         }
     }
 }

@@ -66,6 +66,9 @@ pub struct GraphRequest<'a> {
     pub authorized: bool,
     /// Mailboxes (user ids) this request touches, for Outlook's per-mailbox concurrency limit.
     pub mailboxes: Vec<String>,
+    /// Graph requests this HTTP request carries (a `$batch`'s items; 1 otherwise): what it
+    /// counts against the global concurrency limit, since Graph serves a batch's items in parallel.
+    pub requests: usize,
     pub check: BodyCheck,
 }
 
@@ -78,6 +81,7 @@ impl<'a> GraphRequest<'a> {
             body: None,
             authorized: true,
             mailboxes: Vec::new(),
+            requests: 1,
             check: BodyCheck::Json,
         }
     }
@@ -203,7 +207,9 @@ impl GraphClient {
         attempt: u32,
     ) -> Attempt {
         // Held for the attempt only, never while waiting to retry.
-        let _permits = self.limits.acquire(&req.mailboxes).await;
+        let waiting = Instant::now();
+        let _permits = self.limits.acquire(&req.mailboxes, req.requests).await;
+        let waited = waiting.elapsed();
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let mut builder = self
             .http
@@ -230,7 +236,8 @@ impl GraphClient {
                 status,
                 request_id,
                 client_request_id = %client_request_id,
-                elapsed_ms = started.elapsed().as_millis() as u64,
+                waited_us = waited.as_micros() as u64,
+                elapsed_us = started.elapsed().as_micros() as u64,
                 "{outcome}"
             );
         };

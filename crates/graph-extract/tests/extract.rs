@@ -413,6 +413,41 @@ async fn outlook_streams_are_never_throttled_for_mailbox_concurrency() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_batch_the_global_limit_counts_items_not_envelopes() {
+    let outlook = ["mail_messages", "calendar_events", "contacts"];
+    let latency = Duration::from_millis(50);
+    let concurrency = 8u64;
+    let faults = Faults::default().mailbox_concurrency(true).latency(latency);
+    let mock = start(MockConfig::default().users(40).faults(faults)).await;
+    let config = config_for(
+        &mock,
+        &format!(r#""concurrency":{concurrency},"use_batch":true"#),
+    );
+    let collected = run(config, &outlook).await;
+    collected.result.expect("run succeeds");
+    assert_matches_truth(&mock.truth(), &outlook, &collected.pages);
+    let requests = mock.requests();
+    let answered: u64 = ["users"]
+        .iter()
+        .chain(&outlook)
+        .map(|s| requests.count(s, 200))
+        .sum();
+    // The mock serves a batch's items side by side: counting envelopes would let 2 x 8 through.
+    assert_eq!(
+        requests.peak_in_flight, concurrency,
+        "at most, and at best, `concurrency` items in flight"
+    );
+    let envelopes = requests.count("$batch", 200);
+    assert!(
+        envelopes * 4 <= answered,
+        "envelopes carry several items: {envelopes} for {answered}"
+    );
+    for stream in outlook {
+        assert_eq!(requests.count(stream, 429), 0, "{stream} throttled");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_sink_pauses_paging_and_a_dropped_one_cancels_the_run() {
     let mock = start(MockConfig::default().users(3000)).await;
     let extractor =
