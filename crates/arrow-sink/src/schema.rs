@@ -22,6 +22,8 @@ pub const UTC: &str = "UTC";
 pub(crate) const META_PATH: &str = "msgraph_sync.path";
 /// Field metadata key marking a `json` field on the decode schema (kept as JSON text).
 pub(crate) const META_JSON: &str = "msgraph_sync.json";
+/// Field metadata key marking the record struct (the `value` list's item) of a page envelope.
+pub(crate) const META_RECORD: &str = "msgraph_sync.record";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {

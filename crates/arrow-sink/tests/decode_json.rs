@@ -452,6 +452,38 @@ fn empty_pages_and_malformed_bodies() {
         decoder.decode(&no_value),
         Err(DecodeError::MissingValue { .. })
     ));
+    // The whole body is read in one pass: what serde_json used to reject around `value` still fails.
+    let body = |b: &'static [u8]| PageInput {
+        parent_id: None,
+        body: Bytes::from_static(b),
+    };
+    for not_a_list in [
+        &b"{\"value\": {\"id\": \"u1\"}}"[..],
+        b"{\"value\": null}",
+        b"{}",
+    ] {
+        assert!(
+            matches!(
+                decoder.decode(&body(not_a_list)),
+                Err(DecodeError::MissingValue { .. })
+            ),
+            "{}",
+            String::from_utf8_lossy(not_a_list)
+        );
+    }
+    let trailing = decoder.decode(&body(b"{\"value\": []} {\"value\": []}"));
+    assert!(matches!(trailing, Err(DecodeError::Envelope { .. })));
+    let bad_utf8 = decoder.decode(&body(b"{\"value\": [{\"id\": \"\xff\"}]}"));
+    assert!(bad_utf8.is_err());
+    let not_an_object = decoder.decode(&body(b"{\"value\": [{\"id\": \"u1\"}, 7]}"));
+    assert!(not_an_object.is_err());
+    // Members around `value` in any order, nested objects among them, are skipped.
+    let out = decoder
+        .decode(&body(
+            b"{\"@odata.count\": 1, \"x\": {\"value\": 1}, \"value\": [{\"id\": \"u1\"}], \"@odata.nextLink\": \"n\"}",
+        ))
+        .unwrap();
+    assert_eq!(strings(&out.batch, "id"), [Some("u1".into())]);
 }
 
 #[test]

@@ -79,20 +79,6 @@ fn print_fast_path_cost_of_drift_and_keys() {
         let out = decoder.decode(&page).unwrap();
         assert_eq!(out.report.rows, RECORDS as u64);
     });
-    // The part of the overhead spent locating the `value` array (serde_json, borrowed RawValue).
-    #[derive(serde::Deserialize)]
-    struct Envelope<'a> {
-        #[serde(borrow)]
-        value: &'a serde_json::value::RawValue,
-    }
-    let locate = best_of(ROUNDS, || {
-        let envelope: Envelope<'_> = serde_json::from_slice(&body).unwrap();
-        assert!(envelope.value.get().len() > 2);
-    });
-    println!(
-        "of which locating the value array: {:.2} ms",
-        locate.as_secs_f64() * 1e3
-    );
     let mb = body.len() as f64 / 1e6;
     println!(
         "page of {RECORDS} messages, {mb:.2} MB: plain arrow-json {:.2} ms ({:.0} MB/s), \

@@ -124,21 +124,21 @@ fn typed_column(
 
 /// `_extra` objects for CSV rows, built cell by cell.
 struct ExtraBuilder {
-    rows: Vec<Vec<u8>>,
+    rows: Vec<String>,
 }
 
 impl ExtraBuilder {
     fn new(num_rows: usize) -> Self {
         Self {
-            rows: vec![Vec::new(); num_rows],
+            rows: vec![String::new(); num_rows],
         }
     }
 
     fn add(&mut self, row: usize, key: &str, value: &str) {
         let out = &mut self.rows[row];
-        out.push(if out.is_empty() { b'{' } else { b',' });
+        out.push(if out.is_empty() { '{' } else { ',' });
         write_str(key, out);
-        out.push(b':');
+        out.push(':');
         write_str(value, out);
     }
 
@@ -149,8 +149,8 @@ impl ExtraBuilder {
                 if out.is_empty() {
                     return None;
                 }
-                out.push(b'}');
-                String::from_utf8(out).ok()
+                out.push('}');
+                Some(out)
             })
             .collect()
     }

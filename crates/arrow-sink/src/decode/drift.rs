@@ -8,6 +8,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use ahash::RandomState;
+
 use arrow::json::reader::{Tape, TapeElement};
 use stream_spec::{Field, FieldType};
 
@@ -35,7 +37,9 @@ const CONTROL_ANNOTATIONS: &[&str] = &[
 /// The declared shape of a record, by Graph name.
 #[derive(Debug, Default)]
 pub(crate) struct ObjectShape {
-    fields: HashMap<String, Shape>,
+    /// Looked up once per key of every record: ahash, not SipHash (keys come from our own
+    /// declarations and Graph, so HashDoS resistance buys nothing here).
+    fields: HashMap<String, Shape, RandomState>,
 }
 
 #[derive(Debug)]
@@ -75,7 +79,7 @@ enum Segment<'a> {
 /// Walks records on a tape, building `_extra` texts and the drift part of the report.
 pub(crate) struct DriftWalker<'r> {
     /// Tape positions of values that arrow-json nulled for a type conflict.
-    pub(crate) conflicts: &'r HashSet<u32>,
+    pub(crate) conflicts: &'r HashSet<u32, RandomState>,
     pub(crate) report: &'r mut DecodeReport,
 }
 
@@ -87,15 +91,14 @@ impl DriftWalker<'_> {
         tape: &Tape<'_>,
         idx: u32,
     ) -> Option<String> {
-        let mut out = Vec::new();
+        let mut out = String::new();
         let mut path = Vec::new();
         self.object(shape, tape, idx, &mut path, &mut out, true);
         if out.is_empty() {
             return None;
         }
-        out.push(b'}');
-        // The buffer holds only escaped strings and JSON text taken from valid UTF-8.
-        String::from_utf8(out).ok()
+        out.push('}');
+        Some(out)
     }
 
     fn object<'t>(
@@ -104,7 +107,7 @@ impl DriftWalker<'_> {
         tape: &Tape<'t>,
         idx: u32,
         path: &mut Vec<Segment<'t>>,
-        out: &mut Vec<u8>,
+        out: &mut String,
         top_level: bool,
     ) {
         let TapeElement::StartObject(end) = tape.get(idx) else {
@@ -129,7 +132,11 @@ impl DriftWalker<'_> {
                         self.report.removed += 1;
                         emit(tape, value, path, out);
                     } else if is_control_annotation(key) {
-                        bump(&mut self.report.ignored_annotations, &report_name(path));
+                        // Nearly every record has `@odata.etag`: no name built at the top level.
+                        match top_level {
+                            true => bump(&mut self.report.ignored_annotations, key),
+                            false => bump(&mut self.report.ignored_annotations, &report_name(path)),
+                        }
                     } else {
                         bump(&mut self.report.new_properties, &report_name(path));
                         emit(tape, value, path, out);
@@ -146,7 +153,7 @@ impl DriftWalker<'_> {
         tape: &Tape<'t>,
         idx: u32,
         path: &mut Vec<Segment<'t>>,
-        out: &mut Vec<u8>,
+        out: &mut String,
     ) {
         match (shape, tape.get(idx)) {
             (Shape::Object(object), TapeElement::StartObject(_)) => {
@@ -178,10 +185,10 @@ fn is_control_annotation(key: &str) -> bool {
 }
 
 /// Appends `"path":value` to the `_extra` object being built in `out`.
-fn emit(tape: &Tape<'_>, idx: u32, path: &[Segment<'_>], out: &mut Vec<u8>) {
-    out.push(if out.is_empty() { b'{' } else { b',' });
+fn emit(tape: &Tape<'_>, idx: u32, path: &[Segment<'_>], out: &mut String) {
+    out.push(if out.is_empty() { '{' } else { ',' });
     write_str(&extra_key(path), out);
-    out.push(b':');
+    out.push(':');
     write_value(tape, idx, out);
 }
 

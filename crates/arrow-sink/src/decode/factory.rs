@@ -6,17 +6,19 @@
 //! - walks each record for undeclared properties and builds `_extra` (at the root).
 
 use std::collections::HashSet;
+
+use ahash::RandomState;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow::array::{Array, ArrayRef, StringBuilder};
-use arrow::datatypes::{DataType, FieldRef};
+use arrow::datatypes::FieldRef;
 use arrow::error::ArrowError;
 use arrow::json::reader::{ArrayDecoder, DecoderContext, DecoderFactory, Tape, TapeElement};
 
 use super::drift::{DriftWalker, ObjectShape};
 use super::report::{DecodeReport, bump};
 use super::tape_text::write_value;
-use crate::schema::{META_JSON, META_PATH};
+use crate::schema::{META_JSON, META_PATH, META_RECORD};
 
 /// What the hooks collect during one page; drained by the page decoder after each flush.
 #[derive(Debug, Default)]
@@ -65,8 +67,8 @@ impl DecoderFactory for GraphDecoderFactory {
                 scratch: self.scratch.clone(),
             })));
         }
-        // The nameless root struct (one per record).
-        if field.name().is_empty() && matches!(field.data_type(), DataType::Struct(_)) {
+        // The record struct: the item of the envelope's `value` list.
+        if field.metadata().contains_key(META_RECORD) {
             return Ok(Some(Box::new(RecordDecoder {
                 inner: ctx.make_builtin_decoder(field, is_nullable)?,
                 scratch: self.scratch.clone(),
@@ -86,10 +88,11 @@ struct ConflictCounter {
 impl ArrayDecoder for ConflictCounter {
     fn decode(&mut self, tape: &Tape<'_>, pos: &[u32]) -> Result<ArrayRef, ArrowError> {
         let array = self.inner.decode(tape, pos)?;
-        if array.null_count() > 0 {
+        // Walk the validity bits directly: most optional columns have nulls on every page.
+        if let Some(nulls) = array.nulls().filter(|n| n.null_count() > 0) {
             let mut scratch = None;
-            for (row, &p) in pos.iter().enumerate() {
-                if array.is_null(row) && tape.get(p) != TapeElement::Null {
+            for (valid, &p) in nulls.iter().zip(pos) {
+                if !valid && tape.get(p) != TapeElement::Null {
                     scratch
                         .get_or_insert_with(|| lock(&self.scratch))
                         .conflicts
@@ -107,7 +110,7 @@ struct JsonTextDecoder;
 impl ArrayDecoder for JsonTextDecoder {
     fn decode(&mut self, tape: &Tape<'_>, pos: &[u32]) -> Result<ArrayRef, ArrowError> {
         let mut builder = StringBuilder::with_capacity(pos.len(), pos.len() * 32);
-        let mut text = Vec::new();
+        let mut text = String::new();
         for &p in pos {
             if tape.get(p) == TapeElement::Null {
                 builder.append_null();
@@ -115,9 +118,7 @@ impl ArrayDecoder for JsonTextDecoder {
             }
             text.clear();
             write_value(tape, p, &mut text);
-            let text = std::str::from_utf8(&text)
-                .map_err(|e| ArrowError::JsonError(format!("json text: {e}")))?;
-            builder.append_value(text);
+            builder.append_value(&text);
         }
         Ok(std::sync::Arc::new(builder.finish()))
     }
@@ -135,7 +136,8 @@ impl ArrayDecoder for RecordDecoder {
         let array = self.inner.decode(tape, pos)?;
         let mut guard = lock(&self.scratch);
         let scratch = &mut *guard;
-        let mut conflict_positions = HashSet::with_capacity(scratch.conflicts.len());
+        let mut conflict_positions =
+            HashSet::with_capacity_and_hasher(scratch.conflicts.len(), RandomState::new());
         for (path, p) in scratch.conflicts.drain(..) {
             bump(&mut scratch.report.type_conflicts, &path[..]);
             conflict_positions.insert(p);

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::compute::filter;
+use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use bytes::Bytes;
 use stream_spec::StreamSpec;
@@ -47,7 +48,7 @@ pub enum DecodeError {
     Envelope {
         stream: String,
         #[source]
-        source: serde_json::Error,
+        source: ArrowError,
     },
     #[error("stream `{stream}`: page has no `value` array")]
     MissingValue { stream: String },
@@ -77,6 +78,8 @@ pub enum DecodeError {
 #[derive(Debug)]
 pub struct PageDecoder {
     schema: StreamSchema,
+    /// `{value: [record]}`: what arrow-json reads a whole page body as.
+    envelope: SchemaRef,
     shape: Arc<ObjectShape>,
     guard: KeyGuard,
 }
@@ -89,6 +92,7 @@ impl PageDecoder {
     pub fn with_schema(schema: StreamSchema) -> Self {
         Self {
             shape: Arc::new(ObjectShape::new(&schema.spec().fields)),
+            envelope: json::envelope_schema(schema.decode()),
             schema,
             guard: KeyGuard::new(),
         }
@@ -122,7 +126,7 @@ impl PageDecoder {
         let decoded = if is_report(self.schema.spec()) {
             csv::decode_report(&self.schema, &page.body)?
         } else {
-            json::decode_page(&self.schema, &self.shape, &page.body)?
+            json::decode_page(&self.schema, &self.envelope, &self.shape, &page.body)?
         };
         let assemble = |source| DecodeError::Assemble {
             stream: stream.to_string(),

@@ -1,42 +1,44 @@
 //! JSON text back out of arrow-json's tape, for `json` fields and `_extra`.
 //!
-//! The tape keeps strings unescaped, so they are escaped again with serde_json's own escaper;
-//! numbers keep the exact text Graph sent.
+//! The tape keeps strings unescaped, so they are escaped again (as serde_json escapes); numbers
+//! keep the exact text Graph sent. Output goes into a `String`: the tape's text is valid UTF-8
+//! already, so it is never validated again.
+
+use std::fmt::Write;
 
 use arrow::json::reader::{Tape, TapeElement};
-use serde_json::ser::{CompactFormatter, Formatter};
 
 /// Appends the compact JSON text of the value at `idx` to `out`; returns the index after it.
-pub(crate) fn write_value(tape: &Tape<'_>, idx: u32, out: &mut Vec<u8>) -> u32 {
+pub(crate) fn write_value(tape: &Tape<'_>, idx: u32, out: &mut String) -> u32 {
     match tape.get(idx) {
         TapeElement::StartObject(end) => {
-            out.push(b'{');
+            out.push('{');
             let mut cur = idx + 1;
             let mut first = true;
             while cur < end {
                 if !first {
-                    out.push(b',');
+                    out.push(',');
                 }
                 first = false;
                 cur = write_value(tape, cur, out);
-                out.push(b':');
+                out.push(':');
                 cur = write_value(tape, cur, out);
             }
-            out.push(b'}');
+            out.push('}');
             end + 1
         }
         TapeElement::StartList(end) => {
-            out.push(b'[');
+            out.push('[');
             let mut cur = idx + 1;
             let mut first = true;
             while cur < end {
                 if !first {
-                    out.push(b',');
+                    out.push(',');
                 }
                 first = false;
                 cur = write_value(tape, cur, out);
             }
-            out.push(b']');
+            out.push(']');
             end + 1
         }
         TapeElement::String(s) => {
@@ -44,15 +46,15 @@ pub(crate) fn write_value(tape: &Tape<'_>, idx: u32, out: &mut Vec<u8>) -> u32 {
             idx + 1
         }
         TapeElement::Number(n) => {
-            out.extend_from_slice(tape.get_string(n).as_bytes());
+            out.push_str(tape.get_string(n));
             idx + 1
         }
         TapeElement::True => {
-            out.extend_from_slice(b"true");
+            out.push_str("true");
             idx + 1
         }
         TapeElement::False => {
-            out.extend_from_slice(b"false");
+            out.push_str("false");
             idx + 1
         }
         // The remaining forms only come from `Decoder::serialize`, which decode never uses; the
@@ -62,11 +64,11 @@ pub(crate) fn write_value(tape: &Tape<'_>, idx: u32, out: &mut Vec<u8>) -> u32 {
                 TapeElement::I32(low) => low as u32 as i64,
                 _ => 0,
             };
-            out.extend_from_slice((((high as i64) << 32) | low).to_string().as_bytes());
+            let _ = write!(out, "{}", ((high as i64) << 32) | low);
             idx + 2
         }
         TapeElement::I32(v) => {
-            out.extend_from_slice(v.to_string().as_bytes());
+            let _ = write!(out, "{v}");
             idx + 1
         }
         TapeElement::F64(high) => {
@@ -82,28 +84,57 @@ pub(crate) fn write_value(tape: &Tape<'_>, idx: u32, out: &mut Vec<u8>) -> u32 {
             idx + 1
         }
         TapeElement::Null | TapeElement::EndObject(_) | TapeElement::EndList(_) => {
-            out.extend_from_slice(b"null");
+            out.push_str("null");
             idx + 1
         }
         // `TapeElement` is non-exhaustive; a future element is kept visible rather than lost.
         _ => {
-            out.extend_from_slice(b"null");
+            out.push_str("null");
             idx + 1
         }
     }
 }
 
-/// Appends `s` as a JSON string literal.
-pub(crate) fn write_str(s: &str, out: &mut Vec<u8>) {
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
+/// Appends `s` as a JSON string literal: `"` and `\\` escaped, control characters as `\n`-style
+/// or `\u00XX` escapes, everything else (non-ASCII included) as is.
+pub(crate) fn write_str(s: &str, out: &mut String) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut plain = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // Only ASCII bytes are escaped, so `plain..i` always ends on a char boundary.
+        out.push_str(&s[plain..i]);
+        plain = i + 1;
+        match escape {
+            "" => {
+                let _ = write!(out, "\\u{b:04x}");
+            }
+            e => out.push_str(e),
+        }
+    }
+    out.push_str(&s[plain..]);
+    out.push('"');
 }
 
-fn write_float(v: f64, out: &mut Vec<u8>) {
-    if v.is_finite() {
-        let _ = CompactFormatter.write_f64(out, v);
-    } else {
-        out.extend_from_slice(b"null");
+fn write_float(v: f64, out: &mut String) {
+    // Rust's shortest round-trip text; non-finite values have no JSON form.
+    match v.is_finite() {
+        true => {
+            let _ = write!(out, "{v:?}");
+        }
+        false => out.push_str("null"),
     }
 }
 
@@ -133,9 +164,9 @@ mod tests {
             let texts: Vec<String> = pos
                 .iter()
                 .map(|&p| {
-                    let mut out = Vec::new();
+                    let mut out = String::new();
                     write_value(tape, p, &mut out);
-                    String::from_utf8(out).unwrap()
+                    out
                 })
                 .collect();
             Ok(Arc::new(arrow::array::StringArray::from(texts)))
@@ -150,6 +181,23 @@ mod tests {
             _nullable: bool,
         ) -> Result<Option<Box<dyn ArrayDecoder>>, ArrowError> {
             Ok((field.name() == "v").then(|| Box::new(TextDecoder) as Box<dyn ArrayDecoder>))
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let samples = [
+            "plain",
+            "",
+            "q\"b\\s/",
+            "\u{0}\u{1}\u{8}\u{c}\n\r\t\u{1f} ",
+            "é ✓ 𝄞\u{7f}",
+            "\n",
+        ];
+        for s in samples {
+            let mut out = String::new();
+            write_str(s, &mut out);
+            assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
         }
     }
 
