@@ -7,8 +7,10 @@ use serde::Deserialize;
 
 use super::spool::PageLimits;
 
-pub const DEFAULT_BATCH_RECORDS: usize = 20_000;
-pub const DEFAULT_BATCH_BYTES: u64 = 16 * 1024 * 1024;
+/// Graph-sized pages: arrow-sink decodes a page in one tape pass, which stays in cache at this
+/// size (16 MiB pages measured ~25% more CPU and twice the memory for the same rows).
+pub const DEFAULT_BATCH_RECORDS: usize = 1000;
+pub const DEFAULT_BATCH_BYTES: u64 = 2 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -68,8 +68,15 @@ pub enum InputError {
 }
 
 pub fn parse(line: &[u8]) -> Result<Message<'_>, InputError> {
+    let line = std::str::from_utf8(line).map_err(|e| InputError::Json(e.to_string()))?;
+    parse_str(line)
+}
+
+/// [`parse`] for a line already known to be UTF-8 (the reader validates whole blocks at once):
+/// serde_json then skips its own UTF-8 check of every string and of the record span.
+pub fn parse_str(line: &str) -> Result<Message<'_>, InputError> {
     let envelope: Envelope<'_> =
-        serde_json::from_slice(line).map_err(|e| InputError::Json(e.to_string()))?;
+        serde_json::from_str(line).map_err(|e| InputError::Json(e.to_string()))?;
     let kind = envelope.kind.ok_or(InputError::NoType)?;
     let missing = |kind, field| InputError::Missing { kind, field };
     let version = match envelope.version {

@@ -68,11 +68,20 @@ pub fn read_input(
         if lines.is_empty() {
             break;
         }
+        // UTF-8 checked once per block (SIMD); a block that fails is parsed line by line below,
+        // so the error still names the first bad line.
+        let text = simdutf8::basic::from_utf8(&block).ok();
         let parsed: Vec<Option<Result<Message<'_>, input::InputError>>> = lines
             .par_iter()
-            .map(|&(start, end)| {
-                let line = block[start..end].trim_ascii();
-                (!line.is_empty()).then(|| input::parse(line))
+            .map(|&(start, end)| match text {
+                Some(text) => {
+                    let line = text[start..end].trim_ascii();
+                    (!line.is_empty()).then(|| input::parse_str(line))
+                }
+                None => {
+                    let line = block[start..end].trim_ascii();
+                    (!line.is_empty()).then(|| input::parse(line))
+                }
             })
             .collect();
         for message in parsed {
