@@ -165,7 +165,7 @@ async fn handle_now(state: Arc<AppState>, request: GraphRequest) -> GraphRespons
             .map(|e| e.to_string()),
     };
     let (stream, response) = if request.in_batch {
-        answer(&state, &request, &ids).await
+        answer(&state, &request, &ids, arrived).await
     } else if let Some(error) = auth_error {
         let mut response = GraphResponse::error(
             StatusCode::UNAUTHORIZED,
@@ -185,7 +185,7 @@ async fn handle_now(state: Arc<AppState>, request: GraphRequest) -> GraphRespons
         let response = batch::handle(Arc::clone(&state), &request, &ids).await;
         ("$batch".to_string(), response)
     } else {
-        answer(&state, &request, &ids).await
+        answer(&state, &request, &ids, arrived).await
     };
     let outcome = match response.transport {
         Transport::Normal => Outcome::Answered(response.status),
@@ -207,6 +207,7 @@ async fn answer(
     state: &AppState,
     request: &GraphRequest,
     ids: &RequestIds,
+    arrived: std::time::Instant,
 ) -> (String, GraphResponse) {
     let query = GraphQuery::parse(request.query.as_deref());
     let route = resolve(state, &request.path, &query);
@@ -238,7 +239,9 @@ async fn answer(
     let _in_flight = state.requests.enter();
     let latency = state.faults.faults.latency;
     if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        // Graph's latency includes its own work: counted from arrival, the mock's routing and
+        // checks overlap it rather than add to it.
+        tokio::time::sleep_until((arrived + latency).into()).await;
     }
     if let Some(response) = refused {
         return (stream, response);

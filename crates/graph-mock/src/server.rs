@@ -239,6 +239,8 @@ async fn serve(listener: TcpListener, app: Router, mut stop: oneshot::Receiver<(
             },
             _ = &mut stop => break,
         };
+        // As Graph's front door does: answers leave at once, not held back by Nagle.
+        let _ = stream.set_nodelay(true);
         let app = app.clone();
         let service =
             hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
