@@ -36,6 +36,9 @@ pub struct SinkOptions {
     pub writer: WriterOptions,
     /// Staging leftovers of uncommitted runs older than this are deleted when a run starts.
     pub dead_run_grace: Duration,
+    /// A stream that got no page for this long writes out its open row group, so streams that
+    /// are done (or waiting on throttled parents) stop holding memory until the end of the run.
+    pub idle_flush: Duration,
 }
 
 impl Default for SinkOptions {
@@ -46,6 +49,7 @@ impl Default for SinkOptions {
             batches_per_stream: 8,
             writer: WriterOptions::default(),
             dead_run_grace: Duration::from_secs(3600),
+            idle_flush: Duration::from_secs(3),
         }
     }
 }
@@ -119,7 +123,7 @@ impl SinkRun {
             let hash = decoder.schema().hash().to_string();
             writers.push((
                 spec.stream.clone(),
-                tokio::spawn(write_lane(writer, hash, rx)),
+                tokio::spawn(write_lane(writer, hash, rx, options.idle_flush)),
             ));
             let lane = Lane {
                 decoder: Arc::new(decoder),
@@ -242,10 +246,22 @@ async fn write_lane(
     mut writer: StreamWriter,
     schema_hash: String,
     mut pages: mpsc::Receiver<LaneMessage>,
+    idle_flush: Duration,
 ) -> LaneResult {
     let mut report = DecodeReport::default();
     let mut skipped = Vec::new();
-    while let Some(message) = pages.recv().await {
+    loop {
+        let message = match tokio::time::timeout(idle_flush, pages.recv()).await {
+            Ok(Some(message)) => message,
+            Ok(None) => break,
+            Err(_idle) => {
+                if let Err(e) = writer.flush_row_group().await {
+                    writer.abort().await;
+                    return Err(e);
+                }
+                continue;
+            }
+        };
         match message {
             LaneMessage::Page {
                 parent_id, decoded, ..

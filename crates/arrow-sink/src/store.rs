@@ -42,7 +42,12 @@ pub struct Landing {
     store: Arc<dyn ObjectStore>,
     root: Path,
     display: String,
+    /// Smallest part a multipart upload may use (all but the last part).
+    min_part_bytes: usize,
 }
+
+/// S3 and GCS refuse multipart parts under 5 MiB (except the last).
+const S3_MIN_PART_BYTES: usize = 5 * 1024 * 1024;
 
 impl Landing {
     /// Opens a landing from a plain path, `file://`, `s3://bucket/prefix`, `az://container/prefix`,
@@ -77,6 +82,12 @@ impl Landing {
         let configure = |source| StoreError::Configure {
             url: display.clone(),
             source,
+        };
+        let min_part_bytes = match scheme {
+            ObjectStoreScheme::AmazonS3 | ObjectStoreScheme::GoogleCloudStorage => {
+                S3_MIN_PART_BYTES
+            }
+            _ => 0,
         };
         let store: Arc<dyn ObjectStore> = match scheme {
             ObjectStoreScheme::Local => {
@@ -127,6 +138,7 @@ impl Landing {
             store,
             root,
             display,
+            min_part_bytes,
         })
     }
 
@@ -149,17 +161,25 @@ impl Landing {
             store: Arc::new(store),
             root: Path::default(),
             display: dir.display().to_string(),
+            min_part_bytes: 0,
         })
     }
 
-    /// A landing on any store, under `root`.
+    /// A landing on any store, under `root`. Its multipart parts are at least 5 MiB, which every
+    /// store accepts.
     pub fn from_store(store: Arc<dyn ObjectStore>, root: Path) -> Self {
         let display = format!("{store}/{root}");
         Self {
             store,
             root,
             display,
+            min_part_bytes: S3_MIN_PART_BYTES,
         }
+    }
+
+    /// The smallest multipart part this store accepts; writers raise their buffer to it.
+    pub fn min_part_bytes(&self) -> usize {
+        self.min_part_bytes
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {

@@ -36,7 +36,8 @@ pub struct WriterOptions {
     /// A file is closed and the next one started once it reaches this size.
     pub target_file_bytes: usize,
     /// `BufWriter` capacity: smaller files are one PUT, larger ones a multipart upload in parts
-    /// of this size (S3 needs at least 5 MiB).
+    /// of this size, raised to the store's minimum part size (5 MiB on S3 and GCS). Kept small:
+    /// every open file holds up to this much, times `upload_concurrency` parts in flight.
     pub upload_buffer_bytes: usize,
     /// Parts uploaded concurrently per file.
     pub upload_concurrency: usize,
@@ -85,11 +86,11 @@ impl Default for WriterOptions {
             max_row_group_rows: 122_880,
             max_row_group_bytes: 128 * 1024 * 1024,
             target_file_bytes: 512 * 1024 * 1024,
-            upload_buffer_bytes: 10 * 1024 * 1024,
-            upload_concurrency: 8,
+            upload_buffer_bytes: 2 * 1024 * 1024,
+            upload_concurrency: 2,
             zstd_level: 3,
             bloom_filter_fpp: 0.01,
-            buffer_budget: Arc::new(BufferBudget::new(64 * 1024 * 1024)),
+            buffer_budget: Arc::new(BufferBudget::new(32 * 1024 * 1024)),
         }
     }
 }
@@ -110,6 +111,8 @@ struct OpenFile {
     seq: u32,
     staging: Path,
     rows: u64,
+    /// Memory the open row group held beyond its data when it began.
+    group_setup: usize,
 }
 
 /// Writes one stream's batches for one run. Call [`StreamWriter::finish`] to close the last file,
@@ -186,21 +189,44 @@ impl StreamWriter {
         }
         let file = self.current.as_mut().expect("still open");
         file.rows += batch.num_rows() as u64;
+        let rows = file.writer.in_progress_rows();
         let memory = file.writer.memory_size();
+        if rows > 0 && rows <= batch.num_rows() {
+            // A row group began with this batch: what it holds beyond its data is setup.
+            file.group_setup = memory.saturating_sub(file.writer.in_progress_size());
+        }
+        // Only what a flush frees counts: a new row group's setup (bloom filters, dictionary
+        // tables, page buffers of every column) comes back with the next batch, so counting it
+        // made wide streams flush every page (row groups of 5 rows).
+        let data = match rows {
+            0 => 0,
+            _ => memory.saturating_sub(file.group_setup),
+        };
         let budget = Arc::clone(&self.options.buffer_budget);
-        if budget.report(&mut self.buffered, memory) && memory >= MIN_EARLY_FLUSH_BYTES {
-            let flushed = file.writer.flush().await;
-            if let Err(source) = flushed {
-                return Err(self.fail(source).await);
-            }
-            let file = self.current.as_ref().expect("still open");
-            budget.report(&mut self.buffered, file.writer.memory_size());
+        if budget.report(&mut self.buffered, data) && data >= MIN_EARLY_FLUSH_BYTES {
+            self.flush_row_group().await?;
         }
         let file = self.current.as_mut().expect("still open");
         let size = file.writer.bytes_written() + file.writer.in_progress_size();
         if size >= self.options.target_file_bytes {
             self.close_current().await?;
         }
+        Ok(())
+    }
+
+    /// Writes out the open row group, if any, freeing its column writers, codec contexts and
+    /// dictionaries: used past the budget and for a stream that has gone idle.
+    pub async fn flush_row_group(&mut self) -> Result<(), WriteError> {
+        let Some(file) = self.current.as_mut() else {
+            return Ok(());
+        };
+        if file.writer.in_progress_rows() == 0 {
+            return Ok(());
+        }
+        if let Err(source) = file.writer.flush().await {
+            return Err(self.fail(source).await);
+        }
+        self.options.buffer_budget.report(&mut self.buffered, 0);
         Ok(())
     }
 
@@ -237,7 +263,9 @@ impl StreamWriter {
         let upload = BufWriter::with_capacity(
             Arc::clone(self.landing.store()),
             staging.clone(),
-            self.options.upload_buffer_bytes,
+            self.options
+                .upload_buffer_bytes
+                .max(self.landing.min_part_bytes()),
         )
         .with_max_concurrency(self.options.upload_concurrency);
         let writer =
@@ -252,6 +280,7 @@ impl StreamWriter {
             seq,
             staging,
             rows: 0,
+            group_setup: 0,
         })
     }
 

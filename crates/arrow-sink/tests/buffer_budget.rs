@@ -67,3 +67,61 @@ async fn over_the_budget_row_groups_are_written_early() {
         "a 2 MiB budget splits ~13 MB of rows: {groups}"
     );
 }
+
+/// A wide stream (Graph's driveItem has 210 columns) whose child pages hold a few rows each.
+fn wide_schema() -> StreamSchema {
+    let fields: Vec<String> = (0..200)
+        .map(|i| {
+            format!(r#"{{"graph": "f{i}", "name": "f{i}", "type": "utf8", "nullable": true}}"#)
+        })
+        .collect();
+    let spec = StreamSpec::from_json(
+        "items",
+        &format!(
+            r#"{{"stream": "items", "kind": "collection", "path": "/items", "primary_key": ["id"],
+                "page_size": {{"cap": 999}}, "permission": "x",
+                "fields": [{{"graph": "id", "name": "id", "type": "utf8", "nullable": false}}, {}]}}"#,
+            fields.join(",")
+        ),
+    )
+    .unwrap();
+    StreamSchema::new(&spec).unwrap()
+}
+
+/// What a row group holds beyond its rows (bloom filters, every column's buffers) comes back
+/// right after a flush, so it must not count against the budget: counting it flushed a wide
+/// stream after every page, landing row groups of 5 rows.
+#[tokio::test]
+async fn a_row_groups_setup_does_not_count_against_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let landing = Landing::local(dir.path()).unwrap();
+    let schema = wide_schema();
+    let options = WriterOptions {
+        buffer_budget: Arc::new(BufferBudget::new(1024 * 1024)),
+        // Bloom filters are sized for a full row group: 2 MiB of setup on the key column alone.
+        max_row_group_rows: 1_000_000,
+        ..WriterOptions::default()
+    };
+    let mut writer = StreamWriter::new(&landing, &RunId::new(), &schema, &options).unwrap();
+    let columns = schema.output().fields().len();
+    for page in 0..40 {
+        let ids: Vec<String> = (0..5).map(|i| format!("item-{page}-{i}")).collect();
+        let mut arrays: Vec<Arc<dyn arrow::array::Array>> = vec![Arc::new(StringArray::from(ids))];
+        for _ in 1..columns {
+            arrays.push(Arc::new(StringArray::from(vec![Some("x"); 5])));
+        }
+        let batch = RecordBatch::try_new(schema.output().clone(), arrays).unwrap();
+        writer.write(&batch).await.unwrap();
+    }
+    let files = writer.finish().await.unwrap();
+    let staged = dir.path().join(files[0].staging.as_ref());
+    let rows = duckdb_query(&format!(
+        "SELECT count(DISTINCT row_group_id) AS groups FROM parquet_metadata('{}')",
+        staged.display()
+    ));
+    assert_eq!(
+        rows[0]["groups"].as_u64().unwrap(),
+        1,
+        "200 rows in one row group"
+    );
+}

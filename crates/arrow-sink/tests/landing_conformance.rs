@@ -66,6 +66,7 @@ fn small_files() -> SinkOptions {
             ..WriterOptions::default()
         },
         dead_run_grace: std::time::Duration::ZERO,
+        ..SinkOptions::default()
     }
 }
 

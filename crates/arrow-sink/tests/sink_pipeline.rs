@@ -74,3 +74,38 @@ async fn a_stream_without_pages_lands_one_empty_file() {
     assert_eq!(groups.files.len(), 1);
     assert!(groups.files[0].bytes > 0);
 }
+
+/// A stream that stops getting pages writes out its row group after `idle_flush`, so finished
+/// streams stop holding memory while the others go on.
+#[tokio::test]
+async fn an_idle_stream_writes_out_its_row_group() {
+    async fn row_groups(idle_flush: std::time::Duration) -> u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let landing = Landing::local(dir.path()).unwrap();
+        let options = SinkOptions {
+            idle_flush,
+            ..SinkOptions::default()
+        };
+        let run = SinkRun::start(&landing, &[groups()], options)
+            .await
+            .unwrap();
+        let sender = run.sender("groups").unwrap();
+        sender
+            .send(page(r#"{"value":[{"id":"g1"}]}"#))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        sender
+            .send(page(r#"{"value":[{"id":"g2"}]}"#))
+            .await
+            .unwrap();
+        run.finish(vec![]).await.unwrap();
+        let rows = test_support::duckdb_query(&format!(
+            "SELECT count(DISTINCT row_group_id) AS groups FROM parquet_metadata('{}/groups/*/*.parquet')",
+            dir.path().display()
+        ));
+        rows[0]["groups"].as_u64().unwrap()
+    }
+    assert_eq!(row_groups(std::time::Duration::from_millis(100)).await, 2);
+    assert_eq!(row_groups(std::time::Duration::from_secs(60)).await, 1);
+}
