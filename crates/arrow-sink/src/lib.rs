@@ -1,5 +1,6 @@
 //! Declared schema -> Arrow -> partitioned Parquet on any object store. Knows nothing about HTTP.
 
+pub mod allocator;
 pub mod commit;
 pub mod decode;
 pub mod keys;

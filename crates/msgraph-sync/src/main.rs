@@ -47,6 +47,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    arrow_sink::allocator::limit_retained_memory();
     let cli = Cli::parse();
     init_logs(cli.json_logs);
     let result = match cli.command {

@@ -26,6 +26,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    arrow_sink::allocator::limit_retained_memory();
     let args = Args::parse();
     msgraph_singer::init_logging();
     if args.about {
