@@ -1,10 +1,10 @@
 //! One measured child process (wall time, peak RSS, CPU time via `wait4`) and the
 //! median/min/max summary of repeated runs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -30,18 +30,64 @@ impl Measured {
     }
 }
 
+/// `bench-helper`, once built: every workload then runs under `bench-helper rusage`, because
+/// `wait4` here would report at least this process's own peak RSS for every child.
+static RUSAGE_WRAPPER: OnceLock<PathBuf> = OnceLock::new();
+
+pub fn use_rusage_wrapper(bench_helper: PathBuf) {
+    let _ = RUSAGE_WRAPPER.set(bench_helper);
+}
+
 /// Runs `cmd` to completion; stderr goes to `log`. Fails on a non-zero exit, quoting the log tail.
 pub fn run(cmd: &mut Command, log: &Path, sample: Option<Duration>) -> anyhow::Result<Measured> {
-    cmd.stdin(Stdio::null());
-    run_inner(cmd, log, sample)
+    run_inner(cmd, Stdio::null(), log, sample)
 }
 
-/// Like [`run`], keeping the stdin the caller set on `cmd`.
-pub fn run_with_stdin(cmd: &mut Command, log: &Path) -> anyhow::Result<Measured> {
-    run_inner(cmd, log, None)
+/// Like [`run`], with `stdin` as the workload's standard input.
+pub fn run_with_stdin(
+    cmd: &mut Command,
+    stdin: std::fs::File,
+    log: &Path,
+) -> anyhow::Result<Measured> {
+    run_inner(cmd, Stdio::from(stdin), log, None)
 }
 
-fn run_inner(cmd: &mut Command, log: &Path, sample: Option<Duration>) -> anyhow::Result<Measured> {
+/// `cmd` as `bench-helper rusage --out <rusage> -- cmd…`, with its environment and directory.
+fn wrapped(cmd: &Command, wrapper: &Path, rusage: &Path) -> Command {
+    let mut outer = Command::new(wrapper);
+    outer
+        .arg("rusage")
+        .arg("--out")
+        .arg(rusage)
+        .arg("--")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => outer.env(key, value),
+            None => outer.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        outer.current_dir(dir);
+    }
+    outer
+}
+
+fn run_inner(
+    cmd: &mut Command,
+    stdin: Stdio,
+    log: &Path,
+    sample: Option<Duration>,
+) -> anyhow::Result<Measured> {
+    let rusage_path = log.with_extension("rusage");
+    let _ = std::fs::remove_file(&rusage_path);
+    let mut outer = RUSAGE_WRAPPER
+        .get()
+        .map(|wrapper| wrapped(cmd, wrapper, &rusage_path));
+    let wrapped_run = outer.is_some();
+    let cmd = outer.as_mut().unwrap_or(cmd);
+    cmd.stdin(stdin);
     let log_file =
         std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let mut stdout_path = log.to_path_buf();
@@ -57,7 +103,7 @@ fn run_inner(cmd: &mut Command, log: &Path, sample: Option<Duration>) -> anyhow:
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = sample.map(|every| {
         let stop = Arc::clone(&stop);
-        std::thread::spawn(move || sample_rss(pid, every, started, &stop))
+        std::thread::spawn(move || sample_rss(pid, wrapped_run, every, started, &stop))
     });
     let mut status = 0;
     // SAFETY: zeroed rusage is a valid out-parameter; the pid is our own unwaited child.
@@ -90,27 +136,51 @@ fn run_inner(cmd: &mut Command, log: &Path, sample: Option<Duration>) -> anyhow:
         .find_map(|l| serde_json::from_str(l).ok())
         .unwrap_or(serde_json::Value::Null);
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    // Linux reports ru_maxrss in KiB.
+    let (mut peak_kib, mut user_s, mut sys_s) = (
+        usage.ru_maxrss as f64,
+        secs(usage.ru_utime),
+        secs(usage.ru_stime),
+    );
+    if wrapped_run {
+        let text = std::fs::read_to_string(&rusage_path)
+            .with_context(|| format!("reading {}", rusage_path.display()))?;
+        let own: serde_json::Value = serde_json::from_str(&text)?;
+        let field = |name: &str| own[name].as_f64().context("rusage record lacks a field");
+        (peak_kib, user_s, sys_s) = (field("maxrss_kib")?, field("user_s")?, field("sys_s")?);
+    }
     Ok(Measured {
         wall_s: wall.as_secs_f64(),
-        // Linux reports ru_maxrss in KiB.
-        peak_rss_mib: usage.ru_maxrss as f64 / 1024.0,
-        user_s: secs(usage.ru_utime),
-        sys_s: secs(usage.ru_stime),
+        peak_rss_mib: peak_kib / 1024.0,
+        user_s,
+        sys_s,
         rss_timeline,
         output,
     })
 }
 
+/// Samples the workload's RSS: `pid` itself, or the one child of the `bench-helper rusage` at `pid`.
 fn sample_rss(
     pid: libc::pid_t,
+    wrapped: bool,
     every: Duration,
     started: Instant,
     stop: &AtomicBool,
 ) -> Vec<(f64, f64)> {
-    let path = format!("/proc/{pid}/status");
+    let mut path = (!wrapped).then(|| format!("/proc/{pid}/status"));
     let mut samples = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        let Ok(status) = std::fs::read_to_string(&path) else {
+        let Some(status_path) = &path else {
+            let children = format!("/proc/{pid}/task/{pid}/children");
+            let child = std::fs::read_to_string(children).unwrap_or_default();
+            path = child
+                .split_whitespace()
+                .next()
+                .map(|c| format!("/proc/{c}/status"));
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(status_path) else {
             break;
         };
         if let Some(kib) = status

@@ -148,7 +148,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<(Value, String)> {
     let verdict = if ratio <= 1.10 { "meets" } else { "misses" };
     let markdown = format!(
         "`msgraph-sync sync` (every stream, default options) against the `graph-mock` binary \
-         (default sizes per user), peak RSS from `wait4` of the sync process only. {} runs each.\n\n\
+         (default sizes per user), peak RSS of the sync process alone (`wait4` in `bench-helper rusage`, which starts it). {} runs each.\n\n\
          {table}\nPeak RSS at {} users / at {} users = **{ratio:.2}** ({verdict} issue 3's target of ≤ 1.10).\n\n\
          Commands:\n\n```sh\n{}\n```\n",
         ctx.runs,

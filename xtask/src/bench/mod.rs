@@ -141,6 +141,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Err(e) => eprintln!("xtask bench: our Singer target is not available: {e:#}"),
         }
     }
+    if let Some(helper) = bins.get("bench-helper") {
+        measure::use_rusage_wrapper(helper.clone());
+    }
     let ctx = Ctx {
         scripts: tools::write_scripts(&work.join("py"))?,
         root: root.clone(),

@@ -2,7 +2,7 @@
 //! target and into PyPI's `target-parquet`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -101,9 +101,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<(Value, String)> {
         for (i, (name, cmd, ms)) in runs.iter_mut().enumerate() {
             let _ = std::fs::remove_dir_all(&out);
             std::fs::create_dir_all(&out)?;
-            cmd.stdin(Stdio::from(std::fs::File::open(&lines)?));
+            let stdin = std::fs::File::open(&lines)?;
             let log = ctx.work.join(format!("singer-{i}.log"));
-            let m = measure::run_with_stdin(cmd, &log).with_context(|| name.clone())?;
+            let m = measure::run_with_stdin(cmd, stdin, &log).with_context(|| name.clone())?;
             eprintln!(
                 "xtask bench: singer round {}/{}: {name}: {:.2} s",
                 round + 1,

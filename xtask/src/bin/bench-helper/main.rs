@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod extract;
 mod gen_pages;
+mod rusage;
 mod sink;
 
 #[derive(Parser)]
@@ -25,11 +26,15 @@ enum Command {
     Sink(sink::Args),
     /// The extractor against an in-process graph-mock with latency; pages are counted, not landed.
     Extract(extract::Args),
+    /// Run a workload and write its own peak RSS and CPU time (see rusage.rs for why).
+    Rusage(rusage::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let value = match cli.command {
+        // The workload owns stdout; the figures go to the file.
+        Command::Rusage(args) => std::process::exit(rusage::run(args)?),
         Command::GenPages(args) => runtime(0)?.block_on(gen_pages::run(args))?,
         Command::Sink(args) => runtime(args.threads)?.block_on(sink::run(args))?,
         Command::Extract(args) => runtime(0)?.block_on(extract::run(args))?,
