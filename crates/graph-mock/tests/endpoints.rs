@@ -64,16 +64,7 @@ async fn users_delta_reports_changes_and_removals_then_410_when_expired() {
 #[tokio::test]
 async fn drive_delta_ends_in_delta_link_and_unknown_token_is_410() {
     let h = Harness::start(MockConfig::default()).await;
-    let user = h
-        .server
-        .truth()
-        .stream("users")
-        .unwrap()
-        .keys
-        .iter()
-        .next()
-        .unwrap()[0]
-        .clone();
+    let user = h.user_ids().remove(0);
     let (items, last) = h
         .walk(&h.graph(&format!("/users/{user}/drive/root/delta")))
         .await;
@@ -187,16 +178,7 @@ async fn batch_items_are_served_concurrently_under_the_mailbox_rule() {
     let latency = Duration::from_millis(200);
     let faults = Faults::default().latency(latency).mailbox_concurrency(true);
     let h = Harness::start(MockConfig::default().faults(faults)).await;
-    let users: Vec<String> = h
-        .server
-        .truth()
-        .stream("users")
-        .unwrap()
-        .keys
-        .iter()
-        .take(20)
-        .map(|k| k[0].clone())
-        .collect();
+    let users: Vec<String> = h.user_ids().into_iter().take(20).collect();
     // 20 mailboxes, one item each: served side by side, so about one latency, not twenty.
     let items: Vec<Value> = users
         .iter()

@@ -19,16 +19,9 @@ fn tenant(faults: Faults) -> MockConfig {
 async fn outcomes(h: &Harness) -> (Vec<u16>, u64, u64, Vec<Option<String>>) {
     let (mut statuses, mut dropped, mut truncated, mut retry_after) =
         (Vec::new(), 0, 0, Vec::new());
-    let truth = h.server.truth();
-    for user in truth
-        .stream("users")
-        .unwrap()
-        .keys
-        .iter()
-        .take(REQUESTS as usize)
-    {
+    for user in h.user_ids().iter().take(REQUESTS as usize) {
         match h
-            .get(&h.graph(&format!("/users/{}/contacts", user[0])))
+            .get(&h.graph(&format!("/users/{user}/contacts")))
             .send()
             .await
         {
@@ -166,13 +159,7 @@ async fn fifth_concurrent_request_on_a_mailbox_is_throttled() {
         .latency(Duration::from_millis(800));
     let mut h = Harness::start(MockConfig::default().faults(faults)).await;
     h.http = reqwest::Client::new();
-    let truth = h.server.truth();
-    let mut users = truth
-        .stream("users")
-        .unwrap()
-        .keys
-        .iter()
-        .map(|k| k[0].clone());
+    let mut users = h.user_ids().into_iter();
     let (busy, other) = (users.next().unwrap(), users.next().unwrap());
     let mut urls: Vec<String> = (1..=6)
         .map(|top| h.graph(&format!("/users/{busy}/messages?$top={top}")))
@@ -214,13 +201,7 @@ async fn denied_streams_and_parents_and_unlicensed_mailboxes() {
         .unlicensed_mailbox(2);
     let h = Harness::start(MockConfig::default().faults(faults)).await;
     let truth = h.server.truth();
-    let users: Vec<String> = truth
-        .stream("users")
-        .unwrap()
-        .keys
-        .iter()
-        .map(|k| k[0].clone())
-        .collect();
+    let users = h.user_ids();
     let h = &h;
     let code = |url: String| async move {
         let r = h.get(&url).send().await.unwrap();

@@ -49,6 +49,13 @@ impl Harness {
         }
     }
 
+    /// The tenant's user ids, in the mock's key order.
+    pub fn user_ids(&self) -> Vec<String> {
+        let truth = self.server.truth();
+        let users = truth.stream("users").expect("users in the truth");
+        users.keys.iter().map(|k| k[0].clone()).collect()
+    }
+
     /// GET with the bearer token.
     pub fn get(&self, url: &str) -> reqwest::RequestBuilder {
         self.http.get(url).bearer_auth(&self.token)
