@@ -44,7 +44,8 @@ pub struct WriterOptions {
     pub zstd_level: i32,
     /// False-positive rate of the bloom filters on primary-key columns.
     pub bloom_filter_fpp: f64,
-    /// Memory of all unfinished row groups of the writers sharing these options (a run's streams).
+    /// What flushing would free in the unfinished row groups of the writers sharing these options
+    /// (a run's streams): their data and dictionaries, not each row group's fixed setup.
     pub buffer_budget: Arc<BufferBudget>,
 }
 
@@ -202,8 +203,8 @@ impl StreamWriter {
             0 => 0,
             _ => memory.saturating_sub(file.group_setup),
         };
-        let budget = Arc::clone(&self.options.buffer_budget);
-        if budget.report(&mut self.buffered, data) && data >= MIN_EARLY_FLUSH_BYTES {
+        let over = self.options.buffer_budget.report(&mut self.buffered, data);
+        if over && data >= MIN_EARLY_FLUSH_BYTES {
             self.flush_row_group().await?;
         }
         let file = self.current.as_mut().expect("still open");

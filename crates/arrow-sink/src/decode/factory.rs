@@ -6,10 +6,9 @@
 //! - walks each record for undeclared properties and builds `_extra` (at the root).
 
 use std::collections::HashSet;
-
-use ahash::RandomState;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use ahash::RandomState;
 use arrow::array::{Array, ArrayRef, StringBuilder};
 use arrow::datatypes::FieldRef;
 use arrow::error::ArrowError;
