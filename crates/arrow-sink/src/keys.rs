@@ -1,6 +1,6 @@
 //! Primary keys: never null, never landed twice in one run.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 
@@ -21,12 +21,52 @@ pub struct KeyVerdict {
 /// One per stream per run, shared by every worker decoding that stream's pages.
 ///
 /// A row whose key has a null is rejected; a row whose key tuple was already admitted (earlier in
-/// the page, or in any page of the run) is a duplicate. Keys are remembered as 128-bit xxh3 hashes
-/// of arrow's row encoding of the key tuple (16 bytes per key, collisions negligible). When pages
-/// decode in parallel, the copy that reaches the guard first is the one kept.
+/// the page, or in an earlier page of the same chain) is a duplicate. Keys are remembered as
+/// 128-bit xxh3 hashes of arrow's row encoding of the key tuple (16 bytes per key, collisions
+/// negligible). When pages decode in parallel, the copy that reaches the guard first is kept.
+///
+/// Keys are remembered per chain: the pages of one parent (a child stream's key holds the parent
+/// column, so two parents never share a key), or the whole stream for top-level streams. A chain's
+/// keys are dropped once all its pages are checked ([`KeyGuard::page_done`] with the chain's page
+/// count), so memory follows the chains in flight, not the tenant.
 #[derive(Debug, Default)]
 pub struct KeyGuard {
-    seen: Mutex<HashSet<u128, BuildHasherDefault<PreHashed>>>,
+    chains: Mutex<Chains>,
+}
+
+type KeySet = HashSet<u128, BuildHasherDefault<PreHashed>>;
+
+#[derive(Debug, Default)]
+struct Chains {
+    /// Chains of child streams, by parent id.
+    by_parent: HashMap<String, ChainKeys>,
+    /// The chain of a top-level stream.
+    top: ChainKeys,
+    /// Keys of chains already dropped.
+    retired: usize,
+}
+
+#[derive(Debug, Default)]
+struct ChainKeys {
+    seen: KeySet,
+    pages_done: u32,
+    /// The chain's page count, once its last page said it.
+    pages: Option<u32>,
+}
+
+impl Chains {
+    fn get(&mut self, parent: Option<&str>) -> &mut ChainKeys {
+        match parent {
+            None => &mut self.top,
+            Some(parent) => {
+                if !self.by_parent.contains_key(parent) {
+                    self.by_parent
+                        .insert(parent.to_string(), ChainKeys::default());
+                }
+                self.by_parent.get_mut(parent).expect("inserted above")
+            }
+        }
+    }
 }
 
 impl KeyGuard {
@@ -36,11 +76,27 @@ impl KeyGuard {
 
     /// Number of distinct keys admitted so far.
     pub fn admitted(&self) -> usize {
-        self.lock().len()
+        let chains = self.lock();
+        chains.retired
+            + chains.top.seen.len()
+            + chains
+                .by_parent
+                .values()
+                .map(|c| c.seen.len())
+                .sum::<usize>()
     }
 
-    /// Decides, for the key columns of one batch, which rows land.
-    pub fn check(&self, key_columns: &[ArrayRef]) -> Result<KeyVerdict, ArrowError> {
+    /// Keys held in memory now (chains not yet done).
+    pub fn held(&self) -> usize {
+        self.admitted() - self.lock().retired
+    }
+
+    /// Decides, for the key columns of one batch of the chain of `parent`, which rows land.
+    pub fn check(
+        &self,
+        parent: Option<&str>,
+        key_columns: &[ArrayRef],
+    ) -> Result<KeyVerdict, ArrowError> {
         let num_rows = key_columns.first().map_or(0, |c| c.len());
         let fields = key_columns
             .iter()
@@ -57,7 +113,8 @@ impl KeyGuard {
         let mut keep = Vec::with_capacity(num_rows);
         let (mut rejected_null_key, mut duplicates) = (0, 0);
         {
-            let mut seen = self.lock();
+            let mut chains = self.lock();
+            let seen = &mut chains.get(parent).seen;
             for hash in hashes {
                 let admitted = match hash {
                     None => {
@@ -81,8 +138,28 @@ impl KeyGuard {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<u128, BuildHasherDefault<PreHashed>>> {
-        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    /// Counts one page of the chain of `parent` as checked (or failed); `chain_pages` is set on
+    /// the chain's last page. Once every page of the chain is done, in whatever order parallel
+    /// decoding finished them, its keys are dropped: no later page can repeat them.
+    pub fn page_done(&self, parent: Option<&str>, chain_pages: Option<u32>) {
+        let mut chains = self.lock();
+        let chain = chains.get(parent);
+        chain.pages_done += 1;
+        if chain_pages.is_some() {
+            chain.pages = chain_pages;
+        }
+        if chain.pages.is_none_or(|pages| chain.pages_done < pages) {
+            return;
+        }
+        let dropped = match parent {
+            None => std::mem::take(&mut chains.top),
+            Some(parent) => chains.by_parent.remove(parent).unwrap_or_default(),
+        };
+        chains.retired += dropped.seen.len();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Chains> {
+        self.chains.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -124,14 +201,17 @@ mod tests {
         let guard = KeyGuard::new();
         let ids = col(&[Some("a"), None, Some("b"), Some("a")]);
         let parents = col(&[Some("u1"), Some("u1"), None, Some("u1")]);
-        let verdict = guard.check(&[ids, parents]).unwrap();
+        let verdict = guard.check(None, &[ids, parents]).unwrap();
         assert_eq!((verdict.rejected_null_key, verdict.duplicates), (2, 1));
         let keep = verdict.keep.unwrap();
         assert_eq!(keep, BooleanArray::from(vec![true, false, false, false]));
 
         // Same id under another parent is another key; the same pair again is a repeat.
         let verdict = guard
-            .check(&[col(&[Some("a"), Some("a")]), col(&[Some("u2"), Some("u1")])])
+            .check(
+                None,
+                &[col(&[Some("a"), Some("a")]), col(&[Some("u2"), Some("u1")])],
+            )
             .unwrap();
         assert_eq!((verdict.rejected_null_key, verdict.duplicates), (0, 1));
         assert_eq!(verdict.keep.unwrap(), BooleanArray::from(vec![true, false]));
@@ -141,7 +221,7 @@ mod tests {
     #[test]
     fn a_clean_batch_needs_no_filter() {
         let guard = KeyGuard::new();
-        let verdict = guard.check(&[col(&[Some("x"), Some("y")])]).unwrap();
+        let verdict = guard.check(None, &[col(&[Some("x"), Some("y")])]).unwrap();
         assert!(verdict.keep.is_none());
         assert_eq!((verdict.rejected_null_key, verdict.duplicates), (0, 0));
     }
@@ -151,8 +231,34 @@ mod tests {
         // ("ab","c") and ("a","bc") must not collide: the row encoding delimits each value.
         let guard = KeyGuard::new();
         let verdict = guard
-            .check(&[col(&[Some("ab"), Some("a")]), col(&[Some("c"), Some("bc")])])
+            .check(
+                None,
+                &[col(&[Some("ab"), Some("a")]), col(&[Some("c"), Some("bc")])],
+            )
             .unwrap();
         assert!(verdict.keep.is_none());
+    }
+
+    #[test]
+    fn a_chain_keeps_its_keys_until_all_its_pages_are_done_in_any_order() {
+        let guard = KeyGuard::new();
+        let ids = || col(&[Some("a"), Some("b")]);
+        // Chain u1 has 3 pages; the last one is checked before the second.
+        assert!(guard.check(Some("u1"), &[ids()]).unwrap().keep.is_none());
+        guard.page_done(Some("u1"), None);
+        assert_eq!(guard.check(Some("u1"), &[ids()]).unwrap().duplicates, 2);
+        guard.page_done(Some("u1"), Some(3));
+        assert_eq!(guard.held(), 2, "one page of the chain is still out");
+        // A page that failed to decode is still done.
+        guard.page_done(Some("u1"), None);
+        assert_eq!((guard.held(), guard.admitted()), (0, 2));
+
+        // Another parent's chain is its own: the same ids land again (its key holds the parent).
+        assert!(guard.check(Some("u2"), &[ids()]).unwrap().keep.is_none());
+        guard.page_done(Some("u2"), Some(1));
+        // A page without a chain count keeps its keys to the end of the run.
+        assert!(guard.check(None, &[ids()]).unwrap().keep.is_none());
+        guard.page_done(None, None);
+        assert_eq!((guard.held(), guard.admitted()), (2, 6));
     }
 }

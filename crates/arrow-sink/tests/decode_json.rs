@@ -22,6 +22,7 @@ fn page(records: Value, parent_id: Option<&str>) -> PageInput {
     PageInput {
         parent_id: parent_id.map(str::to_string),
         body: Bytes::from(serde_json::to_vec(&body).unwrap()),
+        chain_pages: None,
     }
 }
 
@@ -439,6 +440,7 @@ fn empty_pages_and_malformed_bodies() {
     let broken = PageInput {
         parent_id: None,
         body: Bytes::from_static(b"{\"value\": [{\"id\": "),
+        chain_pages: None,
     };
     assert!(matches!(
         decoder.decode(&broken),
@@ -447,6 +449,7 @@ fn empty_pages_and_malformed_bodies() {
     let no_value = PageInput {
         parent_id: None,
         body: Bytes::from_static(b"{\"error\": {}}"),
+        chain_pages: None,
     };
     assert!(matches!(
         decoder.decode(&no_value),
@@ -456,6 +459,7 @@ fn empty_pages_and_malformed_bodies() {
     let body = |b: &'static [u8]| PageInput {
         parent_id: None,
         body: Bytes::from_static(b),
+        chain_pages: None,
     };
     for not_a_list in [
         &b"{\"value\": {\"id\": \"u1\"}}"[..],

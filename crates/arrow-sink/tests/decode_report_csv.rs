@@ -15,6 +15,7 @@ fn csv_page(text: &str) -> PageInput {
     PageInput {
         parent_id: None,
         body: Bytes::from(body),
+        chain_pages: None,
     }
 }
 
@@ -113,6 +114,7 @@ fn a_csv_without_bom_and_only_a_header_is_an_empty_page() {
     let page = PageInput {
         parent_id: None,
         body: Bytes::from_static(b"Report Refresh Date,User Principal Name\n"),
+        chain_pages: None,
     };
     let out = decoder.decode(&page).unwrap();
     assert_eq!((out.batch.num_rows(), out.report.records), (0, 0));

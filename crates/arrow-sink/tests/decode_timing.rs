@@ -75,6 +75,7 @@ fn print_fast_path_cost_of_drift_and_keys() {
         let page = PageInput {
             parent_id: Some(format!("user-{round}")),
             body: body.clone(),
+            chain_pages: None,
         };
         let out = decoder.decode(&page).unwrap();
         assert_eq!(out.report.rows, RECORDS as u64);

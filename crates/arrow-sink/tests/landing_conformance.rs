@@ -52,6 +52,7 @@ fn users_page(first: usize, count: usize) -> PageInput {
     PageInput {
         parent_id: None,
         body: Bytes::from(serde_json::to_vec(&body).unwrap()),
+        chain_pages: None,
     }
 }
 

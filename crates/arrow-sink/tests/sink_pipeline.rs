@@ -20,6 +20,7 @@ fn page(body: &str) -> PageInput {
     PageInput {
         parent_id: None,
         body: Bytes::from(body.to_string()),
+        chain_pages: None,
     }
 }
 

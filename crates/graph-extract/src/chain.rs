@@ -12,10 +12,10 @@ use crate::error::{ExtractError, RequestError};
 use crate::http::{GraphClient, GraphRequest};
 use crate::paging::{self, ExtraQuery, Page, PageFormat, PageIds, PageLinks};
 use crate::skip::{StreamGate, is_skippable};
-use crate::stats::{DeltaLink, Recorder, Skip, StreamCounters};
+use crate::stats::{Recorder, Skip, StreamCounters};
 
 /// Hard stop for a chain that never ends (a server repeating nextLinks): far above any real stream.
-const MAX_PAGES_PER_CHAIN: u64 = 10_000_000;
+const MAX_PAGES_PER_CHAIN: u32 = 10_000_000;
 
 const CONSISTENCY_LEVEL: HeaderName = HeaderName::from_static("consistencylevel");
 
@@ -53,6 +53,9 @@ pub(crate) struct RunContext {
     pub gates: HashMap<String, StreamGate>,
     pub emitted: Vec<String>,
     pub stream_names: HashMap<String, Arc<str>>,
+    /// One report download at a time: each is a whole CSV in memory (tenant-sized), and all of a
+    /// run's reports would otherwise start together.
+    pub report_downloads: tokio::sync::Semaphore,
 }
 
 impl RunContext {
@@ -117,7 +120,7 @@ impl RunContext {
         let parent: Option<Arc<str>> = parent_id.map(Arc::from);
         let mut next = first;
         let mut previous_url: Option<String> = None;
-        for _ in 0..MAX_PAGES_PER_CHAIN {
+        for sent in 0..MAX_PAGES_PER_CHAIN {
             let (body, url) = match next {
                 FirstPage::Body(body) => (body, None),
                 FirstPage::Url(url) => {
@@ -150,12 +153,9 @@ impl RunContext {
             counters
                 .rows
                 .fetch_add(rows as u64, std::sync::atomic::Ordering::Relaxed);
-            if let Some(link) = &delta_link {
-                self.recorder.delta_link(DeltaLink {
-                    stream: spec.stream.clone(),
-                    parent_id: parent_id.map(str::to_string),
-                    url: link.clone(),
-                });
+            // Counted, not kept: the link travels on the page, so a run holds no per-parent state.
+            if delta_link.is_some() {
+                StreamCounters::bump(&counters.delta_links);
             }
             if emit {
                 let page = Page {
@@ -165,6 +165,7 @@ impl RunContext {
                     body,
                     rows,
                     delta_link,
+                    chain_pages: next_link.is_none().then_some(sent + 1),
                 };
                 self.sender
                     .send(page)

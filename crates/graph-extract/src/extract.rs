@@ -150,6 +150,7 @@ impl Extractor {
                 .iter()
                 .map(|s| (s.stream.clone(), Arc::from(s.stream.as_str())))
                 .collect(),
+            report_downloads: tokio::sync::Semaphore::new(1),
         }
     }
 }

@@ -28,4 +28,4 @@ pub use paging::{Page, PageFormat};
 pub use plan::{Pass, Plan, PlanError};
 pub use probe::{ProbeResult, ProbeStatus};
 pub use retry::RetryPolicy;
-pub use stats::{DeltaLink, RunStats, Skip, StreamStats};
+pub use stats::{RunStats, Skip, StreamStats};

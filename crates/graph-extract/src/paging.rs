@@ -57,6 +57,9 @@ pub struct Page {
     pub rows: usize,
     /// Set on the last page of a delta chain.
     pub delta_link: Option<String>,
+    /// Set on the last page of a chain (one parent's pages, a top-level stream's, a report's):
+    /// how many pages the chain had, so a consumer can let go of what it kept per chain.
+    pub chain_pages: Option<u32>,
 }
 
 /// The streams `start_date` applies to, with the timestamp Graph filters them on (`ge`). No other
@@ -260,10 +263,17 @@ impl PageIds {
 
 /// CSV data lines (the header excluded), honouring quoted fields that contain newlines.
 pub fn csv_rows(body: &[u8]) -> usize {
+    record_ends(body).len().saturating_sub(1)
+}
+
+/// Where each CSV record (the header first) ends: just past its line break, or at the end of the
+/// body for a last line without one. Quoted fields may contain line breaks; blank lines are no
+/// records (their break still ends the span, so slices between ends cover the body exactly).
+fn record_ends(body: &[u8]) -> Vec<usize> {
+    let mut ends = Vec::new();
     let mut in_quotes = false;
-    let mut lines = 0usize;
     let mut line_has_data = false;
-    for &b in body {
+    for (i, &b) in body.iter().enumerate() {
         match b {
             b'"' => {
                 in_quotes = !in_quotes;
@@ -271,7 +281,9 @@ pub fn csv_rows(body: &[u8]) -> usize {
             }
             b'\n' if !in_quotes => {
                 if line_has_data {
-                    lines += 1;
+                    ends.push(i + 1);
+                } else if let Some(last) = ends.last_mut() {
+                    *last = i + 1;
                 }
                 line_has_data = false;
             }
@@ -280,9 +292,43 @@ pub fn csv_rows(body: &[u8]) -> usize {
         }
     }
     if line_has_data {
-        lines += 1;
+        ends.push(body.len());
     }
-    lines.saturating_sub(1)
+    ends
+}
+
+/// Splits a report CSV into pages of at most `rows_per_page` data records, each page the header
+/// followed by its records, with the number of records. A body with no data records is one page
+/// as it is, so the stream still lands its columns. Pages are built as they are taken, so only
+/// those in flight are copies.
+pub fn csv_pages(
+    body: &Bytes,
+    rows_per_page: usize,
+) -> impl ExactSizeIterator<Item = (Bytes, usize)> + '_ {
+    let ends = record_ends(body);
+    let header_end = ends.first().copied().unwrap_or(body.len());
+    let records = ends.get(1..).unwrap_or_default();
+    // (start, end, records) of each page's data, found now; the bytes are copied per page later.
+    let mut spans = Vec::new();
+    let mut start = header_end;
+    for chunk in records.chunks(rows_per_page.max(1)) {
+        let end = *chunk.last().expect("chunks are never empty");
+        spans.push((start, end, chunk.len()));
+        start = end;
+    }
+    let whole = spans.len() <= 1;
+    if whole {
+        spans = vec![(header_end, body.len(), records.len())];
+    }
+    spans.into_iter().map(move |(start, end, rows)| {
+        if whole {
+            return (body.clone(), rows);
+        }
+        let mut page = Vec::with_capacity(header_end + end - start);
+        page.extend_from_slice(&body[..header_end]);
+        page.extend_from_slice(&body[start..end]);
+        (Bytes::from(page), rows)
+    })
 }
 
 #[cfg(test)]
@@ -435,5 +481,29 @@ mod tests {
         assert_eq!(csv_rows(b"A,B\n"), 0);
         assert_eq!(csv_rows(b"A,B\n1,2"), 1);
         assert_eq!(csv_rows(b""), 0);
+        assert_eq!(csv_rows(b"A,B\n\n1,2\n\n"), 1);
+    }
+
+    #[test]
+    fn csv_pages_repeat_the_header_and_keep_quoted_newlines_whole() {
+        let body = Bytes::from_static(b"\xef\xbb\xbfA,B\r\n1,2\r\n3,\"x\ny\"\r\n\r\n5,6");
+        let pages: Vec<_> = csv_pages(&body, 2).collect();
+        let texts: Vec<(&[u8], usize)> = pages.iter().map(|(b, n)| (b.as_ref(), *n)).collect();
+        assert_eq!(
+            texts,
+            vec![
+                (&b"\xef\xbb\xbfA,B\r\n1,2\r\n3,\"x\ny\"\r\n\r\n"[..], 2),
+                (&b"\xef\xbb\xbfA,B\r\n5,6"[..], 1),
+            ]
+        );
+        for (page, rows) in &pages {
+            assert_eq!(csv_rows(page), *rows);
+        }
+        // Small bodies, header-only and empty ones pass through as one page.
+        let pages = |body: &Bytes, n| csv_pages(body, n).collect::<Vec<_>>();
+        assert_eq!(pages(&body, 3), vec![(body.clone(), 3)]);
+        let header_only = Bytes::from_static(b"A,B\n");
+        assert_eq!(pages(&header_only, 2), vec![(header_only.clone(), 0)]);
+        assert_eq!(pages(&Bytes::new(), 2), vec![(Bytes::new(), 0)]);
     }
 }

@@ -8,7 +8,7 @@ use stream_spec::StreamSpec;
 use crate::chain::{ChainError, RunContext};
 use crate::error::RequestError;
 use crate::http::{BodyCheck, GraphRequest};
-use crate::paging::{Page, PageFormat, csv_rows};
+use crate::paging::{Page, PageFormat, csv_pages};
 use crate::stats::StreamCounters;
 
 /// Redirect hops followed before giving up.
@@ -23,6 +23,11 @@ impl RunContext {
                 reason,
             })
         };
+        let _download = self
+            .report_downloads
+            .acquire()
+            .await
+            .map_err(|_| ChainError::Cancelled)?;
         let mut url = self.first_url(spec, None);
         let mut authorized = true;
         let mut hops = 0;
@@ -50,20 +55,27 @@ impl RunContext {
             url = next.to_string();
             authorized = false;
         };
-        let rows = csv_rows(&body);
-        StreamCounters::bump(&counters.pages);
-        counters.rows.fetch_add(rows as u64, Ordering::Relaxed);
-        let page = Page {
-            stream: self.name(&spec.stream),
-            parent_id: None,
-            format: PageFormat::Csv,
-            body,
-            rows,
-            delta_link: None,
-        };
-        self.sender
-            .send(page)
-            .await
-            .map_err(|_| ChainError::Cancelled)
+        // Handed on in pages of `page_size` lines, each with the header, like Graph's collections:
+        // the sink then never decodes a tenant-sized CSV at once.
+        let pages = csv_pages(&body, self.page_size as usize);
+        let count = u32::try_from(pages.len()).unwrap_or(u32::MAX);
+        for (index, (body, rows)) in (1..).zip(pages) {
+            StreamCounters::bump(&counters.pages);
+            counters.rows.fetch_add(rows as u64, Ordering::Relaxed);
+            let page = Page {
+                stream: self.name(&spec.stream),
+                parent_id: None,
+                format: PageFormat::Csv,
+                body,
+                rows,
+                delta_link: None,
+                chain_pages: (index == count).then_some(count),
+            };
+            self.sender
+                .send(page)
+                .await
+                .map_err(|_| ChainError::Cancelled)?;
+        }
+        Ok(())
     }
 }

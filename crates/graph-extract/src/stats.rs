@@ -18,6 +18,8 @@ pub struct StreamCounters {
     /// 429 answers (single requests and `$batch` items).
     pub throttled: AtomicU64,
     pub skipped_parents: AtomicU64,
+    /// Delta chains that ended in a `@odata.deltaLink` (the link itself travels on the page).
+    pub delta_links: AtomicU64,
 }
 
 impl StreamCounters {
@@ -34,6 +36,7 @@ impl StreamCounters {
             retries: get(&self.retries),
             throttled: get(&self.throttled),
             skipped_parents: get(&self.skipped_parents),
+            delta_links: get(&self.delta_links),
         }
     }
 }
@@ -47,6 +50,7 @@ pub struct StreamStats {
     pub retries: u64,
     pub throttled: u64,
     pub skipped_parents: u64,
+    pub delta_links: u64,
 }
 
 /// A stream, or one parent of a child stream, left out because Graph refused it.
@@ -63,20 +67,11 @@ pub struct Skip {
     pub permission: String,
 }
 
-/// Where a delta chain ended: pass it back next run to get only changes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeltaLink {
-    pub stream: String,
-    pub parent_id: Option<String>,
-    pub url: String,
-}
-
 /// What a run did, per stream, for the summary and the manifest.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunStats {
     pub streams: BTreeMap<String, StreamStats>,
     pub skips: Vec<Skip>,
-    pub delta_links: Vec<DeltaLink>,
     /// The `POST /$batch` requests themselves (their items are counted per stream).
     pub batch: StreamStats,
 }
@@ -92,7 +87,6 @@ impl RunStats {
 pub(crate) struct Recorder {
     streams: BTreeMap<String, std::sync::Arc<StreamCounters>>,
     skips: Mutex<Vec<Skip>>,
-    delta_links: Mutex<Vec<DeltaLink>>,
     /// Requests, retries and 429s of the `POST /$batch` calls themselves.
     pub(crate) batch_counters: StreamCounters,
 }
@@ -128,10 +122,6 @@ impl Recorder {
         self.skips.lock().expect("skips lock").push(skip);
     }
 
-    pub(crate) fn delta_link(&self, link: DeltaLink) {
-        self.delta_links.lock().expect("delta lock").push(link);
-    }
-
     pub(crate) fn finish(self, emitted: impl Fn(&str) -> bool) -> RunStats {
         let mut skips = self.skips.into_inner().expect("skips lock");
         // A stream skipped whole makes its parent skips for the same reason redundant.
@@ -152,8 +142,6 @@ impl Recorder {
                 StreamCounters::bump(&c.skipped_parents);
             }
         }
-        let mut delta_links = self.delta_links.into_inner().expect("delta lock");
-        delta_links.sort_by(|a, b| (&a.stream, &a.parent_id).cmp(&(&b.stream, &b.parent_id)));
         RunStats {
             streams: self
                 .streams
@@ -162,7 +150,6 @@ impl Recorder {
                 .map(|(name, c)| (name.clone(), c.snapshot()))
                 .collect(),
             skips,
-            delta_links,
             batch: self.batch_counters.snapshot(),
         }
     }

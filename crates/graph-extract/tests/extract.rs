@@ -72,13 +72,33 @@ async fn faulty_run(use_batch: bool) {
         let truth = mock.truth().stream(stream).unwrap().rows;
         assert_eq!(s.rows, truth, "stats rows of {stream}");
     }
-    let drive_links = stats
-        .delta_links
+    // Every chain (a parent's pages, a top-level stream's, a report's) says on exactly one page,
+    // its last, how many pages it had; under retries and `$batch` alike.
+    let mut chains: std::collections::BTreeMap<(&str, Option<&str>), (u32, Vec<u32>)> =
+        Default::default();
+    for page in &collected.pages {
+        let chain = chains
+            .entry((&*page.stream, page.parent_id.as_deref()))
+            .or_default();
+        chain.0 += 1;
+        chain.1.extend(page.chain_pages);
+    }
+    for ((stream, parent), (pages, said)) in &chains {
+        assert_eq!(
+            said,
+            &vec![*pages],
+            "chain_pages of {stream} under {parent:?}"
+        );
+    }
+    let drive_links = stats.streams["drive_items"].delta_links;
+    let pages_with_links = collected
+        .pages
         .iter()
-        .filter(|d| d.stream == "drive_items")
+        .filter(|p| &*p.stream == "drive_items" && p.delta_link.is_some())
         .count();
+    assert_eq!(drive_links, pages_with_links as u64);
     assert_eq!(
-        drive_links as u64,
+        drive_links,
         mock.truth().stream("users").unwrap().rows,
         "one deltaLink per drive"
     );

@@ -31,6 +31,10 @@ use drift::ObjectShape;
 pub struct PageInput {
     pub parent_id: Option<String>,
     pub body: Bytes,
+    /// Set on the last page of a chain (one parent's pages, or a top-level stream's): how many
+    /// pages the chain had. The chain's primary keys are then forgotten once all its pages are
+    /// decoded; `None` everywhere keeps every key to the end of the run.
+    pub chain_pages: Option<u32>,
 }
 
 /// A decoded page: rows in [`StreamSchema::output`] and what decoding saw.
@@ -109,6 +113,22 @@ impl PageDecoder {
     /// Decodes one page. A malformed body is an error for this page only; wrong-typed values,
     /// undeclared properties, null and repeated keys are not errors (see [`DecodeReport`]).
     pub fn decode(&self, page: &PageInput) -> Result<DecodedPage, DecodeError> {
+        let decoded = self.decode_inner(page);
+        self.guard.page_done(self.chain_of(page), page.chain_pages);
+        decoded
+    }
+
+    /// Which chain a page's keys belong to: its parent for child streams (whose keys hold the
+    /// parent column), the whole stream otherwise.
+    fn chain_of<'a>(&self, page: &'a PageInput) -> Option<&'a str> {
+        self.schema
+            .spec()
+            .parent
+            .as_ref()
+            .and(page.parent_id.as_deref())
+    }
+
+    fn decode_inner(&self, page: &PageInput) -> Result<DecodedPage, DecodeError> {
         let stream = self.schema.stream();
         let parent_id = match &self.schema.spec().parent {
             Some(parent) => {
@@ -147,7 +167,10 @@ impl PageDecoder {
             .iter()
             .map(|&i| columns[i].clone())
             .collect();
-        let verdict = self.guard.check(&key_columns).map_err(assemble)?;
+        let verdict = self
+            .guard
+            .check(self.chain_of(page), &key_columns)
+            .map_err(assemble)?;
         if let Some(keep) = &verdict.keep {
             columns = columns
                 .iter()

@@ -207,6 +207,7 @@ impl<W: Write> RecordWriter<W> {
             .decode(&PageInput {
                 parent_id: page.parent_id.as_ref().map(|p| p.to_string()),
                 body: page.body.clone(),
+                chain_pages: page.chain_pages,
             })
             .map_err(|e| page_error(e.to_string()))?;
         // `_extra` (undeclared properties) is the landing's; records carry the declared columns.

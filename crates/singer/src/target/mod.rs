@@ -111,6 +111,7 @@ pub async fn land(
                     .send(PageInput {
                         parent_id: None,
                         body,
+                        chain_pages: None,
                     })
                     .await?;
             }

@@ -44,6 +44,7 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         let page = PageInput {
             parent_id: (!parent.is_empty()).then(|| parent.to_string()),
             body: Bytes::from(body),
+            chain_pages: None,
         };
         sender.send(page).await?;
     }
