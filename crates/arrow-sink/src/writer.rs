@@ -35,6 +35,11 @@ pub struct WriterOptions {
     pub max_row_group_bytes: usize,
     /// A file is closed and the next one started once it reaches this size.
     pub target_file_bytes: usize,
+    /// A file is also closed once its footer describes this many column chunks (row groups ×
+    /// leaf columns): parquet keeps every written row group's metadata and page index in memory
+    /// until the file closes, ~1 KB per column chunk, which grew with the tenant (a 20k-user
+    /// drive_items file: 32 row groups × 210 columns).
+    pub max_file_column_chunks: usize,
     /// `BufWriter` capacity: smaller files are one PUT, larger ones a multipart upload in parts
     /// of this size, raised to the store's minimum part size (5 MiB on S3 and GCS). Kept small:
     /// every open file holds up to this much, times `upload_concurrency` parts in flight.
@@ -87,11 +92,12 @@ impl Default for WriterOptions {
             max_row_group_rows: 122_880,
             max_row_group_bytes: 128 * 1024 * 1024,
             target_file_bytes: 512 * 1024 * 1024,
+            max_file_column_chunks: 1024,
             upload_buffer_bytes: 2 * 1024 * 1024,
             upload_concurrency: 2,
             zstd_level: 3,
             bloom_filter_fpp: 0.01,
-            buffer_budget: Arc::new(BufferBudget::new(32 * 1024 * 1024)),
+            buffer_budget: Arc::new(BufferBudget::new(8 * 1024 * 1024)),
         }
     }
 }
@@ -130,6 +136,8 @@ pub struct StreamWriter {
     files: Vec<WrittenFile>,
     /// This writer's share of `options.buffer_budget`.
     buffered: usize,
+    /// Leaf columns of the Parquet schema: column chunks per row group.
+    leaf_columns: usize,
 }
 
 impl StreamWriter {
@@ -150,6 +158,7 @@ impl StreamWriter {
             .map(|&i| output.field(i).name().as_str())
             .collect();
         let properties = properties(&stream, schema.hash(), run, &keys, options);
+        let leaf_columns = leaf_columns(&output);
         Ok(Self {
             landing: landing.clone(),
             run: run.clone(),
@@ -161,6 +170,7 @@ impl StreamWriter {
             current: None,
             files: Vec::new(),
             buffered: 0,
+            leaf_columns,
         })
     }
 
@@ -207,12 +217,22 @@ impl StreamWriter {
         if over && data >= MIN_EARLY_FLUSH_BYTES {
             self.flush_row_group().await?;
         }
-        let file = self.current.as_mut().expect("still open");
-        let size = file.writer.bytes_written() + file.writer.in_progress_size();
-        if size >= self.options.target_file_bytes {
+        // An early flush may have closed the file already (its footer was full).
+        let size = self.current.as_ref().map_or(0, |file| {
+            file.writer.bytes_written() + file.writer.in_progress_size()
+        });
+        if size >= self.options.target_file_bytes || self.footer_is_full() {
             self.close_current().await?;
         }
         Ok(())
+    }
+
+    /// Whether the open file's footer holds `max_file_column_chunks` column chunks.
+    fn footer_is_full(&self) -> bool {
+        self.current.as_ref().is_some_and(|file| {
+            let leaves = self.leaf_columns.max(1);
+            file.writer.flushed_row_groups().len() * leaves >= self.options.max_file_column_chunks
+        })
     }
 
     /// Writes out the open row group, if any, freeing its column writers, codec contexts and
@@ -228,6 +248,9 @@ impl StreamWriter {
             return Err(self.fail(source).await);
         }
         self.options.buffer_budget.report(&mut self.buffered, 0);
+        if self.footer_is_full() {
+            self.close_current().await?;
+        }
         Ok(())
     }
 
@@ -362,6 +385,13 @@ fn properties(
             .set_column_bloom_filter_fpp(column, options.bloom_filter_fpp);
     }
     builder.build()
+}
+
+/// Leaf columns of `schema` as Parquet stores it (a struct is one per leaf field).
+fn leaf_columns(schema: &SchemaRef) -> usize {
+    parquet::arrow::ArrowSchemaConverter::new()
+        .convert(schema)
+        .map_or(schema.fields().len(), |s| s.num_columns())
 }
 
 /// A path below the landing root, as manifests record it.

@@ -125,3 +125,49 @@ async fn a_row_groups_setup_does_not_count_against_the_budget() {
         "200 rows in one row group"
     );
 }
+
+/// parquet keeps every written row group's metadata in memory until its file closes, so a file
+/// is closed once its footer describes `max_file_column_chunks` column chunks; every row lands.
+#[tokio::test]
+async fn a_file_closes_once_its_footer_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let landing = Landing::local(dir.path()).unwrap();
+    let schema = wide_schema();
+    let columns = schema.output().fields().len();
+    let options = WriterOptions {
+        // Each batch its own row group: 202 column chunks each, 4 row groups per file.
+        max_row_group_rows: 5,
+        max_file_column_chunks: 4 * columns,
+        ..WriterOptions::default()
+    };
+    let mut writer = StreamWriter::new(&landing, &RunId::new(), &schema, &options).unwrap();
+    for page in 0..10 {
+        let ids: Vec<String> = (0..5).map(|i| format!("item-{page}-{i}")).collect();
+        let mut arrays: Vec<Arc<dyn arrow::array::Array>> = vec![Arc::new(StringArray::from(ids))];
+        for _ in 1..columns {
+            arrays.push(Arc::new(StringArray::from(vec![Some("x"); 5])));
+        }
+        let batch = RecordBatch::try_new(schema.output().clone(), arrays).unwrap();
+        writer.write(&batch).await.unwrap();
+    }
+    let files = writer.finish().await.unwrap();
+    let mut shape = Vec::new();
+    for file in &files {
+        let staged = dir.path().join(file.staging.as_ref());
+        let rows = duckdb_query(&format!(
+            "SELECT count(*) AS groups, CAST(sum(row_group_num_rows) AS BIGINT) AS rows \
+             FROM parquet_metadata('{}') WHERE column_id = 0",
+            staged.display()
+        ));
+        shape.push((
+            rows[0]["groups"].as_u64().unwrap(),
+            rows[0]["rows"].as_u64().unwrap(),
+            file.rows,
+        ));
+    }
+    assert_eq!(
+        shape,
+        vec![(4, 20, 20), (4, 20, 20), (2, 10, 10)],
+        "10 row groups of 5 rows in files of at most 4"
+    );
+}
