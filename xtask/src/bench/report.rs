@@ -65,9 +65,14 @@ pub fn machine(ctx: &Ctx, profile: Profile) -> Value {
 /// The section text with the machine it was measured on in front.
 pub fn stamp(machine: &Value, markdown: &str) -> String {
     let s = |k: &str| machine[k].as_str().unwrap_or("").to_string();
+    // A figure with no Python peer (memory, extract) runs before the peers' venv exists.
+    let peers = match s("peers") {
+        p if p.is_empty() => String::new(),
+        p => format!(" Peers: {p}."),
+    };
     format!(
         "_Measured {} at commit {} with the `{}` profile on {} × {} ({} GiB), Linux {}, {}; \
-         load average at start {}. Peers: {}._\n\n{markdown}",
+         load average at start {}.{}_\n\n{markdown}",
         s("date"),
         s("commit"),
         s("profile"),
@@ -77,7 +82,7 @@ pub fn stamp(machine: &Value, markdown: &str) -> String {
         s("kernel"),
         s("rustc"),
         s("loadavg_at_start"),
-        s("peers"),
+        peers,
     )
 }
 
