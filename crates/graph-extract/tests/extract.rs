@@ -74,8 +74,9 @@ async fn faulty_run(use_batch: bool) {
     }
     // Every chain (a parent's pages, a top-level stream's, a report's) says on exactly one page,
     // its last, how many pages it had; under retries and `$batch` alike.
-    let mut chains: std::collections::BTreeMap<(&str, Option<&str>), (u32, Vec<u32>)> =
-        Default::default();
+    // (stream, parent) -> (pages seen, what their chain_pages said)
+    type Chains<'a> = std::collections::BTreeMap<(&'a str, Option<&'a str>), (u32, Vec<u32>)>;
+    let mut chains = Chains::new();
     for page in &collected.pages {
         let chain = chains
             .entry((&*page.stream, page.parent_id.as_deref()))
