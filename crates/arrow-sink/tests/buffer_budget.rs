@@ -88,6 +88,16 @@ fn wide_schema() -> StreamSchema {
     StreamSchema::new(&spec).unwrap()
 }
 
+/// A child page of 5 rows of [`wide_schema`].
+fn wide_page(schema: &StreamSchema, page: usize) -> RecordBatch {
+    let ids: Vec<String> = (0..5).map(|i| format!("item-{page}-{i}")).collect();
+    let mut arrays: Vec<Arc<dyn arrow::array::Array>> = vec![Arc::new(StringArray::from(ids))];
+    for _ in 1..schema.output().fields().len() {
+        arrays.push(Arc::new(StringArray::from(vec![Some("x"); 5])));
+    }
+    RecordBatch::try_new(schema.output().clone(), arrays).unwrap()
+}
+
 /// What a row group holds beyond its rows (bloom filters, every column's buffers) comes back
 /// right after a flush, so it must not count against the budget: counting it flushed a wide
 /// stream after every page, landing row groups of 5 rows.
@@ -103,15 +113,8 @@ async fn a_row_groups_setup_does_not_count_against_the_budget() {
         ..WriterOptions::default()
     };
     let mut writer = StreamWriter::new(&landing, &RunId::new(), &schema, &options).unwrap();
-    let columns = schema.output().fields().len();
     for page in 0..40 {
-        let ids: Vec<String> = (0..5).map(|i| format!("item-{page}-{i}")).collect();
-        let mut arrays: Vec<Arc<dyn arrow::array::Array>> = vec![Arc::new(StringArray::from(ids))];
-        for _ in 1..columns {
-            arrays.push(Arc::new(StringArray::from(vec![Some("x"); 5])));
-        }
-        let batch = RecordBatch::try_new(schema.output().clone(), arrays).unwrap();
-        writer.write(&batch).await.unwrap();
+        writer.write(&wide_page(&schema, page)).await.unwrap();
     }
     let files = writer.finish().await.unwrap();
     let staged = dir.path().join(files[0].staging.as_ref());
@@ -142,13 +145,7 @@ async fn a_file_closes_once_its_footer_is_full() {
     };
     let mut writer = StreamWriter::new(&landing, &RunId::new(), &schema, &options).unwrap();
     for page in 0..10 {
-        let ids: Vec<String> = (0..5).map(|i| format!("item-{page}-{i}")).collect();
-        let mut arrays: Vec<Arc<dyn arrow::array::Array>> = vec![Arc::new(StringArray::from(ids))];
-        for _ in 1..columns {
-            arrays.push(Arc::new(StringArray::from(vec![Some("x"); 5])));
-        }
-        let batch = RecordBatch::try_new(schema.output().clone(), arrays).unwrap();
-        writer.write(&batch).await.unwrap();
+        writer.write(&wide_page(&schema, page)).await.unwrap();
     }
     let files = writer.finish().await.unwrap();
     let mut shape = Vec::new();

@@ -155,7 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         tools: OnceLock::new(),
     };
     let started = std::time::Instant::now();
-    let machine = report::machine(&ctx, profile);
+    let mut machine = report::machine(&ctx, profile);
     let mut doc = std::fs::read_to_string(&out_md).unwrap_or_default();
     for section in sections {
         let name = report::section_name(section);
@@ -167,6 +167,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Section::Memory => memory::run(&ctx)?,
             Section::All => unreachable!("expanded above"),
         };
+        if machine["peers"].as_str().is_none_or(str::is_empty) {
+            machine["peers"] = report::peers().into();
+        }
         let json = serde_json::json!({"machine": machine, "quick": ctx.quick, "runs": ctx.runs, "data": data});
         let path = out_json.join(format!("{name}.json"));
         std::fs::write(&path, serde_json::to_string_pretty(&json)?)?;

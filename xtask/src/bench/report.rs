@@ -45,7 +45,7 @@ pub fn machine(ctx: &Ctx, profile: Profile) -> Value {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map(|kib| kib / 1024.0 / 1024.0)
         .unwrap_or(0.0);
-    let python = crate::test::tools_dir().join("bench-venv/bin/python");
+    let python = bench_python();
     json!({
         "nproc": ctx.nproc,
         "cpu": cpu,
@@ -53,13 +53,27 @@ pub fn machine(ctx: &Ctx, profile: Profile) -> Value {
         "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
         "rustc": first_line(Command::new("rustc").arg("-V")),
         "python": first_line(Command::new(&python).arg("-V")),
-        "peers": if python.exists() { super::tools::versions(&python) } else { String::new() },
+        "peers": peers(),
         "profile": profile.name(),
         "commit": first_line(Command::new("git").current_dir(&ctx.root).args(["rev-parse", "--short", "HEAD"])),
         "date": first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
         "loadavg_at_start": std::fs::read_to_string("/proc/loadavg").unwrap_or_default()
             .split_whitespace().take(3).collect::<Vec<_>>().join(" "),
     })
+}
+
+fn bench_python() -> std::path::PathBuf {
+    crate::test::tools_dir().join("bench-venv/bin/python")
+}
+
+/// The peers' pinned versions, once their venv exists (a section installs it on first use).
+pub fn peers() -> String {
+    let python = bench_python();
+    if python.exists() {
+        super::tools::versions(&python)
+    } else {
+        String::new()
+    }
 }
 
 /// The section text with the machine it was measured on in front.
