@@ -55,6 +55,11 @@ struct ChainKeys {
 }
 
 impl Chains {
+    fn held(&self) -> usize {
+        let by_parent: usize = self.by_parent.values().map(|c| c.seen.len()).sum();
+        self.top.seen.len() + by_parent
+    }
+
     fn get(&mut self, parent: Option<&str>) -> &mut ChainKeys {
         match parent {
             None => &mut self.top,
@@ -77,18 +82,12 @@ impl KeyGuard {
     /// Number of distinct keys admitted so far.
     pub fn admitted(&self) -> usize {
         let chains = self.lock();
-        chains.retired
-            + chains.top.seen.len()
-            + chains
-                .by_parent
-                .values()
-                .map(|c| c.seen.len())
-                .sum::<usize>()
+        chains.retired + chains.held()
     }
 
     /// Keys held in memory now (chains not yet done).
     pub fn held(&self) -> usize {
-        self.admitted() - self.lock().retired
+        self.lock().held()
     }
 
     /// Decides, for the key columns of one batch of the chain of `parent`, which rows land.
