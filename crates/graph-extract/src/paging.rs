@@ -261,11 +261,6 @@ impl PageIds {
     }
 }
 
-/// CSV data lines (the header excluded), honouring quoted fields that contain newlines.
-pub fn csv_rows(body: &[u8]) -> usize {
-    record_ends(body).len().saturating_sub(1)
-}
-
 /// Where each CSV record (the header first) ends: just past its line break, or at the end of the
 /// body for a last line without one. Quoted fields may contain line breaks; blank lines are no
 /// records (their break still ends the span, so slices between ends cover the body exactly).
@@ -308,18 +303,23 @@ pub fn csv_pages(
     let ends = record_ends(body);
     let header_end = ends.first().copied().unwrap_or(body.len());
     let records = ends.get(1..).unwrap_or_default();
+    let per_page = rows_per_page.max(1);
+    let whole = records.len() <= per_page;
     // (start, end, records) of each page's data, found now; the bytes are copied per page later.
-    let mut spans = Vec::new();
-    let mut start = header_end;
-    for chunk in records.chunks(rows_per_page.max(1)) {
-        let end = *chunk.last().expect("chunks are never empty");
-        spans.push((start, end, chunk.len()));
-        start = end;
-    }
-    let whole = spans.len() <= 1;
-    if whole {
-        spans = vec![(header_end, body.len(), records.len())];
-    }
+    let spans: Vec<(usize, usize, usize)> = if whole {
+        vec![(header_end, body.len(), records.len())]
+    } else {
+        let mut start = header_end;
+        records
+            .chunks(per_page)
+            .map(|chunk| {
+                let end = *chunk.last().expect("chunks are never empty");
+                let span = (start, end, chunk.len());
+                start = end;
+                span
+            })
+            .collect()
+    };
     spans.into_iter().map(move |(start, end, rows)| {
         if whole {
             return (body.clone(), rows);
@@ -334,6 +334,11 @@ pub fn csv_pages(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// CSV data lines (the header excluded), honouring quoted fields that contain newlines.
+    fn csv_rows(body: &[u8]) -> usize {
+        record_ends(body).len().saturating_sub(1)
+    }
     use stream_spec::{Field, FieldType, PageSize, ParentRef};
 
     fn spec(path: &str, page_size: PageSize, parent: bool) -> StreamSpec {
