@@ -362,6 +362,7 @@ mod tests {
             entity: None,
             permission: "User.Read.All".into(),
             outlook_mailbox_limit: false,
+            incremental: Default::default(),
             fields: vec![
                 field("id", "id"),
                 field("displayName", "display_name"),

@@ -41,8 +41,104 @@ pub struct StreamSpec {
     /// Outlook resources allow 4 concurrent requests per app per mailbox.
     #[serde(default, skip_serializing_if = "is_false")]
     pub outlook_mailbox_limit: bool,
+    /// How a run after the stream's first finds what changed (landing contract 2).
+    #[serde(default)]
+    pub incremental: Incremental,
     /// Typed fields, in output order. Parent-key columns are not listed here (see `parent`).
     pub fields: Vec<Field>,
+}
+
+/// The incremental method of a stream. Whatever the method, a run lands only inserts, updates and
+/// deletes against the stream's current state; the method decides what is read from Graph.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Incremental {
+    /// A Graph delta query: the chain ends in `@odata.deltaLink`, kept as state, and the next run
+    /// follows that link for the changes since.
+    Delta(DeltaQuery),
+    /// Rows filtered on a timestamp from the last run's greatest value (less an overlap); keys
+    /// dedupe the overlap. Never yields deletes.
+    Bookmark(Bookmark),
+    /// History rather than state (usage reports): read as declared, a row not seen again is never
+    /// a delete.
+    Append,
+    /// Read in full and compared by key and content hash with the current state: keys no longer
+    /// listed become deletes.
+    #[default]
+    Compare,
+}
+
+impl Incremental {
+    /// The method's name as the manifest and summary show it (`delta`, `bookmark`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Incremental::Delta(_) => "delta",
+            Incremental::Bookmark(_) => "bookmark",
+            Incremental::Append => "append",
+            Incremental::Compare => "compare",
+        }
+    }
+
+    /// The top-level property that marks a row as deleted, for delta streams.
+    pub fn tombstone(&self) -> Option<&str> {
+        match self {
+            Incremental::Delta(delta) => Some(&delta.tombstone),
+            _ => None,
+        }
+    }
+}
+
+/// A delta query's endpoint and how it reports deletions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeltaQuery {
+    /// Delta path relative to the version root; `{parent_id}` is the parent's id and `{folder_id}`
+    /// a folder listed by `folders`.
+    pub path: String,
+    /// Delta per folder (mail, contacts): the folders are listed first, each followed on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folders: Option<Folders>,
+    /// Top-level property whose presence (non-null) marks a deleted row: `@removed` for directory
+    /// objects and Outlook items, `deleted` (a facet) for drive items.
+    pub tombstone: String,
+    /// Whether the first request sends the declared `$select` (`calendarView/delta` refuses it).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub select: bool,
+    /// `calendarView/delta`: the first request carries `startDateTime`/`endDateTime`, a window
+    /// around the run's start (`events_window_days` in the config).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub window: bool,
+}
+
+/// The folder listing of a per-folder delta stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Folders {
+    /// `/users/{parent_id}/mailFolders`.
+    pub path: String,
+    /// Navigation property of nested folders (`childFolders`), listed recursively.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children: Option<String>,
+    /// Fixed query on the listing (`includeHiddenFolders=true`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    /// A delta path that covers items outside every listed folder (`/users/{parent_id}/contacts/delta`
+    /// for the default contact folder), followed once per parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_path: Option<String>,
+}
+
+/// A timestamp bookmark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bookmark {
+    /// Graph property filtered on (`activityDateTime`): `$filter=<property> ge <timestamp>`.
+    pub property: String,
+    /// Minutes before the bookmark read again, for rows Graph makes visible late.
+    pub overlap_minutes: u32,
+    /// Days Graph keeps rows; a bookmark older than that starts at the retention edge instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -179,6 +275,22 @@ impl StreamSpec {
                 "`{parent_id}` in path and `parent` go together".into(),
             ));
         }
+        if let Incremental::Delta(delta) = &self.incremental {
+            if delta.path.contains("{parent_id}") != self.parent.is_some() {
+                return Err(invalid(
+                    "`{parent_id}` in incremental.path and `parent` go together".into(),
+                ));
+            }
+            if delta.path.contains("{folder_id}") != delta.folders.is_some() {
+                return Err(invalid(
+                    "`{folder_id}` in incremental.path and `incremental.folders` go together"
+                        .into(),
+                ));
+            }
+            if delta.tombstone.is_empty() {
+                return Err(invalid("incremental.tombstone is empty".into()));
+            }
+        }
         Ok(())
     }
 
@@ -286,6 +398,26 @@ mod tests {
         );
         let back = serde_json::to_value(&field).unwrap();
         assert_eq!(back["type"]["list"]["struct"][0]["type"], "utf8");
+    }
+
+    #[test]
+    fn incremental_methods_read_in_their_documented_shape() {
+        let delta: Incremental = serde_json::from_str(
+            r#"{"method":"delta","path":"/users/{parent_id}/mailFolders/{folder_id}/messages/delta",
+                "tombstone":"@removed","select":true,
+                "folders":{"path":"/users/{parent_id}/mailFolders","children":"childFolders"}}"#,
+        )
+        .unwrap();
+        assert_eq!(delta.name(), "delta");
+        assert_eq!(delta.tombstone(), Some("@removed"));
+        let bookmark: Incremental = serde_json::from_str(
+            r#"{"method":"bookmark","property":"activityDateTime","overlap_minutes":15}"#,
+        )
+        .unwrap();
+        assert_eq!(bookmark.tombstone(), None);
+        let compare: Incremental = serde_json::from_str(r#"{"method":"compare"}"#).unwrap();
+        assert_eq!(compare, Incremental::default());
+        assert!(serde_json::from_str::<Incremental>(r#"{"method":"guess"}"#).is_err());
     }
 
     #[test]

@@ -69,6 +69,7 @@ fn entity_spec(model: &Model, def: &StreamDef) -> anyhow::Result<StreamSpec> {
         entity: Some(def.entity.into()),
         permission: def.permission.into(),
         outlook_mailbox_limit: def.outlook_mailbox_limit,
+        incremental: Default::default(),
         fields,
     })
 }

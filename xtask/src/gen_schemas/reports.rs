@@ -86,6 +86,7 @@ fn report_stream(stream: &str, body: &str) -> anyhow::Result<StreamSpec> {
         entity: None,
         permission: REPORTS_PERMISSION.to_string(),
         outlook_mailbox_limit: false,
+        incremental: stream_spec::Incremental::Append,
         fields,
     })
 }

@@ -224,6 +224,7 @@ pub fn stream_spec(
         entity: None,
         permission: "none".to_string(),
         outlook_mailbox_limit: false,
+        incremental: Default::default(),
         fields,
     })
 }
