@@ -71,7 +71,7 @@ async fn a_run_killed_while_writing_leaves_no_data_and_the_rerun_lands_everythin
     let truth = server.truth();
     for stream in ["users", "mail_messages", "drive_items"] {
         let expected = truth.stream(stream).unwrap();
-        let (rows, keys) = landed(&out, stream, &expected.primary_key);
+        let (rows, keys) = landed(&out, stream, &expected.primary_key, &expected.primary_key);
         assert_eq!(rows, expected.rows, "{stream} rows after the rerun");
         assert_eq!(keys, expected.keys, "{stream} keys after the rerun");
     }

@@ -71,7 +71,10 @@ async fn login_stores_a_refresh_token_that_sync_then_uses() {
     assert_eq!(run.code, 0, "{run:?}");
     let truth = server.truth();
     let users = truth.stream("users").unwrap();
-    assert_eq!(landed(&out, "users", &users.primary_key).0, users.rows);
+    assert_eq!(
+        landed(&out, "users", &users.primary_key, &users.primary_key).0,
+        users.rows
+    );
     assert_ne!(
         std::fs::read_to_string(&cache).unwrap(),
         stored,

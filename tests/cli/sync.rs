@@ -144,6 +144,11 @@ async fn selected_streams_only_land_and_flags_override_the_config() {
     assert_eq!(landed_streams, ["groups", "mail_messages"]);
     let truth = server.truth();
     let expected = truth.stream("mail_messages").unwrap();
-    let (rows, keys) = landed(&out, "mail_messages", &expected.primary_key);
+    let (rows, keys) = landed(
+        &out,
+        "mail_messages",
+        &expected.primary_key,
+        &expected.primary_key,
+    );
     assert_eq!((rows, &keys), (expected.rows, &expected.keys));
 }

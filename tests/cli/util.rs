@@ -99,8 +99,35 @@ pub async fn msgraph_sync<S: AsRef<std::ffi::OsStr>>(
     }
 }
 
-/// Row count and key set of one stream, read back the way the README tells readers to.
-pub fn landed(root: &Path, stream: &str, key: &[String]) -> (u64, BTreeSet<Vec<String>>) {
+/// The README's current-state query of one stream: per primary key, the row with the greatest
+/// `_run_id`, unless it is a delete.
+pub fn current_state_sql(
+    root: &Path,
+    stream: &str,
+    primary_key: &[String],
+    columns: &str,
+) -> String {
+    let partition = primary_key
+        .iter()
+        .map(|k| format!("\"{k}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY _run_id DESC) AS _rn \
+         FROM read_parquet('{}/{stream}/**/*.parquet', hive_partitioning=true, union_by_name=true)) \
+         WHERE _rn = 1 AND _change <> 'delete'",
+        root.display()
+    )
+}
+
+/// Row count and key set of one stream's current state (keys listed in `key`, partitioned by
+/// `primary_key`), read back the way the README tells readers to.
+pub fn landed(
+    root: &Path,
+    stream: &str,
+    primary_key: &[String],
+    key: &[String],
+) -> (u64, BTreeSet<Vec<String>>) {
     let columns = if key.is_empty() {
         "1 AS one".to_string()
     } else {
@@ -109,11 +136,7 @@ pub fn landed(root: &Path, stream: &str, key: &[String]) -> (u64, BTreeSet<Vec<S
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let sql = format!(
-        "SELECT {columns} FROM read_parquet('{}/{stream}/**/*.parquet', hive_partitioning=true, union_by_name=true)",
-        root.display()
-    );
-    let rows = duckdb_query(&sql);
+    let rows = duckdb_query(&current_state_sql(root, stream, primary_key, &columns));
     let keys: BTreeSet<Vec<String>> = rows
         .iter()
         .map(|row| {
@@ -123,6 +146,21 @@ pub fn landed(root: &Path, stream: &str, key: &[String]) -> (u64, BTreeSet<Vec<S
         })
         .collect();
     (rows.len() as u64, keys)
+}
+
+/// Rows of one run that repeat a key (`0` when every key is landed once per run).
+pub fn repeated_keys(root: &Path, stream: &str, primary_key: &[String]) -> u64 {
+    let key = primary_key
+        .iter()
+        .map(|k| format!("\"{k}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT count(*) - count(DISTINCT ({key}, _run_id)) AS repeated \
+         FROM read_parquet('{}/{stream}/**/*.parquet', hive_partitioning=true, union_by_name=true)",
+        root.display()
+    );
+    duckdb_query(&sql)[0]["repeated"].as_u64().unwrap_or(0)
 }
 
 /// Every non-denied stream of the truth, as landed under `root`, equals the truth exactly.
@@ -138,8 +176,13 @@ pub fn assert_landing_matches(root: &Path, truth: &Truth) {
         } else {
             &expected.primary_key
         };
-        let (rows, keys) = landed(root, stream, key);
+        let (rows, keys) = landed(root, stream, &expected.primary_key, key);
         assert_eq!(rows, expected.rows, "row count of {stream}");
+        assert_eq!(
+            repeated_keys(root, stream, &expected.primary_key),
+            0,
+            "{stream}: a key landed twice in one run"
+        );
         if !key.is_empty() {
             assert_eq!(keys, expected.keys, "key set of {stream}");
         }

@@ -1,9 +1,10 @@
-//! Making a run visible: publish staged files, write the manifest, then supersede older files.
+//! Making a run visible: publish staged files, write the state, then the manifest.
 //!
 //! Order matters. Data is written under `_staging/<run_id>/` (never matched by a reader's glob),
-//! moved to its partition only when the run commits, and the manifest goes last. Older files of
-//! the same partitions are deleted only after the manifest exists, so a failure at any point
-//! leaves the previous data readable.
+//! moved to its partition only when the run commits, and the manifest goes last, created only if
+//! absent. Runs only append: no file of an earlier run is touched, so a failure at any point
+//! leaves the previous data and state as they were. Files published by a run that died before its
+//! manifest are not state (the next runs ignore them) and are removed by a later run.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,12 +14,13 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
+use crate::change::ChangeCounts;
 use crate::decode::DecodeReport;
 use crate::layout::{self, RunId};
 use crate::manifest::{MANIFEST_FORMAT, Manifest, RunStatus, SkippedItem, StreamManifest};
 use crate::store::Landing;
 use crate::write_error::WriteError;
-use crate::writer::{WrittenFile, relative};
+use crate::writer::WrittenFile;
 
 /// One stream as its writer finished it.
 #[derive(Debug, Clone)]
@@ -27,16 +29,20 @@ pub struct StreamOutcome {
     pub schema_hash: String,
     pub files: Vec<WrittenFile>,
     pub report: DecodeReport,
+    /// The incremental method used (`delta`, `compare`, ...).
+    pub method: String,
+    pub changes: ChangeCounts,
 }
 
-/// Publishes the staged files of `streams`, writes the manifest, supersedes older files of the same
-/// partitions and removes the run's staging prefix. Returns the manifest as written.
+/// Publishes the staged files of `streams`, writes `state` and the manifest (both create-only)
+/// and removes the run's staging prefix. Returns the manifest as written.
 pub async fn commit_run(
     landing: &Landing,
     run: &RunId,
     started_at: DateTime<Utc>,
     streams: Vec<StreamOutcome>,
     skipped: Vec<SkippedItem>,
+    state: Option<serde_json::Value>,
 ) -> Result<Manifest, WriteError> {
     let store = landing.store();
     for outcome in &streams {
@@ -49,10 +55,10 @@ pub async fn commit_run(
         }
     }
 
-    let mut superseded = Vec::new();
-    for outcome in &streams {
-        superseded.extend(older_part_files(landing, &outcome.stream, run).await?);
-    }
+    let state = match state {
+        Some(state) => Some(crate::state::save(landing, run, &state).await?),
+        None => None,
+    };
 
     let mut entries = BTreeMap::new();
     for mut outcome in streams {
@@ -70,6 +76,8 @@ pub async fn commit_run(
             deduplicated: outcome.report.duplicates,
             files: outcome.files,
             report: outcome.report,
+            method: outcome.method,
+            changes: outcome.changes,
         };
         if entries.insert(outcome.stream.clone(), entry).is_some() {
             return Err(WriteError::DuplicateStream(outcome.stream));
@@ -88,39 +96,40 @@ pub async fn commit_run(
         finished_at: Utc::now(),
         streams: entries,
         skipped,
-        superseded: superseded.iter().map(|p| relative(landing, p)).collect(),
+        state,
     };
     manifest.save(landing, run).await?;
-
-    for path in &superseded {
-        delete_if_present(landing, path).await?;
-    }
     delete_prefix(landing, &layout::staging_dir(landing, run)).await?;
     Ok(manifest)
 }
 
-/// Part files of runs older than `run` in the partition `run` writes for `stream`.
-async fn older_part_files(
+/// Deletes part files published by runs that never committed (killed between publishing and
+/// the manifest) once they are older than `grace`: a run that recent may still be committing.
+pub(crate) async fn delete_orphans(
     landing: &Landing,
-    stream: &str,
-    run: &RunId,
-) -> Result<Vec<Path>, WriteError> {
-    let partition = layout::partition_path(landing, stream, run.date());
-    let objects: Vec<_> = landing
-        .store()
-        .list(Some(&partition))
-        .try_collect()
-        .await
-        .map_err(WriteError::object("listing", &partition))?;
-    Ok(objects
-        .into_iter()
-        .map(|o| o.location)
-        .filter(|path| {
-            path.filename()
-                .and_then(layout::run_of_part_file)
-                .is_some_and(|owner| owner.as_str() < run.as_str())
-        })
-        .collect())
+    current: &RunId,
+    orphans: &[object_store::ObjectMeta],
+    grace: Duration,
+) -> Result<usize, WriteError> {
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::TimeDelta::MAX);
+    let mut removed = 0;
+    for orphan in orphans {
+        let Some(run) = orphan
+            .location
+            .filename()
+            .and_then(layout::run_of_part_file)
+        else {
+            continue;
+        };
+        if run != *current && run.started() + grace <= current.started() {
+            delete_if_present(landing, &orphan.location).await?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "removed part files of runs that never committed");
+    }
+    Ok(removed)
 }
 
 /// Deletes the staging leftovers of runs that started more than `grace` before `current` and never

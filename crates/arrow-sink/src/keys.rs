@@ -6,14 +6,14 @@ use std::sync::Mutex;
 
 use arrow::array::{Array, ArrayRef, BooleanArray};
 use arrow::error::ArrowError;
-use arrow::row::{RowConverter, SortField};
-use twox_hash::XxHash3_128;
 
 /// Which rows of a batch may land.
 #[derive(Debug)]
 pub struct KeyVerdict {
     /// `None` when every row may land (no copy needed); else the rows to keep.
     pub keep: Option<BooleanArray>,
+    /// Key hashes of the rows that land, in row order.
+    pub kept: Vec<u128>,
     pub rejected_null_key: u64,
     pub duplicates: u64,
 }
@@ -35,6 +35,9 @@ pub struct KeyGuard {
 }
 
 type KeySet = HashSet<u128, BuildHasherDefault<PreHashed>>;
+
+/// A map keyed by key hashes (see [`PreHashed`]).
+pub(crate) type KeyMap<V> = HashMap<u128, V, BuildHasherDefault<PreHashed>>;
 
 #[derive(Debug, Default)]
 struct Chains {
@@ -97,18 +100,9 @@ impl KeyGuard {
         key_columns: &[ArrayRef],
     ) -> Result<KeyVerdict, ArrowError> {
         let num_rows = key_columns.first().map_or(0, |c| c.len());
-        let fields = key_columns
-            .iter()
-            .map(|c| SortField::new(c.data_type().clone()))
-            .collect();
-        let rows = RowConverter::new(fields)?.convert_columns(key_columns)?;
         // Hash outside the lock; only the set insertions are serialised.
-        let hashes: Vec<Option<u128>> = (0..num_rows)
-            .map(|i| {
-                let has_null = key_columns.iter().any(|c| c.is_null(i));
-                (!has_null).then(|| XxHash3_128::oneshot(rows.row(i).as_ref()))
-            })
-            .collect();
+        let hashes = crate::change::key_hashes(key_columns)?;
+        let mut kept = Vec::with_capacity(num_rows);
         let mut keep = Vec::with_capacity(num_rows);
         let (mut rejected_null_key, mut duplicates) = (0, 0);
         {
@@ -124,7 +118,10 @@ impl KeyGuard {
                         duplicates += 1;
                         false
                     }
-                    Some(_) => true,
+                    Some(hash) => {
+                        kept.push(hash);
+                        true
+                    }
                 };
                 keep.push(admitted);
             }
@@ -132,6 +129,7 @@ impl KeyGuard {
         let all_kept = rejected_null_key == 0 && duplicates == 0;
         Ok(KeyVerdict {
             keep: (!all_kept).then(|| BooleanArray::from(keep)),
+            kept,
             rejected_null_key,
             duplicates,
         })
@@ -164,7 +162,7 @@ impl KeyGuard {
 
 /// The set's keys are already uniform hashes: use their low bits instead of hashing again.
 #[derive(Default)]
-struct PreHashed(u64);
+pub(crate) struct PreHashed(u64);
 
 impl Hasher for PreHashed {
     fn finish(&self) -> u64 {

@@ -3,6 +3,7 @@
 //! ```text
 //! <root>/<stream>/date=YYYY-MM-DD/part-<run_id>-<seq>.parquet   data (visible to readers)
 //! <root>/_staging/<run_id>/<stream>/date=…/part-…parquet          a run's files before it commits
+//! <root>/_state/<run_id>.json                                     incremental state, with the manifest
 //! <root>/_runs/<run_id>.json                                      the manifest, written last
 //! ```
 //! Directories starting with `_` never match a reader's `<stream>/**/*.parquet` glob, and stream
@@ -18,6 +19,7 @@ use crate::store::Landing;
 
 pub const RUNS_DIR: &str = "_runs";
 pub const STAGING_DIR: &str = "_staging";
+pub const STATE_DIR: &str = "_state";
 const RUN_TIME_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
 const RUN_TIME_PARSE: &str = "%Y%m%dT%H%M%S%.3fZ%z";
 
@@ -153,6 +155,11 @@ pub fn staging_dir(landing: &Landing, run: &RunId) -> Path {
 /// `<root>/_runs/<run_id>.json`
 pub fn manifest_path(landing: &Landing, run: &RunId) -> Path {
     landing.path([RUNS_DIR, &format!("{run}.json")])
+}
+
+/// `<root>/_state/<run_id>.json`
+pub fn state_path(landing: &Landing, run: &RunId) -> Path {
+    landing.path([STATE_DIR, &format!("{run}.json")])
 }
 
 /// Stream names that would collide with the landing's own directories or escape the layout.

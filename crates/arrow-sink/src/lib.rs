@@ -1,6 +1,7 @@
 //! Declared schema -> Arrow -> partitioned Parquet on any object store. Knows nothing about HTTP.
 
 pub mod allocator;
+pub mod change;
 pub mod commit;
 pub mod decode;
 pub mod keys;
@@ -8,17 +9,22 @@ pub mod layout;
 pub mod manifest;
 pub mod pipeline;
 pub mod schema;
+pub mod state;
 pub mod store;
 mod write_error;
 pub mod writer;
 
+pub use change::{Change, ChangeCounts, FullScope};
 pub use commit::{StreamOutcome, clean_dead_runs, commit_run};
 pub use decode::{DecodeError, DecodeReport, DecodedPage, PageDecoder, PageInput};
 pub use keys::KeyGuard;
 pub use layout::RunId;
 pub use manifest::{Manifest, RunStatus, SkippedItem, StreamManifest};
-pub use pipeline::{PageSender, SinkOptions, SinkRun};
-pub use schema::{EXTRA_COLUMN, SchemaError, StreamSchema, arrow_schema, schema_hash};
+pub use pipeline::{PageSender, RunInput, SinkOptions, SinkRun};
+pub use schema::{
+    CHANGE_COLUMN, EXTRA_COLUMN, HASH_COLUMN, RUN_ID_COLUMN, SchemaError, StreamSchema,
+    arrow_schema, schema_hash,
+};
 pub use store::{Landing, StoreError};
 pub use write_error::WriteError;
 pub use writer::{BufferBudget, StreamWriter, WriterOptions, WrittenFile};

@@ -4,16 +4,18 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
+use crate::change::ChangeCounts;
 use crate::decode::DecodeReport;
 use crate::layout::{self, RunId};
 use crate::store::Landing;
 use crate::write_error::WriteError;
 use crate::writer::WrittenFile;
 
-pub const MANIFEST_FORMAT: u32 = 1;
+/// 2: landing contract 2 (change log: `_run_id`, `_change`, methods, change counts, state).
+pub const MANIFEST_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,6 +53,10 @@ pub struct StreamManifest {
     pub files: Vec<WrittenFile>,
     /// Everything decoding saw: drift (new properties, type conflicts) and counts.
     pub report: DecodeReport,
+    /// How the run read the stream: `delta`, `bookmark`, `compare`, `resync` or `append`.
+    pub method: String,
+    /// What the landed rows are to the current state (`rows` = inserts + updates + deletes).
+    pub changes: ChangeCounts,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,8 +70,9 @@ pub struct Manifest {
     pub finished_at: DateTime<Utc>,
     pub streams: BTreeMap<String, StreamManifest>,
     pub skipped: Vec<SkippedItem>,
-    /// Files of earlier runs in the same partitions that this run replaced, relative to the root.
-    pub superseded: Vec<String>,
+    /// The incremental state committed with this run (`_state/<run_id>.json`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 impl Manifest {
@@ -118,9 +125,14 @@ impl Manifest {
             path: path.clone(),
             source,
         })?;
+        // Create-only: a run id is never committed twice, and nothing overwrites a commit.
         landing
             .store()
-            .put(&path, PutPayload::from(json))
+            .put_opts(
+                &path,
+                PutPayload::from(json),
+                PutOptions::from(PutMode::Create),
+            )
             .await
             .map_err(WriteError::object("writing", &path))?;
         Ok(())

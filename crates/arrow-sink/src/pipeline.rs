@@ -8,7 +8,7 @@
 //! A permit travels with its page until the batch is written, so pages in flight — queued,
 //! decoding or waiting for the writer — never exceed `pages_in_flight`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +17,12 @@ use stream_spec::StreamSpec;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::commit::{StreamOutcome, clean_dead_runs, commit_run};
+use crate::change::{Classifier, CommittedRuns, FullScope, load_current, sweep_stream};
+use crate::commit::{StreamOutcome, clean_dead_runs, commit_run, delete_orphans};
 use crate::decode::{DecodeError, DecodeReport, DecodedPage, PageDecoder, PageInput};
 use crate::layout::RunId;
 use crate::manifest::{Manifest, SkippedItem};
+use crate::schema::StreamSchema;
 use crate::store::Landing;
 use crate::write_error::WriteError;
 use crate::writer::{StreamWriter, WriterOptions};
@@ -70,7 +72,39 @@ struct Lane {
     batches: mpsc::Sender<LaneMessage>,
 }
 
-type LaneResult = Result<(StreamOutcome, Vec<SkippedItem>), WriteError>;
+/// A lane once its pages are all in: the writer still open (the sweep may add deletes).
+struct LaneDone {
+    writer: StreamWriter,
+    classifier: Classifier,
+    schema_hash: String,
+    report: DecodeReport,
+    skipped: Vec<SkippedItem>,
+}
+
+type LaneResult = Result<LaneDone, WriteError>;
+
+/// What the caller knows at the end of a run that the pages did not say.
+#[derive(Debug, Clone, Default)]
+pub struct RunInput {
+    /// Streams and parents not read (refused, unlicensed); their current state stays as it was.
+    pub skipped: Vec<SkippedItem>,
+    /// Per stream, the method actually used (`delta`, `resync`, ...); the declared one otherwise.
+    pub methods: BTreeMap<String, String>,
+    /// Per stream, what was read in full: live keys there that were not seen become deletes.
+    pub full_scopes: BTreeMap<String, FullScope>,
+    /// The caller's incremental state (delta links, bookmarks), committed with the manifest.
+    pub state: Option<serde_json::Value>,
+}
+
+impl RunInput {
+    /// Only skips: nothing read in full, no state (an append-only load).
+    pub fn skipped(skipped: Vec<SkippedItem>) -> Self {
+        Self {
+            skipped,
+            ..Self::default()
+        }
+    }
+}
 
 /// One run in progress. Send pages through [`SinkRun::sender`], then call [`SinkRun::finish`].
 /// Dropping it without `finish` stops the writers and commits nothing.
@@ -83,6 +117,9 @@ pub struct SinkRun {
     pool: Arc<rayon::ThreadPool>,
     in_flight: Arc<Semaphore>,
     capacity: usize,
+    committed: CommittedRuns,
+    /// Landed streams in the order their sweeps run: parents before their children.
+    order: Vec<(String, Option<String>)>,
 }
 
 /// A cloneable handle that feeds one stream's pages into the run.
@@ -103,6 +140,7 @@ impl SinkRun {
         options: SinkOptions,
     ) -> Result<Self, WriteError> {
         let run = RunId::new();
+        let committed = CommittedRuns::new(&Manifest::committed_runs(landing).await?);
         let removed = clean_dead_runs(landing, &run, options.dead_run_grace).await?;
         if removed > 0 {
             tracing::info!(removed, "removed staging leftovers of dead runs");
@@ -113,28 +151,71 @@ impl SinkRun {
             .build()
             .map_err(|e| WriteError::PipelineStopped(format!("starting the decode pool: {e}")))?;
         let capacity = options.pages_in_flight.max(1);
+        let schemas = streams
+            .iter()
+            .map(|spec| {
+                StreamSchema::new(spec).map_err(|e| WriteError::Decode {
+                    stream: spec.stream.clone(),
+                    source: e.into(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let loaded = futures::future::try_join_all(
+            schemas
+                .iter()
+                .map(|schema| load_current(landing, schema, &committed)),
+        )
+        .await?;
+        let parents: HashSet<&str> = streams
+            .iter()
+            .filter_map(|s| s.parent.as_ref().map(|p| p.stream.as_str()))
+            .collect();
+        let run_id: Arc<str> = Arc::from(run.as_str());
         let mut lanes = BTreeMap::new();
         let mut writers = Vec::new();
-        for spec in streams {
-            let decoder = PageDecoder::new(spec).map_err(|source| WriteError::Decode {
-                stream: spec.stream.clone(),
-                source,
-            })?;
-            let writer = StreamWriter::new(landing, &run, decoder.schema(), &options.writer)?;
+        for (schema, (state, orphans)) in schemas.into_iter().zip(loaded) {
+            let stream = schema.stream().to_string();
+            delete_orphans(landing, &run, &orphans, options.dead_run_grace).await?;
+            tracing::debug!(
+                stream,
+                keys = state.len(),
+                live = state.live(),
+                "current state"
+            );
+            let classifier = Classifier::new(
+                schema.clone(),
+                state,
+                run_id.clone(),
+                committed.next_rank(),
+                parents.contains(stream.as_str()),
+            );
+            let decoder = PageDecoder::with_schema(schema.clone());
+            let writer = StreamWriter::new(landing, &run, &schema, &options.writer)?;
             let (tx, rx) = mpsc::channel(options.batches_per_stream.max(1));
-            let hash = decoder.schema().hash().to_string();
+            let hash = schema.hash().to_string();
             writers.push((
-                spec.stream.clone(),
-                tokio::spawn(write_lane(writer, hash, rx, options.idle_flush)),
+                stream.clone(),
+                tokio::spawn(write_lane(writer, classifier, hash, rx, options.idle_flush)),
             ));
             let lane = Lane {
                 decoder: Arc::new(decoder),
                 batches: tx,
             };
-            if lanes.insert(spec.stream.clone(), Arc::new(lane)).is_some() {
-                return Err(WriteError::DuplicateStream(spec.stream.clone()));
+            if lanes.insert(stream.clone(), Arc::new(lane)).is_some() {
+                return Err(WriteError::DuplicateStream(stream));
             }
         }
+        let mut order: Vec<(String, Option<String>)> = streams
+            .iter()
+            .map(|s| {
+                (
+                    s.stream.clone(),
+                    s.parent.as_ref().map(|p| p.stream.clone()),
+                )
+            })
+            .collect();
+        // Top-level streams first, so a child's sweep knows which parents were deleted.
+        order.sort_by_key(|(_, parent)| parent.is_some());
         Ok(Self {
             landing: landing.clone(),
             run,
@@ -144,6 +225,8 @@ impl SinkRun {
             pool: Arc::new(pool),
             in_flight: Arc::new(Semaphore::new(capacity)),
             capacity,
+            committed,
+            order,
         })
     }
 
@@ -164,10 +247,10 @@ impl SinkRun {
         })
     }
 
-    /// Waits for every accepted page to be written, closes the files, then commits: publishes the
-    /// files, writes the manifest (with `skipped` and pages that failed to decode) and supersedes
-    /// older files of the same partitions.
-    pub async fn finish(mut self, mut skipped: Vec<SkippedItem>) -> Result<Manifest, WriteError> {
+    /// Waits for every accepted page to be written, lands the deletes that full reads and deleted
+    /// parents imply, closes the files, then commits: publishes the files, writes the state and
+    /// the manifest (with skips and pages that failed to decode). Runs only append.
+    pub async fn finish(mut self, input: RunInput) -> Result<Manifest, WriteError> {
         // Holding every permit means nothing is queued, decoding or being written.
         let all = u32::try_from(self.capacity).unwrap_or(u32::MAX);
         let permits = self.in_flight.acquire_many(all).await;
@@ -177,13 +260,12 @@ impl SinkRun {
             // A lane whose writer failed has closed its channel; its error surfaces below.
             let _ = lane.batches.send(LaneMessage::Finish).await;
         }
-        let mut outcomes = Vec::new();
+        let mut done = BTreeMap::new();
         let mut first_error = None;
         for (stream, handle) in std::mem::take(&mut self.writers) {
             match handle.await {
-                Ok(Ok((outcome, decode_skips))) => {
-                    skipped.extend(decode_skips);
-                    outcomes.push(outcome);
+                Ok(Ok(lane)) => {
+                    done.insert(stream, lane);
                 }
                 Ok(Err(e)) => {
                     first_error.get_or_insert(e);
@@ -196,10 +278,93 @@ impl SinkRun {
             }
         }
         if let Some(e) = first_error {
+            for lane in done.into_values() {
+                lane.writer.abort().await;
+            }
             return Err(e);
         }
-        commit_run(&self.landing, &self.run, self.started_at, outcomes, skipped).await
+
+        let mut skipped = input.skipped;
+        let mut deleted_parents: BTreeMap<String, Arc<HashSet<String>>> = BTreeMap::new();
+        let mut outcomes = Vec::new();
+        for (stream, parent) in &self.order {
+            let Some(mut lane) = done.remove(stream) else {
+                continue;
+            };
+            let scope = input.full_scopes.get(stream).cloned().unwrap_or_default();
+            let whole = scope.whole && !lane.classifier.failed_whole;
+            let mut parents: HashSet<String> = scope
+                .parents
+                .into_iter()
+                .filter(|p| !lane.classifier.failed_parents.contains(p))
+                .collect();
+            if let Some(gone) = parent.as_ref().and_then(|p| deleted_parents.get(p)) {
+                parents.extend(gone.iter().cloned());
+            }
+            if whole || !parents.is_empty() {
+                let eligible = crate::change::eligibility(whole, Arc::new(parents));
+                let swept = sweep_stream(
+                    &self.landing,
+                    &mut lane.classifier,
+                    &self.committed,
+                    &eligible,
+                )
+                .await;
+                let written = match swept {
+                    Ok(batches) => write_all(&mut lane.writer, &batches).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = written {
+                    lane.writer.abort().await;
+                    for other in done.into_values() {
+                        other.writer.abort().await;
+                    }
+                    return Err(e);
+                }
+            }
+            if !lane.classifier.deleted_ids.is_empty() {
+                deleted_parents.insert(
+                    stream.clone(),
+                    Arc::new(std::mem::take(&mut lane.classifier.deleted_ids)),
+                );
+            }
+            skipped.extend(lane.skipped);
+            let method = input
+                .methods
+                .get(stream)
+                .cloned()
+                .unwrap_or_else(|| lane.classifier.schema().spec().incremental.name().into());
+            let changes = lane.classifier.counts;
+            let files = lane.writer.finish().await?;
+            outcomes.push(StreamOutcome {
+                stream: stream.clone(),
+                schema_hash: lane.schema_hash,
+                files,
+                report: lane.report,
+                method,
+                changes,
+            });
+        }
+        commit_run(
+            &self.landing,
+            &self.run,
+            self.started_at,
+            outcomes,
+            skipped,
+            input.state,
+        )
+        .await
     }
+}
+
+async fn write_all(
+    writer: &mut StreamWriter,
+    batches: &[arrow::array::RecordBatch],
+) -> Result<(), WriteError> {
+    for batch in batches {
+        writer.write(batch).await?;
+    }
+    Ok(())
 }
 
 impl Drop for SinkRun {
@@ -246,6 +411,7 @@ impl PageSender {
 
 async fn write_lane(
     mut writer: StreamWriter,
+    mut classifier: Classifier,
     schema_hash: String,
     mut pages: mpsc::Receiver<LaneMessage>,
     idle_flush: Duration,
@@ -269,33 +435,49 @@ async fn write_lane(
                 parent_id, decoded, ..
             } => match decoded {
                 Ok(page) => {
-                    if let Err(e) = writer.write(&page.batch).await {
+                    let changed = classifier
+                        .apply(
+                            &page.batch,
+                            &page.key_hashes,
+                            &page.content_hashes,
+                            &page.tombstones,
+                        )
+                        .map_err(|source| WriteError::Compare {
+                            stream: writer.stream().to_string(),
+                            source,
+                        });
+                    let written = match changed {
+                        Ok(Some(batch)) => writer.write(&batch).await,
+                        Ok(None) => Ok(()),
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = written {
                         writer.abort().await;
                         return Err(e);
                     }
                     report.merge(&page.report);
                 }
-                // A malformed page loses that page only; the manifest says which.
-                Err(e) => skipped.push(SkippedItem {
-                    stream: writer.stream().to_string(),
-                    parent_id,
-                    code: Some("decode_error".into()),
-                    http_status: None,
-                    reason: e.to_string(),
-                }),
+                // A malformed page loses that page only; the manifest says which, and its
+                // scope is not swept for deletes.
+                Err(e) => {
+                    classifier.page_failed(parent_id.as_deref());
+                    skipped.push(SkippedItem {
+                        stream: writer.stream().to_string(),
+                        parent_id,
+                        code: Some("decode_error".into()),
+                        http_status: None,
+                        reason: e.to_string(),
+                    })
+                }
             },
             LaneMessage::Finish => break,
         }
     }
-    let stream = writer.stream().to_string();
-    let files = writer.finish().await?;
-    Ok((
-        StreamOutcome {
-            stream,
-            schema_hash,
-            files,
-            report,
-        },
+    Ok(LaneDone {
+        writer,
+        classifier,
+        schema_hash,
+        report,
         skipped,
-    ))
+    })
 }

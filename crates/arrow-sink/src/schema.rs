@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, ListArray, StructArray};
+use arrow::array::{Array, ArrayRef, Int64Array, ListArray, RecordBatch, StringArray, StructArray};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use sha2::{Digest, Sha256};
@@ -13,6 +13,14 @@ use stream_spec::{FieldType, StreamKind, StreamSpec};
 
 /// Column holding, per row, the JSON text of the properties the declaration does not know.
 pub const EXTRA_COLUMN: &str = "_extra";
+
+/// Landing contract 2: the run that landed the row (run ids sort in run start order).
+pub const RUN_ID_COLUMN: &str = "_run_id";
+/// Landing contract 2: `insert`, `update` or `delete`.
+pub const CHANGE_COLUMN: &str = "_change";
+/// A 64-bit hash of the row's content (every column before `_run_id`), so the next run can tell
+/// an unchanged row from an update without holding rows; null on deletes.
+pub const HASH_COLUMN: &str = "_hash";
 
 /// Timezone of every `timestamp_us_utc` column. Parquet stores it as `isAdjustedToUTC=true`, which
 /// DuckDB reads as `TIMESTAMP WITH TIME ZONE`.
@@ -40,6 +48,7 @@ pub struct StreamSchema {
     output: SchemaRef,
     decode: SchemaRef,
     key_indices: Vec<usize>,
+    landed: SchemaRef,
     hash: String,
 }
 
@@ -59,6 +68,7 @@ impl StreamSchema {
         Ok(Self {
             spec: Arc::new(spec.clone()),
             decode: Arc::new(decode_schema(spec)),
+            landed: Arc::new(landed_schema(&output)),
             output,
             key_indices,
             hash: schema_hash(spec),
@@ -76,6 +86,29 @@ impl StreamSchema {
     /// The schema of every batch this stream lands.
     pub fn output(&self) -> &SchemaRef {
         &self.output
+    }
+
+    /// What the files hold: [`Self::output`] then `_run_id`, `_change` and `_hash`.
+    pub fn landed(&self) -> &SchemaRef {
+        &self.landed
+    }
+
+    /// `batch` (in [`Self::output`]) as rows landed by `run` as inserts, with their content
+    /// hashes: what a first run lands, and what migrating a pre-contract file writes.
+    pub fn as_inserts(&self, batch: &RecordBatch, run: &str) -> Result<RecordBatch, ArrowError> {
+        let n = batch.num_rows();
+        let hashes = crate::change::content_hashes(batch.columns())?;
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(StringArray::from_iter_values(
+            std::iter::repeat_n(run, n),
+        )));
+        columns.push(Arc::new(StringArray::from_iter_values(
+            std::iter::repeat_n("insert", n),
+        )));
+        columns.push(Arc::new(Int64Array::from_iter_values(
+            hashes.into_iter().map(|h| h as i64),
+        )));
+        RecordBatch::try_new(self.landed.clone(), columns)
     }
 
     /// Declared fields only, Graph names, all nullable, output paths in field metadata: what
@@ -125,6 +158,15 @@ pub fn arrow_schema(spec: &StreamSpec) -> Result<Schema, SchemaError> {
     Ok(Schema::new(fields))
 }
 
+/// The landed schema: the decoded columns, then the change-log columns of landing contract 2.
+fn landed_schema(output: &Schema) -> Schema {
+    let mut fields: Vec<FieldRef> = output.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(RUN_ID_COLUMN, DataType::Utf8, false)));
+    fields.push(Arc::new(Field::new(CHANGE_COLUMN, DataType::Utf8, false)));
+    fields.push(Arc::new(Field::new(HASH_COLUMN, DataType::Int64, true)));
+    Schema::new(fields)
+}
+
 /// A stable hash of what shapes the landed table: kind, fields, parent column, primary key and
 /// the layout version of the extra columns. Changes exactly when a reader may see a different table.
 pub fn schema_hash(spec: &StreamSpec) -> String {
@@ -137,7 +179,7 @@ pub fn schema_hash(spec: &StreamSpec) -> String {
         primary_key: &'a [String],
     }
     let canonical = Canonical {
-        layout: 1,
+        layout: 2,
         kind: spec.kind,
         fields: &spec.fields,
         parent_column: spec.parent.as_ref().map(|p| p.column.as_str()),

@@ -44,6 +44,29 @@ pub enum WriteError {
     UnknownStream(String),
     #[error("the sink pipeline stopped: {0}")]
     PipelineStopped(String),
+    #[error(
+        "{path} was landed before landing contract 2 (it has no `_run_id`/`_change` columns), so this run cannot tell what changed since; migrate the landing once with `msgraph-sync compact --output <the same output>` and run again"
+    )]
+    PreContractLanding { path: Path },
+    #[error("stream `{stream}`: reading the current state from {path}: {source}")]
+    CurrentState {
+        stream: String,
+        path: Path,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("stream `{stream}`: comparing with the current state: {source}")]
+    Compare {
+        stream: String,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    #[error("state {path}: {source}")]
+    State {
+        path: Path,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl WriteError {

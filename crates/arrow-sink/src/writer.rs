@@ -152,7 +152,7 @@ impl StreamWriter {
         if !layout::is_valid_stream_name(&stream) {
             return Err(WriteError::BadStreamName(stream));
         }
-        let output = schema.output().clone();
+        let output = schema.landed().clone();
         let keys: Vec<&str> = schema
             .key_indices()
             .iter()

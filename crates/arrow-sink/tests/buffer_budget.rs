@@ -45,6 +45,7 @@ async fn row_groups_with(budget: usize) -> u64 {
             ],
         )
         .unwrap();
+        let batch = schema.as_inserts(&batch, run.as_str()).unwrap();
         writer.write(&batch).await.unwrap();
     }
     let files = writer.finish().await.unwrap();
@@ -95,7 +96,10 @@ fn wide_page(schema: &StreamSchema, page: usize) -> RecordBatch {
     for _ in 1..schema.output().fields().len() {
         arrays.push(Arc::new(StringArray::from(vec![Some("x"); 5])));
     }
-    RecordBatch::try_new(schema.output().clone(), arrays).unwrap()
+    let batch = RecordBatch::try_new(schema.output().clone(), arrays).unwrap();
+    schema
+        .as_inserts(&batch, "20260101T000000.000Z-000000")
+        .unwrap()
 }
 
 /// What a row group holds beyond its rows (bloom filters, every column's buffers) comes back
@@ -136,9 +140,9 @@ async fn a_file_closes_once_its_footer_is_full() {
     let dir = tempfile::tempdir().unwrap();
     let landing = Landing::local(dir.path()).unwrap();
     let schema = wide_schema();
-    let columns = schema.output().fields().len();
+    let columns = schema.landed().fields().len();
     let options = WriterOptions {
-        // Each batch its own row group: 202 column chunks each, 4 row groups per file.
+        // Each batch its own row group: 205 column chunks each, 4 row groups per file.
         max_row_group_rows: 5,
         max_file_column_chunks: 4 * columns,
         ..WriterOptions::default()

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray};
 use arrow_sink::{
-    Landing, Manifest, PageInput, RunId, RunStatus, SinkOptions, SinkRun, SkippedItem,
-    StreamSchema, StreamWriter, WriterOptions, commit_run,
+    ChangeCounts, Landing, Manifest, PageInput, RunId, RunInput, RunStatus, SinkOptions, SinkRun,
+    SkippedItem, StreamSchema, StreamWriter, WriterOptions, commit_run,
 };
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -129,7 +129,7 @@ async fn land(landing: &Landing, pages: &[(usize, usize)], skipped: Vec<SkippedI
     for &(first, count) in pages {
         sender.send(users_page(first, count)).await.unwrap();
     }
-    run.finish(skipped).await.unwrap()
+    run.finish(RunInput::skipped(skipped)).await.unwrap()
 }
 
 async fn conformance(landing: Landing) {
@@ -220,21 +220,22 @@ async fn conformance(landing: Landing) {
     let seen = read_users(dir.path(), "SELECT count(*) AS n");
     assert_eq!(seen[0]["n"], 25, "only the committed run is visible");
 
-    // 3. The rerun succeeds, supersedes the first run's files of the same date and cleans the
-    //    dead run's staging leftovers.
-    let second = land(&landing, &[(500, 7)], vec![]).await;
+    // 3. The rerun succeeds and appends (runs never replace files of earlier runs): its new
+    //    rows are inserts, the rows it saw again unchanged land nothing. It cleans the dead run's
+    //    staging leftovers.
+    let second = land(&landing, &[(20, 2), (500, 7)], vec![]).await;
     assert_eq!(second.status, RunStatus::Complete);
     assert_eq!(second.streams["users"].rows, 7);
-    let mut superseded = second.superseded.clone();
-    superseded.sort();
-    let mut first_files: Vec<String> = users.files.iter().map(|f| f.path.clone()).collect();
-    first_files.sort();
-    assert_eq!(superseded, first_files);
+    assert_eq!(second.streams["users"].changes.inserts, 7);
+    assert_eq!(second.streams["users"].changes.unchanged, 2);
     let dir = tempfile::tempdir().unwrap();
     download(&landing, dir.path()).await;
     let seen = read_users(dir.path(), "SELECT count(*) AS n, min(id) AS lo");
-    assert_eq!(seen[0]["n"], 7);
-    assert_eq!(seen[0]["lo"], "u0500");
+    assert_eq!(seen[0]["n"], 32);
+    assert_eq!(seen[0]["lo"], "u0000");
+    for file in &users.files {
+        assert!(dir.path().join(&file.path).exists(), "{} kept", file.path);
+    }
     assert!(!dir.path().join("_staging").exists(), "staging cleaned up");
     // The strict reader of the README (only files of runs with a manifest) agrees.
     let strict = duckdb_query(&format!(
@@ -244,7 +245,7 @@ async fn conformance(landing: Landing) {
          (SELECT run_id FROM read_json('{root}/_runs/*.json'))",
         root = dir.path().display()
     ));
-    assert_eq!(strict[0]["n"], 7);
+    assert_eq!(strict[0]["n"], 32);
     let runs = Manifest::committed_runs(&landing).await.unwrap();
     assert_eq!(
         runs.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
@@ -318,6 +319,7 @@ async fn multipart(landing: &Landing) {
             ],
         )
         .unwrap();
+        let batch = schema.as_inserts(&batch, run.as_str()).unwrap();
         writer.write(&batch).await.unwrap();
     }
     let files = writer.finish().await.unwrap();
@@ -332,10 +334,19 @@ async fn multipart(landing: &Landing) {
         schema_hash: schema.hash().to_string(),
         files: files.clone(),
         report: Default::default(),
+        method: "compare".into(),
+        changes: ChangeCounts::default(),
     };
-    commit_run(landing, &run, chrono::Utc::now(), vec![outcome], vec![])
-        .await
-        .unwrap();
+    commit_run(
+        landing,
+        &run,
+        chrono::Utc::now(),
+        vec![outcome],
+        vec![],
+        None,
+    )
+    .await
+    .unwrap();
     let meta = landing
         .store()
         .head(&landing.path(files[0].path.split('/')))

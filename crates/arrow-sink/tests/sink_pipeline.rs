@@ -1,7 +1,9 @@
 //! The run pipeline on an in-memory store: bad pages become skips, unknown streams are refused,
 //! and a run with no pages still lands its columns.
 
-use arrow_sink::{Landing, Manifest, PageInput, RunStatus, SinkOptions, SinkRun, WriteError};
+use arrow_sink::{
+    Landing, Manifest, PageInput, RunInput, RunStatus, SinkOptions, SinkRun, WriteError,
+};
 use bytes::Bytes;
 use stream_spec::StreamSpec;
 
@@ -47,7 +49,7 @@ async fn malformed_pages_are_skipped_and_reported_not_fatal() {
         .send(page(r#"{"value":[{"id":"g3","displayName":"Three"}]}"#))
         .await
         .unwrap();
-    let manifest = run.finish(vec![]).await.unwrap();
+    let manifest = run.finish(RunInput::default()).await.unwrap();
     assert_eq!(manifest.status, RunStatus::Partial);
     assert_eq!(manifest.skipped.len(), 1);
     assert_eq!(manifest.skipped[0].stream, "groups");
@@ -68,7 +70,7 @@ async fn a_stream_without_pages_lands_one_empty_file() {
     let run = SinkRun::start(&landing, &[groups()], SinkOptions::default())
         .await
         .unwrap();
-    let manifest = run.finish(vec![]).await.unwrap();
+    let manifest = run.finish(RunInput::default()).await.unwrap();
     assert_eq!(manifest.status, RunStatus::Complete);
     let groups = &manifest.streams["groups"];
     assert_eq!(groups.rows, 0);
@@ -100,7 +102,7 @@ async fn an_idle_stream_writes_out_its_row_group() {
             .send(page(r#"{"value":[{"id":"g2"}]}"#))
             .await
             .unwrap();
-        run.finish(vec![]).await.unwrap();
+        run.finish(RunInput::default()).await.unwrap();
         let rows = test_support::duckdb_query(&format!(
             "SELECT count(DISTINCT row_group_id) AS groups FROM parquet_metadata('{}/groups/*/*.parquet')",
             dir.path().display()

@@ -16,7 +16,8 @@ pub fn print(
     elapsed: Duration,
 ) {
     let header = [
-        "STREAM", "ROWS", "FILES", "BYTES", "SECONDS", "PAGES", "SKIPPED", "RETRIES", "429s",
+        "STREAM", "METHOD", "INSERTS", "UPDATES", "DELETES", "FILES", "BYTES", "SECONDS", "PAGES",
+        "SKIPPED", "RETRIES", "429s",
     ];
     let rows: Vec<Vec<String>> = manifest
         .streams
@@ -31,7 +32,10 @@ pub fn print(
                 .count();
             vec![
                 stream.clone(),
-                landed.rows.to_string(),
+                landed.method.clone(),
+                landed.changes.inserts.to_string(),
+                landed.changes.updates.to_string(),
+                landed.changes.deletes.to_string(),
                 landed.files.len().to_string(),
                 landed.bytes.to_string(),
                 format!("{seconds:.1}"),
@@ -44,7 +48,7 @@ pub fn print(
         .collect();
     print!(
         "{}",
-        crate::table::render(&header, &rows, &[1, 2, 3, 4, 5, 6, 7, 8])
+        crate::table::render(&header, &rows, &[2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
     );
     for skip in &manifest.skipped {
         let parent = skip

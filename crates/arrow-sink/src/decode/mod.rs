@@ -12,7 +12,7 @@ mod tape_text;
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::compute::filter;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
@@ -22,7 +22,7 @@ use stream_spec::StreamSpec;
 pub use report::DecodeReport;
 
 use crate::keys::KeyGuard;
-use crate::schema::{SchemaError, StreamSchema, is_report};
+use crate::schema::{EXTRA_COLUMN, SchemaError, StreamSchema, is_report};
 use drift::ObjectShape;
 
 /// One page as fetched: the raw response body and, for fan-out streams, the parent's id.
@@ -42,6 +42,13 @@ pub struct PageInput {
 pub struct DecodedPage {
     pub batch: RecordBatch,
     pub report: DecodeReport,
+    /// Per row of `batch`: the key hash (see [`crate::change::key_hashes`]).
+    pub key_hashes: Vec<u128>,
+    /// Per row of `batch`: the content hash of all its columns.
+    pub content_hashes: Vec<u64>,
+    /// Per row of `batch`: whether it is a tombstone (its declared tombstone property is
+    /// present); empty when the stream declares none.
+    pub tombstones: Vec<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +83,42 @@ pub enum DecodeError {
         #[source]
         source: ArrowError,
     },
+}
+
+/// Which rows carry the stream's tombstone property: a declared top-level field that is not null
+/// (drive items' `deleted` facet), or an undeclared top-level property kept in `_extra`
+/// (`@removed`).
+fn tombstones(schema: &StreamSchema, batch: &RecordBatch) -> Vec<bool> {
+    let Some(property) = schema.spec().incremental.tombstone() else {
+        return Vec::new();
+    };
+    if let Some(at) = schema
+        .spec()
+        .fields
+        .iter()
+        .position(|f| f.graph == property)
+    {
+        let column = batch.column(at);
+        return (0..batch.num_rows()).map(|i| column.is_valid(i)).collect();
+    }
+    let Some(extra) = batch
+        .column_by_name(EXTRA_COLUMN)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+    else {
+        return vec![false; batch.num_rows()];
+    };
+    let quoted = format!("\"{property}\"");
+    (0..batch.num_rows())
+        .map(|i| {
+            // Cheap test first; parse only the rare rows that mention the property.
+            extra.is_valid(i)
+                && extra.value(i).contains(&quoted)
+                && serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(
+                    extra.value(i),
+                )
+                .is_ok_and(|object| object.get(property).is_some_and(|v| !v.is_null()))
+        })
+        .collect()
 }
 
 /// Decodes pages of one stream for one run.
@@ -181,11 +224,20 @@ impl PageDecoder {
         let batch =
             RecordBatch::try_new(self.schema.output().clone(), columns).map_err(assemble)?;
 
+        let content_hashes = crate::change::content_hashes(batch.columns()).map_err(assemble)?;
+        let tombstones = tombstones(&self.schema, &batch);
+
         let mut report = decoded.report;
         report.pages = 1;
         report.rejected_null_key = verdict.rejected_null_key;
         report.duplicates = verdict.duplicates;
         report.rows = batch.num_rows() as u64;
-        Ok(DecodedPage { batch, report })
+        Ok(DecodedPage {
+            batch,
+            report,
+            key_hashes: verdict.kept,
+            content_hashes,
+            tombstones,
+        })
     }
 }

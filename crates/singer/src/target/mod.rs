@@ -118,7 +118,7 @@ pub async fn land(
         }
         tracing::info!(stream = %input.table, records, "queued");
     }
-    let manifest = run.finish(Vec::new()).await?;
+    let manifest = run.finish(arrow_sink::RunInput::default()).await?;
     // Lines were validated in phase 1, so a page failing to decode is unexpected; its rows are
     // missing from the landing, and no STATE may claim them.
     if let Some(first) = manifest.skipped.first() {

@@ -49,7 +49,7 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         sender.send(page).await?;
     }
     drop(sender);
-    let manifest = run.finish(vec![]).await?;
+    let manifest = run.finish(arrow_sink::RunInput::default()).await?;
     let stream = &manifest.streams["mail_messages"];
     Ok(serde_json::json!({
         "rows": stream.rows,

@@ -1,0 +1,213 @@
+//! Landing contract 2 through the real pipeline on a local directory: the first run inserts, later
+//! runs land only changes, deletes come from tombstones, full reads and deleted parents, skipped
+//! scopes keep their state, and the state travels with the manifest. Read back with DuckDB.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow_sink::{FullScope, Landing, PageInput, RunInput, SinkOptions, SinkRun, state};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use stream_spec::StreamSpec;
+use test_support::duckdb_query;
+
+fn users() -> StreamSpec {
+    StreamSpec::from_json(
+        "users",
+        r#"{"stream": "users", "kind": "collection", "path": "/users", "primary_key": ["id"],
+            "page_size": {"cap": 999}, "permission": "User.Read.All",
+            "incremental": {"method": "delta", "path": "/users/delta", "tombstone": "@removed"},
+            "fields": [{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
+                       {"graph": "displayName", "name": "display_name", "type": "utf8", "nullable": true}]}"#,
+    )
+    .unwrap()
+}
+
+fn mail() -> StreamSpec {
+    StreamSpec::from_json(
+        "mail_messages",
+        r#"{"stream": "mail_messages", "kind": "collection", "path": "/users/{parent_id}/messages",
+            "parent": {"stream": "users", "column": "user_id"}, "primary_key": ["id", "user_id"],
+            "page_size": {"cap": 999}, "permission": "Mail.Read",
+            "fields": [{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
+                       {"graph": "subject", "name": "subject", "type": "utf8", "nullable": true}]}"#,
+    )
+    .unwrap()
+}
+
+fn page(parent: Option<&str>, records: Value) -> PageInput {
+    PageInput {
+        parent_id: parent.map(str::to_string),
+        body: Bytes::from(json!({ "value": records }).to_string()),
+        chain_pages: Some(1),
+    }
+}
+
+/// One run: `pages` per stream, then finish with `input`.
+async fn run(root: &Path, pages: Vec<(&str, PageInput)>, input: RunInput) -> arrow_sink::Manifest {
+    let landing = Landing::open(root.to_str().unwrap()).unwrap();
+    let sink = SinkRun::start(&landing, &[users(), mail()], SinkOptions::default())
+        .await
+        .unwrap();
+    for (stream, page) in pages {
+        sink.sender(stream).unwrap().send(page).await.unwrap();
+    }
+    sink.finish(input).await.unwrap()
+}
+
+fn current(root: &Path, stream: &str, key: &str, columns: &str) -> Vec<Value> {
+    duckdb_query(&format!(
+        "SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY _run_id DESC) AS _rn \
+         FROM read_parquet('{}/{stream}/**/*.parquet', hive_partitioning=true, union_by_name=true)) \
+         WHERE _rn = 1 AND _change <> 'delete' ORDER BY ALL",
+        root.display()
+    ))
+}
+
+fn full(whole: bool, parents: &[&str]) -> FullScope {
+    FullScope {
+        whole,
+        parents: parents.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+fn counts(manifest: &arrow_sink::Manifest, stream: &str) -> (u64, u64, u64) {
+    let c = manifest.streams[stream].changes;
+    (c.inserts, c.updates, c.deletes)
+}
+
+#[tokio::test]
+async fn runs_append_changes_only_and_the_current_state_follows_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+
+    // Run 1: everything is new.
+    let first = run(
+        root,
+        vec![
+            ("users", page(None, json!([{"id":"u1","displayName":"Ann"},{"id":"u2","displayName":"Bob"},{"id":"u3","displayName":"Cy"}]))),
+            ("mail_messages", page(Some("u1"), json!([{"id":"m1","subject":"a"},{"id":"m2","subject":"b"}]))),
+            ("mail_messages", page(Some("u2"), json!([{"id":"m3","subject":"c"}]))),
+        ],
+        RunInput {
+            full_scopes: BTreeMap::from([
+                ("users".into(), full(true, &[])),
+                ("mail_messages".into(), full(false, &["u1", "u2", "u3"])),
+            ]),
+            state: Some(json!({"users": {"delta_link": "token-1"}})),
+            ..RunInput::default()
+        },
+    )
+    .await;
+    assert_eq!(counts(&first, "users"), (3, 0, 0));
+    assert_eq!(counts(&first, "mail_messages"), (3, 0, 0));
+    assert_eq!(first.streams["users"].method, "delta");
+
+    // Run 2, a delta round: u1 renamed, u2 removed, u4 added, u3 replayed unchanged. u1's mailbox
+    // is read in full (m2 gone, m1 changed); u3's mailbox is refused (not a full scope).
+    let second = run(
+        root,
+        vec![
+            ("users", page(None, json!([{"id":"u1","displayName":"Anne"},{"id":"u2","@removed":{"reason":"deleted"}},{"id":"u3","displayName":"Cy"},{"id":"u4","displayName":"Di"}]))),
+            ("mail_messages", page(Some("u1"), json!([{"id":"m1","subject":"a2"}]))),
+            ("mail_messages", page(Some("u4"), json!([{"id":"m9","subject":"z"}]))),
+        ],
+        RunInput {
+            methods: BTreeMap::from([("users".into(), "delta".into())]),
+            full_scopes: BTreeMap::from([("mail_messages".into(), full(false, &["u1", "u4"]))]),
+            state: Some(json!({"users": {"delta_link": "token-2"}})),
+            ..RunInput::default()
+        },
+    )
+    .await;
+    assert_eq!(counts(&second, "users"), (1, 1, 1));
+    assert_eq!(
+        second.streams["users"].changes.unchanged, 1,
+        "the replayed u3"
+    );
+    // m1 updated, m2 swept (u1 read in full), m3 deleted with its deleted parent u2, m9 new.
+    assert_eq!(counts(&second, "mail_messages"), (1, 1, 2));
+
+    let users = current(root, "users", "id", "id, display_name");
+    assert_eq!(
+        users,
+        vec![
+            json!({"id":"u1","display_name":"Anne"}),
+            json!({"id":"u3","display_name":"Cy"}),
+            json!({"id":"u4","display_name":"Di"}),
+        ]
+    );
+    let mail = current(root, "mail_messages", "id, user_id", "id, user_id, subject");
+    assert_eq!(
+        mail,
+        vec![
+            json!({"id":"m1","user_id":"u1","subject":"a2"}),
+            json!({"id":"m9","user_id":"u4","subject":"z"}),
+        ]
+    );
+    // A tombstone keeps the key and parent columns, nothing else.
+    let tombstones = duckdb_query(&format!(
+        "SELECT id, user_id, subject, _hash FROM read_parquet('{}/mail_messages/**/*.parquet') \
+         WHERE _change = 'delete' ORDER BY id",
+        root.display()
+    ));
+    assert_eq!(
+        tombstones,
+        vec![
+            json!({"id":"m2","user_id":"u1","subject":null,"_hash":null}),
+            json!({"id":"m3","user_id":"u2","subject":null,"_hash":null}),
+        ]
+    );
+
+    // Run 3: nothing read at all (every stream skipped): nothing changes, the state stays.
+    let landing = Landing::open(root.to_str().unwrap()).unwrap();
+    assert_eq!(
+        state::latest(&landing).await.unwrap(),
+        Some(json!({"users": {"delta_link": "token-2"}}))
+    );
+    let third = run(root, vec![], RunInput::default()).await;
+    assert_eq!(counts(&third, "users"), (0, 0, 0));
+    assert_eq!(current(root, "users", "id", "id").len(), 3);
+    assert_eq!(
+        state::latest(&landing).await.unwrap(),
+        Some(json!({"users": {"delta_link": "token-2"}})),
+        "a run without state leaves the last state in force"
+    );
+
+    // Every file of run 1 is still there: runs only append.
+    for file in &first.streams["users"].files {
+        assert!(root.join(&file.path).exists(), "{} kept", file.path);
+    }
+}
+
+#[tokio::test]
+async fn a_full_read_that_lost_a_page_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let all = || RunInput {
+        full_scopes: BTreeMap::from([("users".into(), full(true, &[]))]),
+        ..RunInput::default()
+    };
+    run(
+        root,
+        vec![("users", page(None, json!([{"id":"u1"},{"id":"u2"}])))],
+        all(),
+    )
+    .await;
+    let broken = PageInput {
+        parent_id: None,
+        body: Bytes::from_static(b"<html>"),
+        chain_pages: None,
+    };
+    let second = run(
+        root,
+        vec![
+            ("users", page(None, json!([{"id":"u1"}]))),
+            ("users", broken),
+        ],
+        all(),
+    )
+    .await;
+    assert_eq!(counts(&second, "users"), (0, 0, 0));
+    assert_eq!(current(root, "users", "id", "id").len(), 2);
+}
