@@ -45,8 +45,20 @@
 //! still exists and overwrites it (atomically, by rename). Stores without conditional create (S3
 //! with `aws_conditional_put=disabled`) cannot hold a lease: [`LeaseError::Unsupported`].
 //!
-//! Never delete `_lease/` by hand while a run is live; to break the lease of a run known to be
-//! dead, wait for its expiry (or delete the objects when no run is live).
+//! What object_store 0.14 does with the two modes (the first four tested in `tests/lease.rs`):
+//!
+//! | store | `PutMode::Create` | `PutMode::Update` |
+//! |---|---|---|
+//! | local filesystem | yes (hard link of a staged file) | `NotImplemented` |
+//! | memory | yes | yes (e-tag) |
+//! | S3, `aws_conditional_put=etag` (the default) | `If-None-Match: *` | `If-Match: <e-tag>` |
+//! | S3, `aws_conditional_put=disabled` | `NotImplemented` | `NotImplemented` |
+//! | Azure Blob | `If-None-Match: *` | `If-Match: <e-tag>` |
+//! | GCS (from its source, untested) | `x-goog-if-generation-match: 0` | generation match |
+//!
+//! A run should [`Lease::release`] on every way out: a dropped (or killed) holder's lease blocks
+//! the root until its expiry plus the clock allowance. Never delete `_lease/` by hand while a run
+//! is live; to break the lease of a run known to be dead, wait for its expiry.
 
 use std::sync::Arc;
 use std::time::Duration;
