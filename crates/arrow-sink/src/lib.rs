@@ -6,6 +6,7 @@ pub mod commit;
 pub mod decode;
 pub mod keys;
 pub mod layout;
+pub mod lease;
 pub mod manifest;
 pub mod pipeline;
 pub mod schema;
@@ -19,6 +20,7 @@ pub use commit::{StreamOutcome, clean_dead_runs, commit_run};
 pub use decode::{DecodeError, DecodeReport, DecodedPage, PageDecoder, PageInput};
 pub use keys::KeyGuard;
 pub use layout::RunId;
+pub use lease::{Lease, LeaseError, LeaseHolder};
 pub use manifest::{Manifest, RunStatus, SkippedItem, StreamManifest};
 pub use pipeline::{PageSender, RunInput, SinkOptions, SinkRun};
 pub use schema::{
