@@ -42,6 +42,8 @@ pub enum WriteError {
     },
     #[error("stream `{0}` is not part of this run")]
     UnknownStream(String),
+    #[error(transparent)]
+    Lease(#[from] crate::lease::LeaseError),
     #[error("the sink pipeline stopped: {0}")]
     PipelineStopped(String),
     #[error(
