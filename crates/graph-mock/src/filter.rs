@@ -56,18 +56,6 @@ pub(crate) enum Clause {
 /// descending (Graph's rule for `/chats/{id}/messages`).
 pub(crate) const CHAT_MESSAGES_TIME: (&str, &str) = ("chat_messages", "lastModifiedDateTime");
 
-impl Clause {
-    /// The property a time comparison is on, if this is one.
-    pub fn time_property(&self) -> Option<&str> {
-        match self {
-            Clause::AtLeast { property, .. }
-            | Clause::After { property, .. }
-            | Clause::Before { property, .. } => Some(property),
-            Clause::EndsWith { .. } => None,
-        }
-    }
-}
-
 /// Why a `$filter` could not be parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ParseError {

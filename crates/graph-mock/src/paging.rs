@@ -399,26 +399,13 @@ pub(crate) fn collection_page(
         tenant.exists(row) && filter::matches(tenant, row, &request.filter)
     };
     if let Some(property) = &request.order_desc {
-        let mut order: Vec<(Option<chrono::DateTime<chrono::FixedOffset>>, u64)> = (0..len)
-            .filter(|&i| wanted(i))
-            .map(|i| (filter::time_value(tenant, row_at(i), property), i))
-            .collect();
-        order.sort_by(|a, b| b.cmp(a));
-        let from = (request.cursor.position as usize).min(order.len());
-        let end = order.len().min(from + request.top as usize);
-        let rows = order[from..end]
-            .iter()
-            .map(|&(_, i)| render_row(tenant, row_at(i), request.select.as_deref()))
-            .collect();
-        let next_link = (end < order.len()).then(|| {
-            let cursor = Cursor {
-                position: end as u64,
-                page: request.cursor.page + 1,
-                extra: 0,
-            };
-            next_link(graph_url, path, query, &cursor.encode(tenant.seed, path))
-        });
-        return page_response(graph_url, path, None, rows, next_link.as_deref(), None, ids);
+        let listing = Listing {
+            spec,
+            parent,
+            path,
+            query,
+        };
+        return sorted_page(tenant, graph_url, listing, request, property, ids);
     }
     let next_wanted = |from: u64| (from..len).find(|&i| wanted(i));
     let mut position = next_wanted(request.cursor.position).unwrap_or(len);
@@ -456,6 +443,50 @@ pub(crate) fn collection_page(
         None,
         ids,
     )
+}
+
+/// A page of rows sorted newest first on `property` (chat messages with `$orderby=… desc`).
+fn sorted_page(
+    tenant: &Tenant,
+    graph_url: &str,
+    listing: Listing<'_>,
+    request: &PageRequest,
+    property: &str,
+    ids: &RequestIds,
+) -> GraphResponse {
+    let Listing {
+        spec,
+        parent,
+        path,
+        query,
+    } = listing;
+    let row_at = |index| RowRef {
+        spec,
+        parent,
+        index,
+    };
+    let mut order: Vec<_> = (0..tenant.raw_len(spec, parent))
+        .filter(|&i| {
+            tenant.exists(row_at(i)) && filter::matches(tenant, row_at(i), &request.filter)
+        })
+        .map(|i| (filter::time_value(tenant, row_at(i), property), i))
+        .collect();
+    order.sort_by(|a, b| b.cmp(a));
+    let from = (request.cursor.position as usize).min(order.len());
+    let end = order.len().min(from + request.top as usize);
+    let rows = order[from..end]
+        .iter()
+        .map(|&(_, i)| render_row(tenant, row_at(i), request.select.as_deref()))
+        .collect();
+    let next_link = (end < order.len()).then(|| {
+        let cursor = Cursor {
+            position: end as u64,
+            page: request.cursor.page + 1,
+            extra: 0,
+        };
+        next_link(graph_url, path, query, &cursor.encode(tenant.seed, path))
+    });
+    page_response(graph_url, path, None, rows, next_link.as_deref(), None, ids)
 }
 
 pub(crate) fn next_link(
