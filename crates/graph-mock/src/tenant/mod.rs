@@ -15,7 +15,7 @@ use stream_spec::{StreamKind, StreamSpec};
 use crate::config::Sizes;
 use crate::ids::{self, child_key, combine, hash_str};
 
-pub(crate) use derived::event_span;
+pub(crate) use derived::{EVENT_SPREAD_DAYS, event_span};
 pub(crate) use folders::FolderKind;
 pub(crate) use generate::generated_until;
 pub(crate) use mutations::{Edit, Mutations};
