@@ -42,20 +42,19 @@ pub(super) fn fixed(
     rng: &mut StdRng,
 ) -> Option<Value> {
     let stream = row.spec.stream.as_str();
-    let (mutated_stream, key) = tenant.mutation_key(row);
-    let mutations = tenant.mutations();
     let audit_time = filter::date_property(stream) == Some(graph);
-    if graph == "lastModifiedDateTime"
-        && let Some(at) = mutations.touched_at(mutated_stream, key)
-    {
-        return Some(json!(graph_time(at)));
+    // Only these fields can carry a mutation's time: the lock is taken for them alone.
+    if graph == "lastModifiedDateTime" || graph == "createdDateTime" || audit_time {
+        let (mutated_stream, key) = tenant.mutation_key(row);
+        let mutations = tenant.mutations();
+        let at = match graph {
+            "lastModifiedDateTime" => mutations.touched_at(mutated_stream, key),
+            _ => mutations.created_at(mutated_stream, key),
+        };
+        if let Some(at) = at {
+            return Some(json!(graph_time(at)));
+        }
     }
-    if (graph == "createdDateTime" || audit_time)
-        && let Some(at) = mutations.created_at(mutated_stream, key)
-    {
-        return Some(json!(graph_time(at)));
-    }
-    drop(mutations);
     if audit_time {
         let back = rng.random_range(1..AUDIT_SPREAD_DAYS * 86_400 * 1000);
         return Some(json!(graph_time(

@@ -143,12 +143,18 @@ impl Mutations {
 
     /// When the row was last changed or added, if ever.
     pub fn touched_at(&self, stream: &str, key: u64) -> Option<DateTime<Utc>> {
+        if self.touched.is_empty() {
+            return None;
+        }
         let epoch = self.touched.get(&(stream.to_string(), key))?;
         self.time_of(*epoch)
     }
 
     /// When the row was added, if it was.
     pub fn created_at(&self, stream: &str, key: u64) -> Option<DateTime<Utc>> {
+        if self.created.is_empty() {
+            return None;
+        }
         let epoch = self.created.get(&(stream.to_string(), key))?;
         self.time_of(*epoch)
     }
