@@ -330,9 +330,13 @@ fn changes(
     };
     let changes: Vec<_> = tenant
         .mutations()
-        .changes(&target.spec.stream, since, round.until)
+        .changes(
+            &target.spec.stream,
+            target.parent.map(|p| p.index),
+            since,
+            round.until,
+        )
         .into_iter()
-        .filter(|c| target.parent.is_none_or(|p| c.key >> 24 == p.index))
         .filter(|c| in_scope(row_at(c.key)))
         .collect();
     let from = round.position as usize;

@@ -74,6 +74,19 @@ impl DeltaQuery {
         let tenant = &state.tenant;
         let spec = target.spec;
         if !target.source.is_outlook() {
+            // Graph tracks changes of a whole collection: no $filter (but on id, which the mock
+            // does not offer), $orderby or $expand on a delta query.
+            if let Some((name, _)) = without_round.params.iter().find(|(k, _)| {
+                ["$filter", "$orderby", "$expand"]
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(k))
+            }) {
+                return Err(Box::new(GraphResponse::bad_request(
+                    "Request_UnsupportedQuery",
+                    &format!("Query option '{name}' is not supported with change tracking."),
+                    ids,
+                )));
+            }
             let page = paging::validate(
                 tenant,
                 spec,

@@ -261,7 +261,7 @@ async fn standard_mutation_expects_what_the_truth_says_changed() {
     assert_eq!(s("calendar_events"), counts(3 + 2 * 3, 2, 2 + 2 * 3));
     assert_eq!(s("contacts"), counts(3 + 2 * 2, 2, 2 + 2 * 2));
     assert_eq!(s("drive_items"), counts(3 + 2 * 5, 2, 2 + 2 * 5));
-    assert_eq!(s("chat_messages"), counts(2, 2, 0));
+    assert_eq!(s("chat_messages"), counts(1, 1, 0));
     assert_eq!(s("audit_logs_directory"), counts(2, 0, 0));
     assert_eq!(s("audit_logs_signins"), counts(3, 0, 0));
     // The removed group was a team with 3 channels and 4 team members.

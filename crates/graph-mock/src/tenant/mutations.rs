@@ -34,7 +34,9 @@ pub(crate) struct Mutations {
     /// Epoch each added row was added at (its `createdDateTime`).
     created: HashMap<(String, u64), u64>,
     added: HashMap<AddScope, u64>,
-    log: Vec<Change>,
+    /// Changes per stream and per parent (`key >> 24`), in epoch order: a delta round of one
+    /// mailbox reads its own changes, not every mailbox's.
+    log: HashMap<String, HashMap<u64, Vec<Change>>>,
 }
 
 /// What one mutation asks for. `parent` (the parent's id) limits a child stream to one parent.
@@ -208,12 +210,14 @@ impl Mutations {
 
     fn touch(&mut self, stream: &str, key: u64, removed: bool) {
         self.touched.insert((stream.to_string(), key), self.epoch);
-        self.log.push(Change {
+        let change = Change {
             epoch: self.epoch,
             stream: stream.to_string(),
             key,
             removed,
-        });
+        };
+        let by_parent = self.log.entry(stream.to_string()).or_default();
+        by_parent.entry(key >> 24).or_default().push(change);
     }
 
     /// Makes every delta token issued so far answer 410 (as when Graph's sync state expires).
@@ -222,13 +226,27 @@ impl Mutations {
         self.oldest_valid_epoch = self.epoch;
     }
 
-    /// Last change per row of `stream` made after `since` up to `until`, in key order.
-    pub fn changes(&self, stream: &str, since: u64, until: u64) -> Vec<Change> {
+    /// Last change per row of `stream` (under the parent with this index, if given) made after
+    /// `since` up to `until`, in key order.
+    pub fn changes(
+        &self,
+        stream: &str,
+        parent: Option<u64>,
+        since: u64,
+        until: u64,
+    ) -> Vec<Change> {
+        let Some(by_parent) = self.log.get(stream) else {
+            return Vec::new();
+        };
+        let buckets: Vec<&Vec<Change>> = match parent {
+            Some(p) => by_parent.get(&p).into_iter().collect(),
+            None => by_parent.values().collect(),
+        };
         let mut latest: HashMap<u64, &Change> = HashMap::new();
-        for change in self
-            .log
-            .iter()
-            .filter(|c| c.stream == stream && c.epoch > since && c.epoch <= until)
+        for change in buckets
+            .into_iter()
+            .flatten()
+            .filter(|c| c.epoch > since && c.epoch <= until)
         {
             latest.insert(change.key, change);
         }
