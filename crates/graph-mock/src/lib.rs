@@ -12,15 +12,21 @@
 
 pub mod auth;
 pub mod cli;
+pub mod scenario;
 
 mod admin;
 mod batch;
+mod changes;
 mod config;
 mod delta;
+mod delta_query;
 mod faults;
 mod filter;
+mod folder_list;
 mod graph;
 mod ids;
+mod mailbox;
+mod mutate;
 mod paging;
 mod reports;
 mod response;
@@ -28,10 +34,11 @@ mod server;
 mod tenant;
 mod truth;
 
-pub use admin::MutateError;
-pub use config::{Faults, MockConfig, Sizes};
+pub use changes::{ChangeCounts, ExpectedChanges, Snapshot, diff};
+pub use config::{Faults, MockConfig, Sizes, today_utc};
+pub use mutate::MutateError;
 pub use server::MockServer;
-pub use tenant::MutationOutcome;
+pub use tenant::{Mutation, MutationOutcome};
 pub use truth::{RequestCounts, StreamRequests, StreamTruth, Truth, TruthFilter};
 
 /// Graph's default page size.
