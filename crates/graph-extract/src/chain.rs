@@ -22,6 +22,14 @@ const MAX_PAGES_PER_CHAIN: u32 = 10_000_000;
 const CONSISTENCY_LEVEL: HeaderName = HeaderName::from_static("consistencylevel");
 const PREFER: HeaderName = HeaderName::from_static("prefer");
 
+/// The pages one parent (or top-level stream) sent so far, over all its chains (its folders, a
+/// resync): the sink counts a parent's pages as one chain, so only the parent's very last page
+/// says how many there were.
+#[derive(Debug, Default)]
+pub(crate) struct ParentPages {
+    pub sent: std::sync::atomic::AtomicU32,
+}
+
 /// What a completed chain ended with.
 #[derive(Debug, Default)]
 pub(crate) struct ChainEnd {
@@ -135,6 +143,7 @@ impl RunContext {
         parent_id: Option<&str>,
         first: FirstPage,
         feed: Option<&IdFeed>,
+        (pages, last): (&ParentPages, bool),
     ) -> Result<ChainEnd, ChainError> {
         let counters = self.recorder.counters(&spec.stream);
         let emit = self.emits(&spec.stream);
@@ -177,6 +186,10 @@ impl RunContext {
                 StreamCounters::bump(&counters.delta_links);
             }
             end.delta_link.clone_from(&delta_link);
+            let total = pages
+                .sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
             if emit {
                 let page = Page {
                     stream: stream.clone(),
@@ -185,7 +198,7 @@ impl RunContext {
                     body,
                     rows,
                     delta_link,
-                    chain_pages: next_link.is_none().then_some(sent + 1),
+                    chain_pages: (next_link.is_none() && last).then_some(total),
                 };
                 self.sender
                     .send(page)

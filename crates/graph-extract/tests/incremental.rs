@@ -269,3 +269,87 @@ async fn audit_logs_resume_from_their_bookmark_less_the_overlap() {
         assert_eq!(second.state.streams[stream], first.state.streams[stream]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailbox_streams_follow_a_link_per_folder_calendar_and_default_contacts() {
+    use graph_mock::Mutation;
+    let mock = start(MockConfig::default()).await;
+    let extractor = extractor(&mock, "");
+    let mailbox = ["mail_messages", "contacts", "calendar_events"];
+    let (first, pages) = ok(run_with(&extractor, &mailbox).await);
+    assert_matches_truth(&mock.truth(), &mailbox, &pages);
+    let users = first.state.streams["users"].ids.clone().unwrap();
+    let user = users[0].clone();
+    for stream in mailbox {
+        assert_eq!(first.streams[stream].method, "delta");
+        assert_eq!(
+            first.full_scopes[stream].parents.len(),
+            users.len(),
+            "{stream}"
+        );
+    }
+    let links = |stats: &RunStats, stream: &str| stats.state.streams[stream].delta_links.clone();
+    let mail_links = links(&first, "mail_messages");
+    assert!(mail_links.keys().all(|k| k.contains('/')), "per folder");
+    assert!(
+        mail_links.len() > users.len(),
+        "users have several mail folders"
+    );
+    // Contacts: per folder, and the default folder under the user's own id.
+    assert!(links(&first, "contacts").contains_key(&user));
+    assert_eq!(links(&first, "calendar_events").len(), users.len());
+    let window = &links(&first, "calendar_events")[&user];
+    assert!(!window.contains("$select"), "{window}");
+
+    let served = |stream: &str| mock.requests().records(stream);
+    let before: Vec<u64> = mailbox.iter().map(|s| served(s)).collect();
+    let mail = mock
+        .apply(
+            &Mutation::new("mail_messages")
+                .parent(&user)
+                .changed(1)
+                .removed(1)
+                .added(2),
+        )
+        .unwrap();
+    mock.apply(&Mutation::new("contacts").parent(&user).added(1))
+        .unwrap();
+    mock.apply(&Mutation::new("calendar_events").parent(&user).changed(1))
+        .unwrap();
+    let (second, pages) = ok(run_incremental(&extractor, &mailbox, &first.state, &[]).await);
+    let rows = |stream: &str| {
+        pages
+            .iter()
+            .filter(|p| &*p.stream == stream)
+            .map(|p| p.rows as u64)
+            .sum::<u64>()
+    };
+    assert_eq!(
+        rows("mail_messages"),
+        (mail.changed.len() + mail.removed.len() + mail.added.len()) as u64
+    );
+    assert_eq!((rows("contacts"), rows("calendar_events")), (1, 1));
+    for (stream, before) in mailbox.iter().zip(before) {
+        let (run1, run2) = (before, served(stream) - before);
+        assert!(
+            run2 * 10 <= run1,
+            "{stream}: run 2 got {run2} records, run 1 {run1}"
+        );
+        assert_eq!(second.streams[*stream].method, "delta");
+        assert!(!second.full_scopes.contains_key(*stream));
+    }
+
+    // An expired token: every folder of every user is read again in full.
+    mock.expire_delta_tokens();
+    let (third, pages) = ok(run_incremental(&extractor, &mailbox, &second.state, &[]).await);
+    assert_matches_truth(&mock.truth(), &mailbox, &pages);
+    for stream in mailbox {
+        assert_eq!(third.streams[stream].method, "resync", "{stream}");
+        assert_eq!(
+            third.full_scopes[stream].parents.len(),
+            users.len(),
+            "{stream}"
+        );
+    }
+    assert_eq!(third.streams["mail_messages"].resyncs, users.len() as u64);
+}

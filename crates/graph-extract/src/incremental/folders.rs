@@ -7,13 +7,16 @@ use serde::Deserialize;
 use stream_spec::{DeltaQuery, Folders, StreamSpec};
 
 use super::{Method, ScopeEnd, Start, resync_error};
-use crate::chain::{ChainError, RunContext};
+use crate::chain::{ChainError, ParentPages, RunContext};
 use crate::error::RequestError;
 use crate::paging;
 use crate::state::folder_scope;
 
 /// Folders listed per parent before giving up on a listing that never ends.
 const MAX_FOLDERS: usize = 100_000;
+
+/// `$top` of a folder listing (Graph's default is 10).
+const FOLDER_PAGE: u32 = 999;
 
 #[derive(Deserialize)]
 struct FolderPage {
@@ -81,10 +84,12 @@ impl RunContext {
         let vanished = prior.keys().find(|f| !listed.iter().any(|l| l == **f));
         let mut ends = Vec::with_capacity(chains.len());
         let mut resync: Option<ChainError> = None;
+        let pages = ParentPages::default();
         if let Some(folder) = vanished {
             tracing::info!(stream = %spec.stream, parent_id, folder, "a folder is gone; reading the parent again in full");
         } else {
-            for chain in &chains {
+            for (i, chain) in chains.iter().enumerate() {
+                let last = i + 1 == chains.len();
                 let link = match &chain.folder_id {
                     Some(folder) => prior.get(folder.as_str()).map(|l| l.to_string()),
                     None => read.link(parent_id).map(str::to_string),
@@ -94,7 +99,11 @@ impl RunContext {
                     None => self.folder_start(spec, q, chain, parent_id),
                 };
                 let full = start.full();
-                match self.follow_start(spec, Some(parent_id), start, None).await {
+                let at = (&pages, last);
+                match self
+                    .follow_start(spec, Some(parent_id), start, None, at)
+                    .await
+                {
                     Ok(end) => ends.push(ScopeEnd::new(end, full).at(chain.scope.clone())),
                     Err(e) if resync_error(&e).is_some() => {
                         resync = Some(e);
@@ -114,10 +123,11 @@ impl RunContext {
             }
         }
         let mut ends = Vec::with_capacity(chains.len());
-        for chain in &chains {
+        for (i, chain) in chains.iter().enumerate() {
+            let at = (&pages, i + 1 == chains.len());
             let start = self.folder_start(spec, q, chain, parent_id);
             let end = self
-                .follow_start(spec, Some(parent_id), start, None)
+                .follow_start(spec, Some(parent_id), start, None, at)
                 .await?;
             ends.push(ScopeEnd::new(end, true).resynced().at(chain.scope.clone()));
         }
@@ -154,13 +164,11 @@ impl RunContext {
         let base = folders
             .path
             .replace("{parent_id}", &paging::path_segment(parent_id));
-        let url_of = |path: String| {
-            format!(
-                "{}{}",
-                self.base_url,
-                paging::relative_url(path, &folders.query)
-            )
-        };
+        // Graph lists folders 10 to a page unless asked for more.
+        let mut query = folders.query.clone();
+        query.insert("$top".into(), FOLDER_PAGE.to_string());
+        let url_of =
+            |path: String| format!("{}{}", self.base_url, paging::relative_url(path, &query));
         let counters = self.recorder.counters(&spec.stream);
         let mut seen = BTreeSet::new();
         let mut ids = Vec::new();

@@ -18,7 +18,7 @@ use stream_spec::{Bookmark, Catalog, DeltaQuery, Incremental, StreamSpec};
 pub(crate) use feed::IdFeed;
 pub(crate) use tracker::{ScopeEnd, Tracker};
 
-use crate::chain::{ChainError, FirstPage, RunContext};
+use crate::chain::{ChainError, FirstPage, ParentPages, RunContext};
 use crate::error::{GraphError, RequestError};
 use crate::paging::{self, ExtraQuery};
 use crate::state::{StreamState, TOP_LEVEL};
@@ -335,7 +335,10 @@ impl RunContext {
     ) -> Result<ScopeEnd, ChainError> {
         let via_link = matches!(start, Start::Link(_));
         let full = start.full();
-        let result = self.follow_start(spec, parent_id, start, feed).await;
+        let pages = ParentPages::default();
+        let result = self
+            .follow_start(spec, parent_id, start, feed, (&pages, true))
+            .await;
         let error = match result {
             Ok(end) => return Ok(ScopeEnd::new(end, full)),
             Err(e) if via_link && resync_error(&e).is_some() => e,
@@ -349,7 +352,9 @@ impl RunContext {
             unreachable!("links are followed for delta streams only")
         };
         let start = self.fresh_start(spec, parent_id, &q.path, None);
-        let end = self.follow_start(spec, parent_id, start, feed).await?;
+        let end = self
+            .follow_start(spec, parent_id, start, feed, (&pages, true))
+            .await?;
         Ok(ScopeEnd::new(end, true).resynced())
     }
 
@@ -373,13 +378,14 @@ impl RunContext {
         parent_id: Option<&str>,
         start: Start,
         feed: Option<&IdFeed>,
+        pages: (&ParentPages, bool),
     ) -> Result<crate::chain::ChainEnd, ChainError> {
         let first = match start {
             Start::Link(link) => FirstPage::Url(link),
             Start::Url { relative, .. } => FirstPage::Url(format!("{}{relative}", self.base_url)),
             Start::Body { body, .. } => FirstPage::Body(body),
         };
-        self.follow_chain(spec, parent_id, first, feed).await
+        self.follow_chain(spec, parent_id, first, feed, pages).await
     }
 }
 
