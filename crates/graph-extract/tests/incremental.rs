@@ -353,3 +353,55 @@ async fn mailbox_streams_follow_a_link_per_folder_calendar_and_default_contacts(
     }
     assert_eq!(third.streams["mail_messages"].resyncs, users.len() as u64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_messages_resume_per_chat_from_their_bookmark() {
+    use graph_mock::Mutation;
+    let mock = start(MockConfig::default()).await;
+    let extractor = extractor(&mock, r#""use_batch":true"#);
+    let (first, pages) = ok(run_with(&extractor, &["chat_messages"]).await);
+    assert_matches_truth(&mock.truth(), &["chat_messages"], &pages);
+    let chats = mock.truth().stream("chats").unwrap().rows as usize;
+    let bookmarks = &first.state.streams["chat_messages"].bookmarks;
+    assert_eq!(bookmarks.len(), chats, "a bookmark per chat");
+    // No lower bound on a first run without start_date: every chat is read in full.
+    assert_eq!(first.full_scopes["chat_messages"].parents.len(), chats);
+    let chat = bookmarks.keys().next().unwrap().clone();
+
+    let before = mock.requests().records("chat_messages");
+    let outcome = mock
+        .apply(
+            &Mutation::new("chat_messages")
+                .parent(&chat)
+                .changed(1)
+                .added(1),
+        )
+        .unwrap();
+    let (second, pages) =
+        ok(run_incremental(&extractor, &["chat_messages"], &first.state, &[]).await);
+    assert_eq!(second.streams["chat_messages"].method, "bookmark");
+    assert!(!second.full_scopes.contains_key("chat_messages"));
+    let landed: std::collections::BTreeSet<String> = pages
+        .iter()
+        .filter(|p| p.parent_id.as_deref() == Some(chat.as_str()))
+        .flat_map(|p| {
+            let body: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+            body["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for id in outcome.changed.iter().chain(&outcome.added) {
+        assert!(landed.contains(id), "{id} not read again: {landed:?}");
+    }
+    let run2 = mock.requests().records("chat_messages") - before;
+    // The overlap reads each chat's newest messages again (the sink's hash drops them).
+    assert!(
+        run2 * 2 < before && run2 >= 2,
+        "run 2 got {run2} records, run 1 {before}"
+    );
+    assert!(second.state.streams["chat_messages"].bookmarks[&chat] >= bookmarks[&chat]);
+}
