@@ -158,7 +158,7 @@ impl RunContext {
         let mut end = ChainEnd::default();
         let mut next = first;
         let mut previous_url: Option<String> = None;
-        for sent in 0..MAX_PAGES_PER_CHAIN {
+        for _ in 0..MAX_PAGES_PER_CHAIN {
             let (body, url) = match next {
                 FirstPage::Body(body) => (body, None),
                 FirstPage::Url(url) => {
