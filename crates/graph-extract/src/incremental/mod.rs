@@ -2,7 +2,24 @@
 //! `--full-refresh`), where each scope's chain starts, and the resync after an expired token.
 //!
 //! A scope is what one chain covers: a top-level stream, one parent of a child stream, or one
-//! folder of one parent. Its state key is "", the parent id, or "<parent id>/<folder id>".
+//! folder of one parent. Its state key is "", the parent id, or "<parent id>/<folder id>" (a
+//! per-folder stream's `default_path` uses the parent id).
+//!
+//! - **delta**: without a stored link the first delta round lists the whole scope (full); with
+//!   one, the link gives the changes since (not full). The last page's `@odata.deltaLink` is the
+//!   next state. A refused link (410, [`RESYNC_CODES`]) reads the scope again in full, counted
+//!   in `resyncs`; for per-folder streams every folder of that parent (see `folders`).
+//! - **bookmark**: `$filter=<property> ge <bookmark - overlap>` (or the declared `gt` and
+//!   `$orderby`); the greatest value landed is the next bookmark. Without a bookmark the bound is
+//!   `start_date`; without that, no filter: on Graph that is everything its retention still
+//!   holds, which is what a bound at the retention edge would ask (and a bound computed from the
+//!   wall clock would make fixed-date test tenants read nothing). A bookmark older than the
+//!   retention is logged: rows in between may have aged out. Full only with no bound at all and
+//!   no retention.
+//! - **append**: read as declared (reports), never full. **compare**: read as declared, full.
+//!
+//! `$batch` carries first URLs only: links go directly, and so do per-folder streams, whose
+//! folder listing comes before any first page.
 
 mod feed;
 mod folders;

@@ -129,7 +129,8 @@ impl Tracker {
                     }
                     for (parent_id, ends) in progress.parents.get(stream).into_iter().flatten() {
                         replace(entry, parent_id, ends);
-                        if !ends.is_empty() && ends.iter().all(|e| e.full) {
+                        // No chains at all (a mailbox without folders) is complete too.
+                        if ends.iter().all(|e| e.full) {
                             scope.parents.insert(parent_id.clone());
                         }
                     }
