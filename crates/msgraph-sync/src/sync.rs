@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use arrow_sink::{Landing, PageInput, PageSender, SinkOptions, SinkRun, SkippedItem};
-use graph_extract::{ExtractError, Extractor, Page, Plan, RunStats};
+use graph_extract::{ExtractError, ExtractState, Extractor, Page, Plan, RunStats};
 use stream_spec::Catalog;
 use tokio::sync::mpsc;
 
@@ -70,7 +70,9 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
     let extractor = Extractor::new(config, catalog, connection.tokens, connection.http);
     let (pages_tx, pages_rx) = mpsc::channel::<Page>(PAGE_CHANNEL);
     let forward = forward_pages(&sink, pages_rx, &progress);
-    let (extracted, forwarded) = tokio::join!(extractor.run(&[], pages_tx), forward);
+    // The lead wires the landing's state in here (issue 14); until then every run starts fresh.
+    let prior = ExtractState::default();
+    let (extracted, forwarded) = tokio::join!(extractor.run(&[], pages_tx, &prior, &[]), forward);
     progress.finish();
     forwarded.map_err(Failure::Other)?;
     let (stats, strict_failure) = match extracted {
