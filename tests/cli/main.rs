@@ -6,6 +6,7 @@ mod util;
 mod check;
 mod config_errors;
 mod demo;
+mod incremental;
 mod killed;
 mod login;
 mod sync;
