@@ -239,10 +239,10 @@ async fn batch_items_throttled_or_failing_are_retried_until_complete() {
         .unavailable_rate(0.05)
         .mailbox_concurrency(true);
     let mock = start(MockConfig::default().faults(faults)).await;
+    // Streams whose first pages go through `$batch` (per-folder mail and contacts do not).
     let streams = [
-        "mail_messages",
         "calendar_events",
-        "contacts",
+        "drive_items",
         "group_member",
         "chat_messages",
     ];
