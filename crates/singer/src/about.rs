@@ -34,7 +34,7 @@ pub fn tap() -> Value {
                 ("client_secret", "secret", "Client secret (or MSGRAPH_CLIENT_SECRET)"),
                 ("scope", "string", "Token scope (default https://graph.microsoft.com/.default)"),
                 ("page_size", "integer", "Graph $top, 100..=999 (default 999)"),
-                ("start_date", "string", "Lower bound for audit log streams (RFC 3339)"),
+                ("start_date", "string", "First lower bound of the bookmark streams: audit logs, chat messages (RFC 3339)"),
                 ("field_names", "string", "graph (default: Graph's camelCase, as tap-ms-graph) or snake_case"),
                 ("streams", "array", "Streams to sync when no catalog is given"),
                 ("domains", "array", "Only users (and their children) in these UPN domains"),
