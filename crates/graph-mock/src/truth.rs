@@ -66,6 +66,24 @@ impl TruthFilter {
             false => Filter::AnyOf(clauses),
         }
     }
+
+    /// The filter a client run applies to the children of one parent: `start_date` bounds a
+    /// bookmark stream's first run (chat messages on `lastModifiedDateTime`), from its declaration.
+    fn for_children(&self, spec: &StreamSpec) -> Filter {
+        let mut clauses = Vec::new();
+        if let (Some(start), stream_spec::Incremental::Bookmark(bookmark)) =
+            (self.start_date, &spec.incremental)
+        {
+            clauses.push(Clause::AtLeast {
+                property: bookmark.property.clone(),
+                at: start.fixed_offset(),
+            });
+        }
+        match clauses.is_empty() {
+            true => Filter::None,
+            false => Filter::AnyOf(clauses),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -156,7 +174,8 @@ impl StreamRows<'_> {
                     if parent_refusal(self.faults, spec, &parent).is_some() {
                         skipped.push(parent.id.clone());
                     } else {
-                        collect(tenant, spec, Some(&parent), &Filter::None, visit);
+                        let filter = self.only.for_children(spec);
+                        collect(tenant, spec, Some(&parent), &filter, visit);
                     }
                 }
             }
