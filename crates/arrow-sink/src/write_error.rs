@@ -61,6 +61,15 @@ pub enum WriteError {
         #[source]
         source: arrow::error::ArrowError,
     },
+    #[error(transparent)]
+    Lease(#[from] crate::lease::LeaseError),
+    #[error("stream `{stream}`: compacting {path}: {source}")]
+    Compact {
+        stream: String,
+        path: Path,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
     #[error("state {path}: {source}")]
     State {
         path: Path,
