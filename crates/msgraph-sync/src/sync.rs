@@ -86,7 +86,7 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
         Err(err) => return Err(err.into()),
     };
     let manifest = sink
-        .finish(skipped_items(&stats))
+        .finish(arrow_sink::RunInput::skipped(skipped_items(&stats)))
         .await
         .map_err(|e| Failure::Other(e.into()))?;
     summary::print(
