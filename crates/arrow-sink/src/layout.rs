@@ -174,7 +174,7 @@ pub fn partition_of(path: &Path) -> Option<NaiveDate> {
             let dir = p.as_ref().strip_prefix("date=")?;
             NaiveDate::parse_from_str(dir, "%Y-%m-%d").ok()
         })
-        .last()
+        .next_back()
 }
 
 /// `<root>/_compact/<run_id>.json`

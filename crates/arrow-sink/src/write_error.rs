@@ -61,8 +61,9 @@ pub enum WriteError {
         #[source]
         source: arrow::error::ArrowError,
     },
+    /// Boxed: a lease error names its holder, and `WriteError` travels in every `Result` here.
     #[error(transparent)]
-    Lease(#[from] crate::lease::LeaseError),
+    Lease(Box<crate::lease::LeaseError>),
     #[error("stream `{stream}`: compacting {path}: {source}")]
     Compact {
         stream: String,
@@ -76,6 +77,12 @@ pub enum WriteError {
         #[source]
         source: serde_json::Error,
     },
+}
+
+impl From<crate::lease::LeaseError> for WriteError {
+    fn from(err: crate::lease::LeaseError) -> Self {
+        WriteError::Lease(Box::new(err))
+    }
 }
 
 impl WriteError {
