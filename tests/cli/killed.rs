@@ -25,7 +25,8 @@ async fn a_run_killed_while_writing_leaves_no_data_and_the_rerun_lands_everythin
         json!({"streams": ["users", "mail_messages", "drive_items"], "concurrency": 2, "use_batch": false}),
     );
     let out = dir.path().join("landing");
-    let args = sync_args(&config, &out, &[]);
+    // A short lease: the killed run cannot give it back, so the rerun waits for it to expire.
+    let args = sync_args(&config, &out, &["--lease-ttl", "2"]);
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_msgraph-sync"))
         .args(&args)
         .current_dir(dir.path())
@@ -66,6 +67,14 @@ async fn a_run_killed_while_writing_leaves_no_data_and_the_rerun_lands_everythin
         "nothing the reader glob matches: {visible:?}"
     );
 
+    // At once, the dead run's lease still holds: exit 1 naming it, nothing touched.
+    let early = msgraph_sync(&args, dir.path(), &[]).await;
+    assert_eq!(early.code, 1, "{early:?}");
+    assert!(early.stderr.contains("another run is writing"), "{early:?}");
+    assert_eq!(tree(&out), files, "a refused run changes nothing");
+
+    // Once it expired (2 s + the clock allowance), the rerun takes it over and lands everything.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let rerun = msgraph_sync(&args, dir.path(), &[]).await;
     assert_eq!(rerun.code, 0, "{rerun:?}");
     let truth = server.truth();

@@ -359,3 +359,84 @@ fn generated_text_is_pretty_json_that_parses_back() {
     assert!(text.starts_with("{\n  \"stream\": \"users\","));
     StreamSpec::from_json("users", &text).unwrap();
 }
+
+#[test]
+fn incremental_methods_are_declared_as_issue_14_lists() {
+    use stream_spec::{BookmarkOperator, Incremental};
+    let catalog = committed();
+    let method = |stream: &str| catalog.get(stream).unwrap().incremental.clone();
+    for (stream, path, tombstone) in [
+        ("users", "/users/delta", "@removed"),
+        ("groups", "/groups/delta", "@removed"),
+        ("applications", "/applications/delta", "@removed"),
+        ("service_principals", "/servicePrincipals/delta", "@removed"),
+        (
+            "drive_items",
+            "/users/{parent_id}/drive/root/delta",
+            "deleted",
+        ),
+        (
+            "mail_messages",
+            "/users/{parent_id}/mailFolders/{folder_id}/messages/delta",
+            "@removed",
+        ),
+        (
+            "contacts",
+            "/users/{parent_id}/contactFolders/{folder_id}/contacts/delta",
+            "@removed",
+        ),
+        (
+            "calendar_events",
+            "/users/{parent_id}/calendarView/delta",
+            "@removed",
+        ),
+    ] {
+        let Incremental::Delta(delta) = method(stream) else {
+            panic!("{stream} is not delta");
+        };
+        assert_eq!(
+            (delta.path.as_str(), delta.tombstone.as_str()),
+            (path, tombstone)
+        );
+        // calendarView/delta refuses $select and needs its window.
+        assert_eq!(delta.select, stream != "calendar_events", "{stream}");
+        assert_eq!(delta.window, stream == "calendar_events", "{stream}");
+    }
+    let Incremental::Delta(mail) = method("mail_messages") else {
+        unreachable!()
+    };
+    let folders = mail.folders.unwrap();
+    assert_eq!(folders.children.as_deref(), Some("childFolders"));
+    assert_eq!(folders.query["includeHiddenFolders"], "true");
+    let Incremental::Delta(contacts) = method("contacts") else {
+        unreachable!()
+    };
+    assert_eq!(
+        contacts.folders.unwrap().default_path.as_deref(),
+        Some("/users/{parent_id}/contacts/delta")
+    );
+    for (stream, property, retention) in [
+        ("audit_logs_directory", "activityDateTime", Some(30)),
+        ("audit_logs_signins", "createdDateTime", Some(30)),
+        ("chat_messages", "lastModifiedDateTime", None),
+    ] {
+        let Incremental::Bookmark(b) = method(stream) else {
+            panic!("{stream} is not bookmark");
+        };
+        assert_eq!(
+            (b.property.as_str(), b.retention_days),
+            (property, retention)
+        );
+        let gt = stream == "chat_messages";
+        assert_eq!(b.operator == BookmarkOperator::Gt, gt, "{stream}");
+        assert_eq!(b.order_by.is_some(), gt, "{stream}");
+    }
+    for spec in catalog.streams() {
+        let expected = match spec.incremental {
+            Incremental::Delta(_) | Incremental::Bookmark(_) => continue,
+            _ if spec.kind == StreamKind::Report => Incremental::Append,
+            _ => Incremental::Compare,
+        };
+        assert_eq!(spec.incremental, expected, "{}", spec.stream);
+    }
+}

@@ -21,6 +21,7 @@ use crate::change::{Classifier, CommittedRuns, FullScope, load_current, sweep_st
 use crate::commit::{StreamOutcome, clean_dead_runs, commit_run, delete_orphans};
 use crate::decode::{DecodeError, DecodeReport, DecodedPage, PageDecoder, PageInput};
 use crate::layout::RunId;
+use crate::lease::Lease;
 use crate::manifest::{Manifest, SkippedItem};
 use crate::schema::StreamSchema;
 use crate::store::Landing;
@@ -36,13 +37,14 @@ pub struct SinkOptions {
     /// Decoded batches queued per stream writer.
     pub batches_per_stream: usize,
     pub writer: WriterOptions,
-    /// Staging leftovers of uncommitted runs older than this are deleted when a run starts.
-    pub dead_run_grace: Duration,
     /// A stream that got no page for this long writes out its open row group, so streams that
     /// are done (or waiting on throttled parents) stop holding memory until the end of the run.
     /// Kept short: the small streams finish within the first second, and at 3 s their 20-odd
     /// flushes landed together on the big streams' busiest moment (the run's peak memory).
     pub idle_flush: Duration,
+    /// The run's lease on the root (one writer per root): renewed every third of this; a run
+    /// killed without releasing it blocks the root for this long (plus a clock allowance).
+    pub lease_ttl: Duration,
 }
 
 impl Default for SinkOptions {
@@ -52,8 +54,8 @@ impl Default for SinkOptions {
             pages_in_flight: 64,
             batches_per_stream: 8,
             writer: WriterOptions::default(),
-            dead_run_grace: Duration::from_secs(3600),
             idle_flush: Duration::from_secs(1),
+            lease_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -118,8 +120,25 @@ pub struct SinkRun {
     in_flight: Arc<Semaphore>,
     capacity: usize,
     committed: CommittedRuns,
+    /// Held from start to commit; `None` only once released.
+    lease: Option<Lease>,
     /// Landed streams in the order their sweeps run: parents before their children.
     order: Vec<(String, Option<String>)>,
+}
+
+struct Opened {
+    lanes: BTreeMap<String, Arc<Lane>>,
+    writers: Vec<(String, JoinHandle<LaneResult>)>,
+    pool: Arc<rayon::ThreadPool>,
+    committed: CommittedRuns,
+    order: Vec<(String, Option<String>)>,
+}
+
+/// Gives the lease back; a failure only delays the next run until the lease expires.
+async fn release(lease: Lease) {
+    if let Err(e) = lease.release().await {
+        tracing::warn!("releasing the lease: {e}");
+    }
 }
 
 /// A cloneable handle that feeds one stream's pages into the run.
@@ -140,8 +159,39 @@ impl SinkRun {
         options: SinkOptions,
     ) -> Result<Self, WriteError> {
         let run = RunId::new();
+        // First: a second writer on this root must fail before it reads or cleans anything.
+        let lease = Lease::acquire(landing, &run, options.lease_ttl).await?;
+        match Self::open(landing, &run, streams, &options).await {
+            Ok(open) => Ok(Self {
+                landing: landing.clone(),
+                run,
+                started_at: Utc::now(),
+                lanes: open.lanes,
+                writers: open.writers,
+                pool: open.pool,
+                in_flight: Arc::new(Semaphore::new(options.pages_in_flight.max(1))),
+                capacity: options.pages_in_flight.max(1),
+                committed: open.committed,
+                lease: Some(lease),
+                order: open.order,
+            }),
+            Err(e) => {
+                release(lease).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads every stream's current state and starts its writer lane.
+    async fn open(
+        landing: &Landing,
+        run: &RunId,
+        streams: &[StreamSpec],
+        options: &SinkOptions,
+    ) -> Result<Opened, WriteError> {
         let committed = CommittedRuns::new(&Manifest::committed_runs(landing).await?);
-        let removed = clean_dead_runs(landing, &run, options.dead_run_grace).await?;
+        // Holding the lease, no other run is live: leftovers of uncommitted runs are dead at once.
+        let removed = clean_dead_runs(landing, run, Duration::ZERO).await?;
         if removed > 0 {
             tracing::info!(removed, "removed staging leftovers of dead runs");
         }
@@ -150,7 +200,6 @@ impl SinkRun {
             .thread_name(|i| format!("sink-decode-{i}"))
             .build()
             .map_err(|e| WriteError::PipelineStopped(format!("starting the decode pool: {e}")))?;
-        let capacity = options.pages_in_flight.max(1);
         let schemas = streams
             .iter()
             .map(|spec| {
@@ -175,7 +224,7 @@ impl SinkRun {
         let mut writers = Vec::new();
         for (schema, (state, orphans)) in schemas.into_iter().zip(loaded) {
             let stream = schema.stream().to_string();
-            delete_orphans(landing, &run, &orphans, options.dead_run_grace).await?;
+            delete_orphans(landing, run, &orphans, Duration::ZERO).await?;
             tracing::debug!(
                 stream,
                 keys = state.len(),
@@ -190,7 +239,7 @@ impl SinkRun {
                 parents.contains(stream.as_str()),
             );
             let decoder = PageDecoder::with_schema(schema.clone());
-            let writer = StreamWriter::new(landing, &run, &schema, &options.writer)?;
+            let writer = StreamWriter::new(landing, run, &schema, &options.writer)?;
             let (tx, rx) = mpsc::channel(options.batches_per_stream.max(1));
             let hash = schema.hash().to_string();
             writers.push((
@@ -202,6 +251,9 @@ impl SinkRun {
                 batches: tx,
             };
             if lanes.insert(stream.clone(), Arc::new(lane)).is_some() {
+                for (_, handle) in &writers {
+                    handle.abort();
+                }
                 return Err(WriteError::DuplicateStream(stream));
             }
         }
@@ -216,15 +268,10 @@ impl SinkRun {
             .collect();
         // Top-level streams first, so a child's sweep knows which parents were deleted.
         order.sort_by_key(|(_, parent)| parent.is_some());
-        Ok(Self {
-            landing: landing.clone(),
-            run,
-            started_at: Utc::now(),
+        Ok(Opened {
             lanes,
             writers,
             pool: Arc::new(pool),
-            in_flight: Arc::new(Semaphore::new(capacity)),
-            capacity,
             committed,
             order,
         })
@@ -281,7 +328,7 @@ impl SinkRun {
             for lane in done.into_values() {
                 lane.writer.abort().await;
             }
-            return Err(e);
+            return Err(self.fail(e).await);
         }
 
         let mut skipped = input.skipped;
@@ -319,7 +366,7 @@ impl SinkRun {
                     for other in done.into_values() {
                         other.writer.abort().await;
                     }
-                    return Err(e);
+                    return Err(self.fail(e).await);
                 }
             }
             if !lane.classifier.deleted_ids.is_empty() {
@@ -335,7 +382,10 @@ impl SinkRun {
                 .cloned()
                 .unwrap_or_else(|| lane.classifier.schema().spec().incremental.name().into());
             let changes = lane.classifier.counts;
-            let files = lane.writer.finish().await?;
+            let files = match lane.writer.finish().await {
+                Ok(files) => files,
+                Err(e) => return Err(self.fail(e).await),
+            };
             outcomes.push(StreamOutcome {
                 stream: stream.clone(),
                 schema_hash: lane.schema_hash,
@@ -345,7 +395,13 @@ impl SinkRun {
                 changes,
             });
         }
-        commit_run(
+        // The lease must still be ours (and good for a full ttl) when the commit point is written.
+        let lease = self.lease.take().expect("held until finish");
+        if let Err(e) = lease.check().await {
+            release(lease).await;
+            return Err(e.into());
+        }
+        let committed = commit_run(
             &self.landing,
             &self.run,
             self.started_at,
@@ -353,7 +409,29 @@ impl SinkRun {
             skipped,
             input.state,
         )
-        .await
+        .await;
+        release(lease).await;
+        committed
+    }
+
+    /// Stops the run without committing: writers stopped, lease given back, `error` returned.
+    async fn fail(&mut self, error: WriteError) -> WriteError {
+        if let Some(lease) = self.lease.take() {
+            release(lease).await;
+        }
+        error
+    }
+
+    /// Ends the run without committing (nothing a reader sees) and gives the lease back, so the
+    /// next run need not wait for it to expire.
+    pub async fn abort(mut self) {
+        for (_, handle) in &self.writers {
+            handle.abort();
+        }
+        self.in_flight.close();
+        if let Some(lease) = self.lease.take() {
+            release(lease).await;
+        }
     }
 }
 
@@ -374,6 +452,12 @@ impl Drop for SinkRun {
             handle.abort();
         }
         self.in_flight.close();
+        // Give the lease back if a runtime is still there to do it; else it expires.
+        if let Some(lease) = self.lease.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(release(lease));
+        }
     }
 }
 

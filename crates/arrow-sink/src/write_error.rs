@@ -42,6 +42,8 @@ pub enum WriteError {
     },
     #[error("stream `{0}` is not part of this run")]
     UnknownStream(String),
+    #[error(transparent)]
+    Lease(#[from] crate::lease::LeaseError),
     #[error("the sink pipeline stopped: {0}")]
     PipelineStopped(String),
     #[error(
@@ -61,9 +63,6 @@ pub enum WriteError {
         #[source]
         source: arrow::error::ArrowError,
     },
-    /// Boxed: a lease error names its holder, and `WriteError` travels in every `Result` here.
-    #[error(transparent)]
-    Lease(Box<crate::lease::LeaseError>),
     #[error("stream `{stream}`: compacting {path}: {source}")]
     Compact {
         stream: String,
@@ -77,12 +76,6 @@ pub enum WriteError {
         #[source]
         source: serde_json::Error,
     },
-}
-
-impl From<crate::lease::LeaseError> for WriteError {
-    fn from(err: crate::lease::LeaseError) -> Self {
-        WriteError::Lease(Box::new(err))
-    }
 }
 
 impl WriteError {

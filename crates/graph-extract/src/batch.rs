@@ -1,5 +1,7 @@
 //! `$batch`: first pages of up to 20 child requests in one `POST /$batch`; per-item throttling and
 //! failures go through the same retry policy as single requests; later pages are fetched directly.
+//! Only first URLs go in a batch: chains that start from a stored delta link, and per-folder
+//! streams (a folder listing comes before their first page), are fetched directly.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
@@ -10,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use stream_spec::StreamSpec;
 
-use crate::chain::{FirstPage, RunContext};
+use crate::chain::RunContext;
 use crate::error::{ExtractError, GraphError, RequestError};
 use crate::http::{BodyCheck, GraphRequest};
-use crate::paging::first_relative_url;
+use crate::incremental::Start;
 use crate::retry::Failure;
 use crate::stats::StreamCounters;
 
@@ -31,7 +33,7 @@ struct BatchItem<'a> {
     method: &'static str,
     url: &'a str,
     #[serde(skip_serializing_if = "HashMap::is_empty")]
-    headers: HashMap<&'static str, &'static str>,
+    headers: HashMap<&'static str, String>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +57,8 @@ struct Pending<'s> {
     spec: &'s StreamSpec,
     parent_id: String,
     url: String,
+    /// The first URL lists the whole scope.
+    full: bool,
     attempt: u32,
 }
 
@@ -68,22 +72,27 @@ enum ItemOutcome {
 impl RunContext {
     /// Fetches the first pages of `items` (child stream, parent id) via `$batch`, then each chain.
     pub async fn run_batch(&self, items: Vec<(&StreamSpec, String)>) -> Result<(), ExtractError> {
-        let mut pending: Vec<Pending<'_>> = items
-            .into_iter()
-            .filter(|(spec, _)| !self.gates.get(&spec.stream).is_some_and(|g| g.is_denied()))
-            .map(|(spec, parent_id)| Pending {
-                url: first_relative_url(
-                    spec,
-                    Some(&parent_id),
-                    self.page_size,
-                    self.extra_for(&spec.stream),
-                ),
-                spec,
-                parent_id,
-                attempt: 0,
-            })
-            .collect();
         let mut chains = Vec::new();
+        let mut pending: Vec<Pending<'_>> = Vec::new();
+        for (spec, parent_id) in items {
+            if self.gates.get(&spec.stream).is_some_and(|g| g.is_denied()) {
+                continue;
+            }
+            let start = match self.read(&spec.stream).is_per_folder() {
+                true => None,
+                false => Some(self.start(spec, Some(&parent_id))),
+            };
+            match start {
+                Some(Start::Url { relative, full }) => pending.push(Pending {
+                    url: relative,
+                    full,
+                    spec,
+                    parent_id,
+                    attempt: 0,
+                }),
+                start => chains.push(self.child(spec, parent_id, start)),
+            }
+        }
         while !pending.is_empty() {
             let round = std::mem::take(&mut pending);
             let outcomes = match self.post_batch(&round).await {
@@ -92,9 +101,7 @@ impl RunContext {
                     // The batch itself failed for good: fetch each item directly instead.
                     tracing::debug!("$batch failed, falling back to single requests: {e}");
                     for item in round {
-                        let first =
-                            FirstPage::Url(self.first_url(item.spec, Some(&item.parent_id)));
-                        chains.push(self.child(item.spec, item.parent_id.clone(), first));
+                        chains.push(self.child(item.spec, item.parent_id.clone(), None));
                     }
                     break;
                 }
@@ -103,11 +110,11 @@ impl RunContext {
             for (mut item, outcome) in round.into_iter().zip(outcomes) {
                 match outcome {
                     ItemOutcome::Page(body) => {
-                        chains.push(self.child(
-                            item.spec,
-                            item.parent_id.clone(),
-                            FirstPage::Body(body),
-                        ));
+                        let first = Start::Body {
+                            body,
+                            full: item.full,
+                        };
+                        chains.push(self.child(item.spec, item.parent_id.clone(), Some(first)));
                     }
                     ItemOutcome::Retry(delay) => {
                         wait = wait.max(delay);
@@ -133,7 +140,16 @@ impl RunContext {
 
     /// One `POST /$batch` (itself retried by the client); returns an outcome per item, in order.
     async fn post_batch(&self, round: &[Pending<'_>]) -> Result<Vec<ItemOutcome>, RequestError> {
-        let eventual = HashMap::from([("ConsistencyLevel", "eventual")]);
+        let headers = |spec: &StreamSpec| {
+            let mut headers = HashMap::new();
+            if self.extra_for(&spec.stream).consistency_eventual {
+                headers.insert("ConsistencyLevel", "eventual".to_string());
+            }
+            if let Some(prefer) = self.prefer_page_size(spec) {
+                headers.insert("Prefer", prefer);
+            }
+            headers
+        };
         let request = BatchRequest {
             requests: round
                 .iter()
@@ -142,11 +158,7 @@ impl RunContext {
                     id: i.to_string(),
                     method: "GET",
                     url: &item.url,
-                    headers: if self.extra_for(&item.spec.stream).consistency_eventual {
-                        eventual.clone()
-                    } else {
-                        HashMap::new()
-                    },
+                    headers: headers(item.spec),
                 })
                 .collect(),
         };

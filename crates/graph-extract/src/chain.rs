@@ -10,7 +10,9 @@ use tokio::sync::mpsc;
 
 use crate::error::{ExtractError, RequestError};
 use crate::http::{GraphClient, GraphRequest};
-use crate::paging::{self, ExtraQuery, Page, PageFormat, PageIds, PageLinks};
+use crate::incremental::scan::{ScanSpec, scan};
+use crate::incremental::{Clock, IdFeed, Start, StreamRead, Tracker};
+use crate::paging::{self, ExtraQuery, Page, PageFormat};
 use crate::skip::{StreamGate, is_skippable};
 use crate::stats::{Recorder, Skip, StreamCounters};
 
@@ -18,6 +20,24 @@ use crate::stats::{Recorder, Skip, StreamCounters};
 const MAX_PAGES_PER_CHAIN: u32 = 10_000_000;
 
 const CONSISTENCY_LEVEL: HeaderName = HeaderName::from_static("consistencylevel");
+const PREFER: HeaderName = HeaderName::from_static("prefer");
+
+/// The pages one parent (or top-level stream) sent so far, over all its chains (its folders, a
+/// resync): the sink counts a parent's pages as one chain, so only the parent's very last page
+/// says how many there were.
+#[derive(Debug, Default)]
+pub(crate) struct ParentPages {
+    pub sent: std::sync::atomic::AtomicU32,
+}
+
+/// What a completed chain ended with.
+#[derive(Debug, Default)]
+pub(crate) struct ChainEnd {
+    /// The last page's `@odata.deltaLink`.
+    pub delta_link: Option<String>,
+    /// The greatest bookmark value on its pages (bookmark streams).
+    pub greatest: Option<chrono::DateTime<chrono::Utc>>,
+}
 
 /// Why a chain stopped early.
 #[derive(Debug)]
@@ -56,6 +76,11 @@ pub(crate) struct RunContext {
     /// One report download at a time: each is a whole CSV in memory (tenant-sized), and all of a
     /// run's reports would otherwise start together.
     pub report_downloads: tokio::sync::Semaphore,
+    /// How each planned stream is read this run.
+    pub reads: HashMap<String, StreamRead>,
+    /// What each scope ended with, for the next state.
+    pub tracker: Tracker,
+    pub clock: Clock,
 }
 
 impl RunContext {
@@ -99,6 +124,11 @@ impl RunContext {
             req.headers
                 .push((CONSISTENCY_LEVEL, HeaderValue::from_static("eventual")));
         }
+        if let Some(prefer) = self.prefer_page_size(spec)
+            && let Ok(value) = HeaderValue::from_str(&prefer)
+        {
+            req.headers.push((PREFER, value));
+        }
         if spec.outlook_mailbox_limit {
             req.mailboxes.extend(parent_id.map(str::to_string));
         }
@@ -106,21 +136,29 @@ impl RunContext {
     }
 
     /// Follows `spec`'s chain for one parent: every page goes to the sink (if the stream is emitted)
-    /// and, with `ids`, the ids of its records go to the child fan-out.
+    /// and, with `feed`, the ids of its records go to the child fan-out.
     pub async fn follow_chain(
         &self,
         spec: &StreamSpec,
         parent_id: Option<&str>,
         first: FirstPage,
-        ids: Option<&mpsc::Sender<String>>,
-    ) -> Result<(), ChainError> {
+        feed: Option<&IdFeed>,
+        (pages, last): (&ParentPages, bool),
+    ) -> Result<ChainEnd, ChainError> {
         let counters = self.recorder.counters(&spec.stream);
         let emit = self.emits(&spec.stream);
         let stream = self.name(&spec.stream);
+        let read = self.read(&spec.stream);
+        let wanted = ScanSpec {
+            ids: feed.is_some(),
+            tombstone: read.tombstone(),
+            bookmark: read.bookmark_property(),
+        };
         let parent: Option<Arc<str>> = parent_id.map(Arc::from);
+        let mut end = ChainEnd::default();
         let mut next = first;
         let mut previous_url: Option<String> = None;
-        for sent in 0..MAX_PAGES_PER_CHAIN {
+        for _ in 0..MAX_PAGES_PER_CHAIN {
             let (body, url) = match next {
                 FirstPage::Body(body) => (body, None),
                 FirstPage::Url(url) => {
@@ -134,29 +172,24 @@ impl RunContext {
                     reason,
                 })
             };
-            let (next_link, delta_link, rows) = if let Some(ids) = ids {
-                let page: PageIds =
-                    serde_json::from_slice(&body).map_err(|e| protocol(e.to_string()))?;
-                let (next_link, delta_link) = (page.next_link.clone(), page.delta_link.clone());
-                let rows = page.value.len();
-                for id in page.live_ids() {
-                    // Bounded: a slow fan-out pauses the parent's paging.
-                    ids.send(id).await.map_err(|_| ChainError::Cancelled)?;
-                }
-                (next_link, delta_link, rows)
-            } else {
-                let page: PageLinks =
-                    serde_json::from_slice(&body).map_err(|e| protocol(e.to_string()))?;
-                (page.next_link, page.delta_link, page.value.0)
-            };
+            let page = scan(&body, wanted).map_err(|e| protocol(e.to_string()))?;
+            let (next_link, delta_link, rows) = (page.next_link, page.delta_link, page.rows);
+            end.greatest = end.greatest.max(page.greatest);
+            if let Some(feed) = feed {
+                feed.page(page.live, page.removed).await?;
+            }
             StreamCounters::bump(&counters.pages);
             counters
                 .rows
                 .fetch_add(rows as u64, std::sync::atomic::Ordering::Relaxed);
-            // Counted, not kept: the link travels on the page, so a run holds no per-parent state.
             if delta_link.is_some() {
                 StreamCounters::bump(&counters.delta_links);
             }
+            end.delta_link.clone_from(&delta_link);
+            let total = pages
+                .sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
             if emit {
                 let page = Page {
                     stream: stream.clone(),
@@ -165,7 +198,7 @@ impl RunContext {
                     body,
                     rows,
                     delta_link,
-                    chain_pages: next_link.is_none().then_some(sent + 1),
+                    chain_pages: (next_link.is_none() && last).then_some(total),
                 };
                 self.sender
                     .send(page)
@@ -173,7 +206,7 @@ impl RunContext {
                     .map_err(|_| ChainError::Cancelled)?;
             }
             match next_link {
-                None => return Ok(()),
+                None => return Ok(end),
                 Some(link) => {
                     if previous_url.as_deref() == Some(link.as_str())
                         || url.as_deref() == Some(link.as_str())
@@ -193,12 +226,13 @@ impl RunContext {
         }))
     }
 
-    /// Runs one child stream for one parent, turning refusals into skips.
+    /// Runs one child stream for one parent, turning refusals into skips. `first`: the first
+    /// page, where a `$batch` already fetched it.
     pub async fn child(
         &self,
         spec: &StreamSpec,
         parent_id: String,
-        first: FirstPage,
+        first: Option<Start>,
     ) -> Result<(), ExtractError> {
         if self
             .gates
@@ -207,7 +241,15 @@ impl RunContext {
         {
             return Ok(());
         }
-        let result = self.follow_chain(spec, Some(&parent_id), first, None).await;
+        let result = if self.read(&spec.stream).is_per_folder() {
+            self.read_folders(spec, &parent_id).await
+        } else {
+            let start = first.unwrap_or_else(|| self.start(spec, Some(&parent_id)));
+            self.read_scope(spec, Some(&parent_id), start, None)
+                .await
+                .map(|end| vec![end.at(parent_id.clone())])
+        };
+        let result = result.map(|ends| self.tracker.parent_done(&spec.stream, &parent_id, ends));
         self.settle(spec, Some(&parent_id), result)
     }
 
@@ -248,10 +290,14 @@ impl RunContext {
             permission: spec.permission.clone(),
         };
         self.recorder.skip(skip(parent_id));
+        if parent_id.is_none() {
+            self.tracker.skipped(&spec.stream);
+        }
         if let (Some(gate), Some(_), 403) = (gate, parent_id, graph.status)
             && gate.denial()
         {
             self.recorder.skip(skip(None));
+            self.tracker.skipped(&spec.stream);
         }
         Ok(())
     }

@@ -12,6 +12,9 @@ pub const DEFAULT_PAGE_SIZE: u32 = 999;
 pub const PAGE_SIZE_RANGE: std::ops::RangeInclusive<u32> = 100..=999;
 pub const DEFAULT_CONCURRENCY: usize = 8;
 pub const CONCURRENCY_RANGE: std::ops::RangeInclusive<usize> = 1..=64;
+pub const DEFAULT_EVENTS_WINDOW_DAYS: u32 = 365;
+/// Ten years each way: calendarView/delta expands recurring series over the whole window.
+pub const EVENTS_WINDOW_DAYS_RANGE: std::ops::RangeInclusive<u32> = 1..=3650;
 
 /// Environment variables that override the file's identifiers. Secrets come from the environment
 /// through [`AuthSettings::with_env_from`] (`MSGRAPH_CLIENT_SECRET`, `AZURE_CLIENT_SECRET`, ...).
@@ -92,10 +95,13 @@ pub struct Config {
     pub client_id: String,
     pub scope: String,
     pub page_size: u32,
-    /// Lower bound for the audit logs only: `audit_logs_directory` gets `$filter=activityDateTime ge
-    /// <start_date>` and `audit_logs_signins` `$filter=createdDateTime ge <start_date>` on their first
-    /// URL (see `paging::START_DATE_FILTERS`); every other stream ignores it.
+    /// The first lower bound of the bookmark streams (the audit logs, chat messages): without a
+    /// bookmark, `audit_logs_directory` gets `$filter=activityDateTime ge <start_date>`, and so
+    /// on, as each stream's declaration says; every other stream ignores it.
     pub start_date: Option<DateTime<Utc>>,
+    /// `calendar_events` reads `calendarView/delta` over this many days before and after the run
+    /// that starts its delta chain (Graph fixes the window on the first call).
+    pub events_window_days: u32,
     pub cloud: Cloud,
     /// Version root, e.g. `https://graph.microsoft.com/v1.0`, without a trailing slash.
     pub graph_base_url: String,
@@ -122,6 +128,7 @@ impl std::fmt::Debug for Config {
             .field("scope", &self.scope)
             .field("page_size", &self.page_size)
             .field("start_date", &self.start_date)
+            .field("events_window_days", &self.events_window_days)
             .field("cloud", &self.cloud)
             .field("graph_base_url", &self.graph_base_url)
             .field("authority_host", &self.authority_host)
@@ -146,6 +153,8 @@ struct RawConfig {
     page_size: Option<NumberOrString>,
     #[serde(default)]
     start_date: Option<String>,
+    #[serde(default)]
+    events_window_days: Option<NumberOrString>,
     #[serde(default)]
     cloud: Option<String>,
     #[serde(default)]
@@ -255,6 +264,14 @@ impl Config {
                 *CONCURRENCY_RANGE.end() as i64,
             ));
         }
+        if !EVENTS_WINDOW_DAYS_RANGE.contains(&self.events_window_days) {
+            return Err(out_of_range(
+                "events_window_days",
+                self.events_window_days.to_string(),
+                (*EVENTS_WINDOW_DAYS_RANGE.start()).into(),
+                (*EVENTS_WINDOW_DAYS_RANGE.end()).into(),
+            ));
+        }
         check_base_url("graph_base_url", &self.graph_base_url)?;
         check_base_url("authority_host", &self.authority_host)?;
         for domain in &self.domains {
@@ -291,6 +308,14 @@ impl RawConfig {
                 usize::try_from(n).unwrap_or(0)
             }
         };
+        let events_window_days = match self.events_window_days {
+            None => DEFAULT_EVENTS_WINDOW_DAYS,
+            Some(n) => {
+                let n = integer("events_window_days", n)?;
+                // Out of u32 reads as 0, which validate() reports with the allowed range.
+                u32::try_from(n).unwrap_or(0)
+            }
+        };
         let config = Config {
             tenant_id: self.tenant_id,
             client_id: self.client_id,
@@ -301,6 +326,7 @@ impl RawConfig {
                 .as_deref()
                 .map(parse_start_date)
                 .transpose()?,
+            events_window_days,
             cloud,
             graph_base_url: trim_base(self.graph_base_url, cloud.graph_base_url()),
             authority_host: trim_base(self.authority_host, cloud.authority_host()),
@@ -430,6 +456,7 @@ mod tests {
         assert_eq!(c.graph_base_url, "https://graph.microsoft.com/v1.0");
         assert_eq!(c.authority_host, "https://login.microsoftonline.com");
         assert!(c.use_batch && !c.strict);
+        assert_eq!(c.events_window_days, 365);
         assert_eq!(
             c.start_date.unwrap().to_rfc3339(),
             "2024-01-01T00:00:00+00:00"
@@ -482,6 +509,8 @@ mod tests {
             (r#""start_date":"yesterday""#, "start_date"),
             (r#""strict":"maybe""#, "strict"),
             (r#""concurrency":0"#, "concurrency"),
+            (r#""events_window_days":0"#, "events_window_days"),
+            (r#""events_window_days":"a year""#, "events_window_days"),
         ];
         for (extra, field) in cases {
             let text = format!(r#"{{"tenant_id":"t","client_id":"c",{extra}}}"#);

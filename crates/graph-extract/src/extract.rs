@@ -8,15 +8,17 @@ use tokio::sync::mpsc;
 
 use crate::auth::{self, TokenProvider};
 use crate::batch::MAX_BATCH_ITEMS;
-use crate::chain::{ChainError, FirstPage, RunContext};
+use crate::chain::{ChainError, RunContext};
 use crate::config::Config;
 use crate::error::ExtractError;
 use crate::http::{GraphClient, HttpSettings, build_http_client};
+use crate::incremental::{Clock, IdFeed, Tracker, plan_reads};
 use crate::limits::{Limits, OUTLOOK_MAILBOX_LIMIT};
 use crate::paging::{ExtraQuery, Page};
 use crate::plan::{Pass, Plan};
 use crate::retry::RetryPolicy;
 use crate::skip::StreamGate;
+use crate::state::ExtractState;
 use crate::stats::{Recorder, RunStats, Skip};
 
 /// Parent ids buffered between a parent's pages and its children's requests.
@@ -71,19 +73,44 @@ impl Extractor {
 
     /// Runs `selection` (empty: `config.streams`, and if that is empty too, every stream), sending
     /// pages to `pages`. Returns the summary; under `strict`, skips make it an error carrying it.
+    ///
+    /// `prior`: the state of the last committed run (empty on a first run); streams with state
+    /// read only what changed since. `full_refresh`: streams to reread in full ignoring their
+    /// state (empty slice: none). The summary carries the whole next state and the scopes read
+    /// in full.
     pub async fn run(
         &self,
         selection: &[String],
         pages: mpsc::Sender<Page>,
+        prior: &ExtractState,
+        full_refresh: &[String],
     ) -> Result<RunStats, ExtractError> {
         let plan = self.plan(selection)?;
-        let ctx = self.context(&plan, pages);
+        let ctx = self.context(&plan, pages, prior, full_refresh);
         let passes = plan.passes.iter().map(|pass| ctx.run_pass(pass));
         futures::future::try_join_all(passes).await?;
         let RunContext {
-            recorder, emitted, ..
+            recorder,
+            emitted,
+            reads,
+            tracker,
+            ..
         } = ctx;
-        let stats = recorder.finish(|s| emitted.iter().any(|e| e == s));
+        let catalog = &self.catalog;
+        let parent_of = |stream: &str| {
+            catalog
+                .get(stream)
+                .ok()
+                .and_then(|s| s.parent.as_ref())
+                .map(|p| p.stream.clone())
+        };
+        let (state, full_scopes) = tracker.finish(prior, &reads, parent_of);
+        let mut stats = recorder.finish(|s| emitted.iter().any(|e| e == s));
+        for (name, stream) in &mut stats.streams {
+            stream.method = reads[name].name(stream.resyncs).to_string();
+        }
+        stats.state = state;
+        stats.full_scopes = full_scopes;
         if self.config.strict && !stats.skips.is_empty() {
             return Err(ExtractError::SkippedUnderStrict(Box::new(stats)));
         }
@@ -123,10 +150,24 @@ impl Extractor {
         )
     }
 
-    fn context(&self, plan: &Plan, sender: mpsc::Sender<Page>) -> RunContext {
+    fn context(
+        &self,
+        plan: &Plan,
+        sender: mpsc::Sender<Page>,
+        prior: &ExtractState,
+        full_refresh: &[String],
+    ) -> RunContext {
         let client = self.client();
         let streams: Vec<&StreamSpec> = plan.streams().collect();
         let extra = ExtraQuery::for_config(&self.config);
+        let reads = plan_reads(
+            &self.catalog,
+            streams.iter().copied(),
+            prior,
+            full_refresh,
+            |s| plan.emits(s),
+            &extra,
+        );
         RunContext {
             client,
             base_url: self.config.graph_base_url.trim_end_matches('/').to_string(),
@@ -151,6 +192,13 @@ impl Extractor {
                 .map(|s| (s.stream.clone(), Arc::from(s.stream.as_str())))
                 .collect(),
             report_downloads: tokio::sync::Semaphore::new(1),
+            reads,
+            tracker: Tracker::default(),
+            clock: Clock {
+                now: chrono::Utc::now(),
+                start_date: self.config.start_date,
+                events_window_days: self.config.events_window_days,
+            },
         }
     }
 }
@@ -162,10 +210,12 @@ pub async fn run(
     tokens: Arc<dyn TokenProvider>,
     selection: &[String],
     pages: mpsc::Sender<Page>,
+    prior: &ExtractState,
+    full_refresh: &[String],
 ) -> Result<RunStats, ExtractError> {
     let http = Extractor::http_client()?;
     Extractor::new(config, catalog, tokens, http)
-        .run(selection, pages)
+        .run(selection, pages, prior, full_refresh)
         .await
 }
 
@@ -176,17 +226,14 @@ impl RunContext {
             let result = self.fetch_report(spec).await;
             return self.settle(spec, None, result);
         }
-        let first = || FirstPage::Url(self.first_url(spec, None));
         if pass.children.is_empty() {
-            let result = self.follow_chain(spec, None, first(), None).await;
+            let track = self.read(&spec.stream).track_ids;
+            let result = self.read_top(spec, track.then(|| IdFeed::new(None))).await;
             return self.settle(spec, None, result);
         }
         let (ids_tx, ids_rx) = mpsc::channel::<String>(PARENT_ID_BUFFER);
-        let parent = async {
-            let result = self.follow_chain(spec, None, first(), Some(&ids_tx)).await;
-            drop(ids_tx);
-            result
-        };
+        // The feed owns the sender: when the parent's round ends, the channel closes.
+        let parent = self.read_top(spec, Some(IdFeed::new(Some(ids_tx))));
         let children = self.fan_out(&pass.children, ids_rx);
         let (parent_result, children_result) = tokio::join!(parent, children);
         let parent_refused = matches!(&parent_result, Err(ChainError::Request(_)));
@@ -199,9 +246,24 @@ impl RunContext {
         Ok(())
     }
 
+    /// Reads a top-level stream's one scope; with `feed`, its live ids go to the children (and,
+    /// for a delta parent, into the state).
+    async fn read_top(&self, spec: &StreamSpec, feed: Option<IdFeed>) -> Result<(), ChainError> {
+        let start = self.start(spec, None);
+        let end = self.read_scope(spec, None, start, feed.as_ref()).await?;
+        if let Some(feed) = feed {
+            let prior = self.read(&spec.stream).prior.ids.as_deref();
+            let live = feed.finish(prior, end.full).await?;
+            self.tracker.live_ids(&spec.stream, live);
+        }
+        self.tracker.top_done(&spec.stream, end);
+        Ok(())
+    }
+
     /// The parent stream was refused (and skipped): its children have no parents to run over.
     fn skip_children_of_refused_parent(&self, pass: &Pass) {
         for child in &pass.children {
+            self.tracker.skipped(&child.stream);
             self.recorder.skip(Skip {
                 stream: child.stream.clone(),
                 parent_id: None,
@@ -241,13 +303,7 @@ impl RunContext {
                 .await
         } else {
             ids.flat_map(|id| futures::stream::iter(children.iter().map(move |c| (c, id.clone()))))
-                .map(|(spec, id)| {
-                    self.child(
-                        spec,
-                        id.clone(),
-                        FirstPage::Url(self.first_url(spec, Some(&id))),
-                    )
-                })
+                .map(|(spec, id)| self.child(spec, id, None))
                 .buffer_unordered(self.concurrency * 2)
                 .try_collect::<()>()
                 .await

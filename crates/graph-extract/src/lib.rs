@@ -2,7 +2,8 @@
 //! stream catalog, child fan-out and `$batch`. Knows nothing about Arrow.
 //!
 //! Start with [`Config::from_path`], build an [`Extractor`], and call [`Extractor::run`] with a
-//! bounded `tokio::sync::mpsc` sender of [`Page`]s; the returned [`RunStats`] is the summary.
+//! bounded `tokio::sync::mpsc` sender of [`Page`]s, the prior [`ExtractState`] and the streams to
+//! reread in full; the returned [`RunStats`] is the summary and carries the next state.
 
 pub mod auth;
 mod batch;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod error;
 mod extract;
 pub mod http;
+mod incremental;
 pub mod limits;
 pub mod paging;
 pub mod plan;
@@ -18,14 +20,17 @@ pub mod probe;
 mod report;
 pub mod retry;
 pub mod skip;
+pub mod state;
 pub mod stats;
 
 pub use config::{Cloud, Config, ConfigError};
 pub use error::{ExtractError, GraphError, RequestError};
 pub use extract::{Extractor, run};
 pub use http::{GraphClient, HttpSettings, build_http_client};
+pub use incremental::is_resync;
 pub use paging::{Page, PageFormat};
 pub use plan::{Pass, Plan, PlanError};
 pub use probe::{ProbeResult, ProbeStatus};
 pub use retry::RetryPolicy;
+pub use state::{ExtractState, FullScope, StreamState};
 pub use stats::{RunStats, Skip, StreamStats};

@@ -62,13 +62,6 @@ pub struct Page {
     pub chain_pages: Option<u32>,
 }
 
-/// The streams `start_date` applies to, with the timestamp Graph filters them on (`ge`). No other
-/// stream takes a start date.
-pub const START_DATE_FILTERS: [(&str, &str); 2] = [
-    ("audit_logs_directory", "activityDateTime"),
-    ("audit_logs_signins", "createdDateTime"),
-];
-
 /// Query additions the run decides (not in the declaration), e.g. the `domains` filter on users.
 #[derive(Debug, Clone, Default)]
 pub struct ExtraQuery {
@@ -78,22 +71,23 @@ pub struct ExtraQuery {
 }
 
 impl ExtraQuery {
-    /// Per stream, what `config` adds: `domains` on `users`, `start_date` on [`START_DATE_FILTERS`].
+    /// Per stream, what `config` adds: `domains` on `users`. (`start_date` is the first lower
+    /// bound of the bookmark streams: see `incremental`.)
     pub fn for_config(config: &Config) -> HashMap<String, ExtraQuery> {
         let mut extra = HashMap::new();
         if !config.domains.is_empty() {
             extra.insert("users".to_string(), Self::domains(&config.domains));
-        }
-        if let Some(start) = config.start_date {
-            for (stream, property) in START_DATE_FILTERS {
-                extra.insert(stream.to_string(), Self::since(property, start));
-            }
         }
         extra
     }
 
     /// `$filter=property ge 2026-01-01T00:00:00Z` (an unquoted OData DateTimeOffset, in UTC).
     pub fn since(property: &str, start: DateTime<Utc>) -> Self {
+        Self::bound(property, "ge", start)
+    }
+
+    /// `$filter=property <operator> <timestamp>`, the timestamp as Graph reads it.
+    pub fn bound(property: &str, operator: &str, start: DateTime<Utc>) -> Self {
         // Graph keeps 100 ns ticks and reads at most 7 fractional digits: rounding a finer start up
         // to the next tick keeps `ge` exact.
         let nanos = start.timestamp_subsec_nanos();
@@ -105,7 +99,10 @@ impl ExtraQuery {
             _ => format!("{seconds}.{ticks:07}Z"),
         };
         Self {
-            params: BTreeMap::from([("$filter".to_string(), format!("{property} ge {at}"))]),
+            params: BTreeMap::from([(
+                "$filter".to_string(),
+                format!("{property} {operator} {at}"),
+            )]),
             consistency_eventual: false,
         }
     }
@@ -137,7 +134,7 @@ pub fn first_relative_url(
     page_size: u32,
     extra: &ExtraQuery,
 ) -> String {
-    let encoded_parent = parent_id.map(|p| utf8_percent_encode(p, PATH_SEGMENT).to_string());
+    let encoded_parent = parent_id.map(path_segment);
     let path = spec.path_for(encoded_parent.as_deref());
     let mut params: BTreeMap<&str, String> = spec
         .query
@@ -165,12 +162,23 @@ pub fn first_relative_url(
             }
         }
     }
+    relative_url(path, &params)
+}
+
+/// A parent or folder id as a path segment.
+pub fn path_segment(id: &str) -> String {
+    utf8_percent_encode(id, PATH_SEGMENT).to_string()
+}
+
+/// `path?k=v&...` with the values escaped as Graph's docs write them.
+pub fn relative_url<K: AsRef<str>>(path: String, params: &BTreeMap<K, String>) -> String {
     let mut url = if path.starts_with('/') {
         path
     } else {
         format!("/{path}")
     };
     for (i, (k, v)) in params.iter().enumerate() {
+        let k = k.as_ref();
         url.push(if i == 0 && !url.contains('?') {
             '?'
         } else {
@@ -421,44 +429,23 @@ mod tests {
     }
 
     #[test]
-    fn start_date_filters_only_the_audit_logs() {
-        let config = Config::from_json(
-            r#"{"tenant_id":"t","client_id":"c","start_date":"2026-01-01T12:30:00.25+02:00","domains":["a.com"]}"#,
-        )
-        .unwrap();
-        let extra = ExtraQuery::for_config(&config);
-        let mut streams: Vec<&str> = extra.keys().map(String::as_str).collect();
-        streams.sort();
-        assert_eq!(
-            streams,
-            ["audit_logs_directory", "audit_logs_signins", "users"]
-        );
-        let s = spec("/auditLogs/signIns", PageSize::Cap(1000), false);
-        let rel = first_relative_url(&s, None, 999, &extra["audit_logs_signins"]);
-        assert!(
-            rel.contains("$filter=createdDateTime%20ge%202026-01-01T10:30:00.2500000Z"),
-            "{rel}"
-        );
-        assert!(!extra["audit_logs_signins"].consistency_eventual);
-        let mut declared = spec("/auditLogs/directoryAudits", PageSize::Cap(1000), false);
-        declared
-            .query
-            .insert("$filter".into(), "category eq 'Core'".into());
-        let rel = first_relative_url(&declared, None, 999, &extra["audit_logs_directory"]);
-        assert!(
-            rel.contains("$filter=(category%20eq%20'Core')%20and%20(activityDateTime%20ge%202026-01-01T10:30:00.2500000Z)"),
-            "{rel}"
-        );
+    fn bounds_are_graph_timestamps_and_config_adds_only_domains() {
         let fine = DateTime::parse_from_rfc3339("2026-01-01T00:00:00.123456701Z").unwrap();
         assert_eq!(
             ExtraQuery::since("p", fine.to_utc()).params["$filter"],
             "p ge 2026-01-01T00:00:00.1234568Z"
         );
-        let whole = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        let whole = DateTime::parse_from_rfc3339("2026-01-01T12:30:00+02:00").unwrap();
         assert_eq!(
-            ExtraQuery::since("p", whole.to_utc()).params["$filter"],
-            "p ge 2026-01-01T00:00:00Z"
+            ExtraQuery::bound("p", "gt", whole.to_utc()).params["$filter"],
+            "p gt 2026-01-01T10:30:00Z"
         );
+        let config = Config::from_json(
+            r#"{"tenant_id":"t","client_id":"c","start_date":"2026-01-01","domains":["a.com"]}"#,
+        )
+        .unwrap();
+        let extra = ExtraQuery::for_config(&config);
+        assert_eq!(extra.keys().collect::<Vec<_>>(), ["users"]);
         let without = Config::from_json(r#"{"tenant_id":"t","client_id":"c"}"#).unwrap();
         assert!(ExtraQuery::for_config(&without).is_empty());
     }

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+use crate::state::{ExtractState, FullScope};
+
 /// Live counters of one stream; cheap to bump from any task.
 #[derive(Debug, Default)]
 pub struct StreamCounters {
@@ -20,6 +22,8 @@ pub struct StreamCounters {
     pub skipped_parents: AtomicU64,
     /// Delta chains that ended in a `@odata.deltaLink` (the link itself travels on the page).
     pub delta_links: AtomicU64,
+    /// Scopes read again in full because Graph refused their delta link.
+    pub resyncs: AtomicU64,
 }
 
 impl StreamCounters {
@@ -37,6 +41,8 @@ impl StreamCounters {
             throttled: get(&self.throttled),
             skipped_parents: get(&self.skipped_parents),
             delta_links: get(&self.delta_links),
+            method: String::new(),
+            resyncs: get(&self.resyncs),
         }
     }
 }
@@ -51,6 +57,11 @@ pub struct StreamStats {
     pub throttled: u64,
     pub skipped_parents: u64,
     pub delta_links: u64,
+    /// How the stream was read: `delta`, `bookmark`, `compare`, `append`, or `resync` when a
+    /// scope's delta link was refused and the scope read again in full.
+    pub method: String,
+    /// Scopes resynced after 410 / `syncStateNotFound` / `resyncRequired` / `resyncChanges*`.
+    pub resyncs: u64,
 }
 
 /// A stream, or one parent of a child stream, left out because Graph refused it.
@@ -74,6 +85,10 @@ pub struct RunStats {
     pub skips: Vec<Skip>,
     /// The `POST /$batch` requests themselves (their items are counted per stream).
     pub batch: StreamStats,
+    /// The whole next state: the prior one with this run's delta links, bookmarks and ids.
+    pub state: ExtractState,
+    /// Per stream, the scopes read in full and completely (keys not seen in them are deletes).
+    pub full_scopes: BTreeMap<String, FullScope>,
 }
 
 impl RunStats {
@@ -151,6 +166,8 @@ impl Recorder {
                 .collect(),
             skips,
             batch: self.batch_counters.snapshot(),
+            state: ExtractState::default(),
+            full_scopes: BTreeMap::new(),
         }
     }
 }

@@ -69,7 +69,8 @@ async fn run_against(base: &str) -> Result<graph_extract::RunStats, ExtractError
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let drain = async move { while rx.recv().await.is_some() {} };
     let selection = ["subscribed_skus".to_string()];
-    let work = extractor.run(&selection, tx);
+    let prior = graph_extract::ExtractState::default();
+    let work = extractor.run(&selection, tx, &prior, &[]);
     tokio::time::timeout(Duration::from_secs(30), async {
         tokio::join!(work, drain).0
     })

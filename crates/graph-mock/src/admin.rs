@@ -9,17 +9,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::mutate::mutate;
 use crate::server::AppState;
-use crate::tenant::{MutationOutcome, RowRef, Shape};
+use crate::tenant::{Mutation, MutationOutcome};
 use crate::truth::TruthFilter;
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum MutateError {
-    #[error("unknown stream `{0}`")]
-    UnknownStream(String),
-    #[error("stream `{0}` cannot be mutated (only top-level streams and their direct children)")]
-    NotMutable(String),
-}
 
 /// `GET /_admin/truth[?domains=a.com,b.com][&start_date=2026-01-01T00:00:00Z]`.
 pub(crate) async fn truth(
@@ -70,15 +63,22 @@ pub(crate) async fn requests(State(state): State<Arc<AppState>>) -> Response {
     Json(state.requests.snapshot()).into_response()
 }
 
-/// Body of `POST /_admin/mutate`.
+/// Body of `POST /_admin/mutate`: a [`Mutation`] (`stream`, `parent`, `changed`, `removed`,
+/// `added`, `ids`), or only `expire_delta_tokens`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct MutateBody {
     #[serde(default)]
     stream: Option<String>,
     #[serde(default)]
+    parent: Option<String>,
+    #[serde(default)]
     changed: u64,
     #[serde(default)]
     removed: u64,
+    #[serde(default)]
+    added: u64,
+    #[serde(default)]
+    ids: Vec<String>,
     #[serde(default)]
     expire_delta_tokens: bool,
 }
@@ -88,75 +88,57 @@ pub(crate) async fn mutate_endpoint(
     Json(body): Json<MutateBody>,
 ) -> Response {
     if body.expire_delta_tokens {
-        state.tenant.mutations_mut().expire_delta_tokens();
+        state.tenant.expire_delta_tokens();
     }
     let Some(stream) = body.stream else {
         let epoch = state.tenant.mutations().epoch();
         return Json(MutationOutcome {
             epoch,
-            changed: Vec::new(),
-            removed: Vec::new(),
+            ..MutationOutcome::default()
         })
         .into_response();
     };
-    match mutate(&state, &stream, body.changed, body.removed) {
+    let mutation = Mutation {
+        stream,
+        parent: body.parent,
+        changed: body.changed,
+        removed: body.removed,
+        added: body.added,
+        ids: body.ids,
+    };
+    match mutate(&state.tenant, &mutation) {
         Ok(outcome) => Json(outcome).into_response(),
         Err(error) => (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
     }
 }
 
-/// Changes the first `changed` existing rows after a rotating offset and removes the next `removed`.
-pub(crate) fn mutate(
-    state: &AppState,
-    stream: &str,
-    changed: u64,
-    removed: u64,
-) -> Result<MutationOutcome, MutateError> {
-    let tenant = &state.tenant;
-    let spec = tenant
-        .spec(stream)
-        .ok_or_else(|| MutateError::UnknownStream(stream.to_string()))?;
-    let parents = match (tenant.shape(spec), &spec.parent) {
-        (Shape::TopLevel, _) => vec![None],
-        (Shape::Child, Some(parent)) => tenant
-            .parents(&parent.stream)
-            .into_iter()
-            .map(Some)
-            .collect(),
-        _ => return Err(MutateError::NotMutable(stream.to_string())),
-    };
-    let mut rows = Vec::new();
-    for parent in &parents {
-        for index in 0..tenant.raw_len(spec, parent.as_ref()) {
-            let row = RowRef {
-                spec,
-                parent: parent.as_ref(),
-                index,
-            };
-            if tenant.exists(row) {
-                rows.push((row.key(), tenant.row_id(row)));
-            }
+/// `POST /_admin/scenario` (`{"name":"standard_mutation"}`, the default): runs the scenario and
+/// answers its [`ExpectedChanges`](crate::ExpectedChanges).
+pub(crate) async fn scenario_endpoint(
+    State(state): State<Arc<AppState>>,
+    body: Option<Json<ScenarioBody>>,
+) -> Response {
+    let name = body.and_then(|Json(b)| b.name);
+    match name.as_deref() {
+        None | Some("standard_mutation") => {}
+        Some(other) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("unknown scenario `{other}`; known: standard_mutation"),
+            )
+                .into_response();
         }
     }
-    if !rows.is_empty() {
-        let offset = (tenant.mutations().epoch() as usize * 7) % rows.len();
-        rows.rotate_left(offset);
+    let state = Arc::clone(&state);
+    match tokio::task::spawn_blocking(move || crate::scenario::run_standard(&state)).await {
+        Ok(Ok(expected)) => Json(expected).into_response(),
+        Ok(Err(error)) => (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
-    let changed_rows: Vec<_> = rows.iter().take(changed as usize).cloned().collect();
-    let removed_rows: Vec<_> = rows
-        .iter()
-        .skip(changed as usize)
-        .take(removed as usize)
-        .cloned()
-        .collect();
-    let keys = |list: &[(u64, String)]| list.iter().map(|(k, _)| *k).collect::<Vec<_>>();
-    let ids = |list: &[(u64, String)]| list.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>();
-    let epoch = tenant
-        .mutations_mut()
-        .apply(stream, &keys(&changed_rows), &keys(&removed_rows));
-    Ok(MutationOutcome {
-        epoch,
-        changed: ids(&changed_rows),
-        removed: ids(&removed_rows),
-    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ScenarioBody {
+    #[serde(default)]
+    name: Option<String>,
 }

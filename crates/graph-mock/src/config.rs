@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use stream_spec::Catalog;
 
 use crate::auth::AuthConfig;
@@ -20,6 +21,16 @@ pub struct MockConfig {
     pub auth: AuthConfig,
     /// The stream declarations to serve (default: the ones compiled into stream-spec).
     pub catalog: Catalog,
+    /// "Now" for generated data (default: today, 00:00 UTC): audit rows lie in the 7 days before
+    /// it, events start within ±300 days of it. Mutations are stamped with the wall clock, never
+    /// before it.
+    pub reference_time: DateTime<Utc>,
+}
+
+/// Today at 00:00 UTC: stable through a day, so restarts on one day generate the same values.
+pub fn today_utc() -> DateTime<Utc> {
+    let today = Utc::now().date_naive();
+    today.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
 impl Default for MockConfig {
@@ -32,6 +43,7 @@ impl Default for MockConfig {
             faults: Faults::default(),
             auth: AuthConfig::default(),
             catalog: Catalog::embedded(),
+            reference_time: today_utc(),
         }
     }
 }
@@ -63,6 +75,10 @@ impl MockConfig {
     }
     pub fn catalog(mut self, catalog: Catalog) -> Self {
         self.catalog = catalog;
+        self
+    }
+    pub fn reference_time(mut self, at: DateTime<Utc>) -> Self {
+        self.reference_time = at;
         self
     }
     /// Shorthand for `sizes.users`.

@@ -1,5 +1,6 @@
 //! `$filter` as far as the mock understands it: the declared teams filter, `or`-ed `endswith`
-//! clauses on string properties (advanced query), and `ge` on the audit logs' timestamps.
+//! clauses on string properties (advanced query), `ge` on the audit logs' timestamps, and
+//! `gt`/`lt` on chat messages' `lastModifiedDateTime`.
 
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
@@ -39,7 +40,21 @@ pub(crate) enum Clause {
         property: String,
         at: DateTime<FixedOffset>,
     },
+    /// `property gt <t>` (chat messages' `lastModifiedDateTime`).
+    After {
+        property: String,
+        at: DateTime<FixedOffset>,
+    },
+    /// `property lt <t>` (chat messages' `lastModifiedDateTime`).
+    Before {
+        property: String,
+        at: DateTime<FixedOffset>,
+    },
 }
+
+/// Chat messages filter on `lastModifiedDateTime` with `gt`/`lt`, only when ordered by it
+/// descending (Graph's rule for `/chats/{id}/messages`).
+pub(crate) const CHAT_MESSAGES_TIME: (&str, &str) = ("chat_messages", "lastModifiedDateTime");
 
 /// Why a `$filter` could not be parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,10 +176,16 @@ impl Parser {
                 Ok(vec![Clause::EndsWith { property, suffix }])
             }
             Some(Token::Word(property)) => {
-                match self.next() {
-                    Some(Token::Word(op)) if op.eq_ignore_ascii_case("ge") => {}
+                let op = match self.next() {
+                    Some(Token::Word(op))
+                        if ["ge", "gt", "lt"]
+                            .iter()
+                            .any(|o| op.eq_ignore_ascii_case(o)) =>
+                    {
+                        op.to_ascii_lowercase()
+                    }
                     _ => return Err(ParseError::Unsupported),
-                }
+                };
                 let literal = match self.next() {
                     Some(Token::Word(w)) => w,
                     // A quoted date is a string, which Graph will not compare with a DateTimeOffset.
@@ -173,7 +194,11 @@ impl Parser {
                 };
                 let at = DateTime::parse_from_rfc3339(&literal)
                     .map_err(|_| ParseError::BadDate(literal.clone()))?;
-                Ok(vec![Clause::AtLeast { property, at }])
+                Ok(vec![match op.as_str() {
+                    "gt" => Clause::After { property, at },
+                    "lt" => Clause::Before { property, at },
+                    _ => Clause::AtLeast { property, at },
+                }])
             }
             _ => Err(ParseError::Unsupported),
         }
@@ -202,10 +227,24 @@ fn clause_holds(tenant: &Tenant, row: RowRef<'_>, clause: &Clause) -> bool {
             value.is_some_and(|v| v.to_ascii_lowercase().ends_with(&suffix))
         }
         // Compared as instants, at the records' full 7-digit precision; a null never passes.
-        Clause::AtLeast { property, at } => string_value(tenant, row, property)
-            .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
-            .is_some_and(|v| v >= *at),
+        Clause::AtLeast { property, at } => {
+            time_value(tenant, row, property).is_some_and(|v| v >= *at)
+        }
+        Clause::After { property, at } => {
+            time_value(tenant, row, property).is_some_and(|v| v > *at)
+        }
+        Clause::Before { property, at } => {
+            time_value(tenant, row, property).is_some_and(|v| v < *at)
+        }
     }
+}
+
+pub(crate) fn time_value(
+    tenant: &Tenant,
+    row: RowRef<'_>,
+    property: &str,
+) -> Option<DateTime<FixedOffset>> {
+    string_value(tenant, row, property).and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
 }
 
 /// One property of a row, generated alone (each field has its own RNG).
@@ -275,6 +314,7 @@ mod tests {
             "endswith(mail,'a'",
             "endswith(mail,'a) or x",
             "createdDateTime le 2026-01-01T00:00:00Z",
+            "createdDateTime eq 2026-01-01T00:00:00Z",
             "endswith(mail,'a') or",
             "",
         ] {

@@ -7,12 +7,14 @@ use futures::future::BoxFuture;
 use http::{HeaderMap, Method, StatusCode};
 use stream_spec::{StreamKind, StreamSpec};
 
+use crate::delta::{DeltaSource, DeltaTarget};
+use crate::folder_list::FolderListing;
 use crate::paging::{self, GraphQuery};
 use crate::response::{GraphResponse, RequestIds, Transport};
 use crate::server::AppState;
-use crate::tenant::ParentRow;
+use crate::tenant::{FolderKind, ParentRow};
 use crate::truth::{Outcome, ParentRefusal, parent_refusal};
-use crate::{batch, delta, reports};
+use crate::{batch, delta, folder_list, mailbox, reports};
 
 /// What a path under /v1.0 names.
 pub(crate) enum Route<'a> {
@@ -20,20 +22,25 @@ pub(crate) enum Route<'a> {
         spec: &'a StreamSpec,
         parent: Option<ParentRow>,
     },
-    /// `/users/delta`, `/groups/delta`.
-    DirectoryDelta {
-        spec: &'a StreamSpec,
-    },
-    /// A declared delta stream (drive items).
+    /// A delta endpoint (directory objects, drive items, a mail or contact folder, calendar view).
     Delta {
         spec: &'a StreamSpec,
         parent: Option<ParentRow>,
+        source: DeltaSource,
+    },
+    /// A user's mail or contact folders (top level, or the children of one).
+    Folders {
+        /// The item stream (`mail_messages`, `contacts`): its permission and faults apply.
+        spec: &'a StreamSpec,
+        parent: ParentRow,
+        kind: FolderKind,
+        of: Option<usize>,
     },
     Report {
         spec: &'a StreamSpec,
         argument: String,
     },
-    /// The path has a stream's shape but the parent id names nothing.
+    /// The path has a stream's shape but the parent (or folder) id names nothing.
     MissingParent {
         spec: &'a StreamSpec,
     },
@@ -41,14 +48,33 @@ pub(crate) enum Route<'a> {
 }
 
 impl Route<'_> {
+    /// The name requests are counted under.
     pub fn stream(&self) -> &str {
         match self {
-            Route::Collection { spec, .. }
-            | Route::DirectoryDelta { spec }
-            | Route::Delta { spec, .. }
-            | Route::Report { spec, .. }
-            | Route::MissingParent { spec } => &spec.stream,
+            Route::Folders { kind, .. } => kind.listing_stream(),
             Route::NotFound => "_unmatched",
+            _ => self.spec().map_or("_unmatched", |spec| &spec.stream),
+        }
+    }
+
+    /// The declared stream whose permission and faults apply.
+    fn spec(&self) -> Option<&StreamSpec> {
+        match self {
+            Route::Collection { spec, .. }
+            | Route::Delta { spec, .. }
+            | Route::Folders { spec, .. }
+            | Route::Report { spec, .. }
+            | Route::MissingParent { spec } => Some(spec),
+            Route::NotFound => None,
+        }
+    }
+
+    /// The parent whose refusals (denied, unlicensed mailbox) apply.
+    fn parent(&self) -> Option<&ParentRow> {
+        match self {
+            Route::Collection { parent, .. } | Route::Delta { parent, .. } => parent.as_ref(),
+            Route::Folders { parent, .. } => Some(parent),
+            _ => None,
         }
     }
 }
@@ -61,18 +87,8 @@ fn segments(path: &str) -> Vec<&str> {
 pub(crate) fn resolve<'a>(state: &'a AppState, path: &str, query: &GraphQuery) -> Route<'a> {
     let tenant = &state.tenant;
     let request = segments(path);
-    if let [collection, last] = request.as_slice()
-        && last.eq_ignore_ascii_case("delta")
-    {
-        let stream = match collection.to_ascii_lowercase().as_str() {
-            "users" => "users",
-            "groups" => "groups",
-            _ => return Route::NotFound,
-        };
-        return match tenant.spec(stream) {
-            Some(spec) => Route::DirectoryDelta { spec },
-            None => Route::NotFound,
-        };
+    if let Some(route) = mailbox::resolve(tenant, &request) {
+        return route;
     }
     let mut best: Option<(&StreamSpec, Option<&str>, usize)> = None;
     for spec in tenant.specs() {
@@ -128,7 +144,11 @@ pub(crate) fn resolve<'a>(state: &'a AppState, path: &str, query: &GraphQuery) -
         _ => None,
     };
     match spec.kind {
-        StreamKind::Delta => Route::Delta { spec, parent },
+        StreamKind::Delta => Route::Delta {
+            spec,
+            parent,
+            source: DeltaSource::Drive,
+        },
         _ => Route::Collection { spec, parent },
     }
 }
@@ -192,7 +212,9 @@ async fn handle_now(state: Arc<AppState>, request: GraphRequest) -> GraphRespons
         Transport::Drop => Outcome::Dropped,
         Transport::Truncate => Outcome::Truncated(response.status),
     };
-    state.requests.record(&stream, outcome, !request.in_batch);
+    state
+        .requests
+        .record(&stream, outcome, !request.in_batch, response.records);
     tracing::debug!(
         stream,
         status = response.status.as_u16(),
@@ -213,14 +235,10 @@ async fn answer(
     let route = resolve(state, &request.path, &query);
     let stream = route.stream().to_string();
     let refused = refuse(state, request, &route, ids);
-    let slot = match (&refused, &route) {
-        (
-            None,
-            Route::Collection {
-                spec,
-                parent: Some(parent),
-            },
-        ) if spec.outlook_mailbox_limit && state.faults.faults.mailbox_concurrency => {
+    let slot = match (&refused, route.spec(), route.parent()) {
+        (None, Some(spec), Some(parent))
+            if spec.outlook_mailbox_limit && state.faults.faults.mailbox_concurrency =>
+        {
             match state.faults.enter_mailbox(&parent.id) {
                 Some(slot) => Some(slot),
                 None => {
@@ -293,7 +311,7 @@ fn refuse(
             ids,
         ));
     }
-    let stream = route.stream();
+    let stream = route.spec().map_or("", |spec| spec.stream.as_str());
     if faults.denied_streams.iter().any(|s| s == stream) {
         return Some(GraphResponse::error(
             StatusCode::FORBIDDEN,
@@ -302,15 +320,7 @@ fn refuse(
             ids,
         ));
     }
-    let (Route::Collection {
-        spec,
-        parent: Some(parent),
-    }
-    | Route::Delta {
-        spec,
-        parent: Some(parent),
-    }) = route
-    else {
+    let (Some(spec), Some(parent)) = (route.spec(), route.parent()) else {
         return None;
     };
     match parent_refusal(faults, spec, parent)? {
@@ -352,9 +362,27 @@ fn serve(
                 Err(response) => *response,
             }
         }
-        Route::DirectoryDelta { spec } => delta::serve(state, spec, None, request, query, ids),
-        Route::Delta { spec, parent } => {
-            delta::serve(state, spec, parent.as_ref(), request, query, ids)
+        Route::Delta {
+            spec,
+            parent,
+            source,
+        } => {
+            let target = DeltaTarget {
+                spec,
+                parent: parent.as_ref(),
+                source: *source,
+            };
+            delta::serve(state, &target, request, query, ids)
+        }
+        Route::Folders {
+            parent, kind, of, ..
+        } => {
+            let listing = FolderListing {
+                kind: *kind,
+                parent,
+                of: *of,
+            };
+            folder_list::serve(state, &listing, &request.path, query, ids)
         }
         Route::Report { spec, argument } => reports::redirect(state, spec, argument, ids),
         Route::MissingParent { .. } | Route::NotFound => {

@@ -5,6 +5,9 @@
 //! let server = graph_mock::MockServer::start(graph_mock::MockConfig::default()).await?;
 //! println!("{}", server.graph_url()); // http://127.0.0.1:PORT/v1.0
 //! let truth = server.truth(); // rows and primary keys per stream
+//! let before = server.snapshot();
+//! server.apply(&graph_mock::Mutation::new("users").changed(2).removed(1).added(1)).unwrap();
+//! let changes = graph_mock::diff(&before, &server.snapshot()); // inserts/updates/deletes per stream
 //! server.shutdown().await;
 //! # Ok(()) }
 //! ```
@@ -12,15 +15,21 @@
 
 pub mod auth;
 pub mod cli;
+pub mod scenario;
 
 mod admin;
 mod batch;
+mod changes;
 mod config;
 mod delta;
+mod delta_query;
 mod faults;
 mod filter;
+mod folder_list;
 mod graph;
 mod ids;
+mod mailbox;
+mod mutate;
 mod paging;
 mod reports;
 mod response;
@@ -28,15 +37,20 @@ mod server;
 mod tenant;
 mod truth;
 
-pub use admin::MutateError;
-pub use config::{Faults, MockConfig, Sizes};
+pub use changes::{ChangeCounts, ExpectedChanges, Snapshot, diff};
+pub use config::{Faults, MockConfig, Sizes, today_utc};
+pub use mutate::MutateError;
 pub use server::MockServer;
-pub use tenant::MutationOutcome;
+pub use tenant::{Mutation, MutationOutcome};
 pub use truth::{RequestCounts, StreamRequests, StreamTruth, Truth, TruthFilter};
 
 /// Graph's default page size.
 pub const DEFAULT_PAGE_SIZE: u64 = paging::DEFAULT_PAGE;
 /// At most this many requests in one `$batch`.
 pub const MAX_BATCH_REQUESTS: usize = batch::MAX_BATCH;
+/// Generated events start within this many days either side of `MockConfig::reference_time`.
+pub const EVENT_SPREAD_DAYS: i64 = tenant::EVENT_SPREAD_DAYS;
+/// Outlook delta pages hold this many items unless `Prefer: odata.maxpagesize` says otherwise.
+pub const OUTLOOK_DELTA_PAGE_SIZE: u64 = delta_query::OUTLOOK_DEFAULT_PAGE;
 /// Outlook's concurrent requests per mailbox.
 pub const MAILBOX_CONCURRENCY: u32 = faults::MAILBOX_CONCURRENCY;

@@ -29,7 +29,7 @@ async fn main() -> std::io::Result<()> {
     println!("  client id:      {}", auth.client_id);
     println!("  client secret:  {}", auth.client_secret);
     println!(
-        "  admin:          {}/_admin/truth, /_admin/requests, POST /_admin/mutate",
+        "  admin:          {}/_admin/truth, /_admin/requests, POST /_admin/mutate, POST /_admin/scenario",
         server.base_url()
     );
     println!("Ctrl-C to stop.");

@@ -115,6 +115,9 @@ pub(crate) struct PageRequest {
     pub select: Option<Vec<String>>,
     pub count: bool,
     pub filter: Filter,
+    /// `$orderby=<property> desc` where the mock sorts (chat messages' timestamps); elsewhere
+    /// `$orderby` is ignored.
+    pub order_desc: Option<String>,
 }
 
 /// Checks the query options against what Graph accepts on this endpoint.
@@ -236,13 +239,43 @@ pub(crate) fn validate(
             checked_clauses(spec, f, eventual).map_err(|(code, message)| bad(code, message))?,
         ),
     };
+    let order_desc = chat_order(spec, query.get("$orderby"));
+    let timed = match &filter {
+        Filter::AnyOf(clauses) => clauses
+            .iter()
+            .any(|c| matches!(c, Clause::After { .. } | Clause::Before { .. })),
+        _ => false,
+    };
+    if timed && order_desc.as_deref() != Some(filter::CHAT_MESSAGES_TIME.1) {
+        return Err(bad(
+            "BadRequest",
+            "$filter on lastModifiedDateTime is supported only with $orderby=lastModifiedDateTime desc."
+                .into(),
+        ));
+    }
     Ok(PageRequest {
         top,
         cursor,
         select,
         count,
         filter,
+        order_desc,
     })
+}
+
+/// The property chat messages are sorted on, newest first, for `$orderby=<p> desc`.
+fn chat_order(spec: &StreamSpec, orderby: Option<&str>) -> Option<String> {
+    if spec.stream != filter::CHAT_MESSAGES_TIME.0 {
+        return None;
+    }
+    let (property, direction) = orderby?.trim().split_once(' ')?;
+    let known = ["lastModifiedDateTime", "createdDateTime"]
+        .into_iter()
+        .find(|p| p.eq_ignore_ascii_case(property))?;
+    direction
+        .trim()
+        .eq_ignore_ascii_case("desc")
+        .then(|| known.to_string())
 }
 
 /// Parses a client `$filter` and checks each clause against what Graph allows on this endpoint:
@@ -300,6 +333,15 @@ fn checked_clauses(
                 }
                 _ => return Err(unsupported(&format!("property '{property}' with 'ge'"))),
             },
+            Clause::After { property, .. } | Clause::Before { property, .. } => {
+                let (stream, allowed) = filter::CHAT_MESSAGES_TIME;
+                if spec.stream != stream || !allowed.eq_ignore_ascii_case(property) {
+                    return Err(unsupported(&format!(
+                        "property '{property}' with 'gt'/'lt'"
+                    )));
+                }
+                *property = allowed.to_string();
+            }
         }
     }
     Ok(clauses)
@@ -356,6 +398,15 @@ pub(crate) fn collection_page(
         let row = row_at(index);
         tenant.exists(row) && filter::matches(tenant, row, &request.filter)
     };
+    if let Some(property) = &request.order_desc {
+        let listing = Listing {
+            spec,
+            parent,
+            path,
+            query,
+        };
+        return sorted_page(tenant, graph_url, listing, request, property, ids);
+    }
     let next_wanted = |from: u64| (from..len).find(|&i| wanted(i));
     let mut position = next_wanted(request.cursor.position).unwrap_or(len);
     let page = request.cursor.page;
@@ -392,6 +443,50 @@ pub(crate) fn collection_page(
         None,
         ids,
     )
+}
+
+/// A page of rows sorted newest first on `property` (chat messages with `$orderby=… desc`).
+fn sorted_page(
+    tenant: &Tenant,
+    graph_url: &str,
+    listing: Listing<'_>,
+    request: &PageRequest,
+    property: &str,
+    ids: &RequestIds,
+) -> GraphResponse {
+    let Listing {
+        spec,
+        parent,
+        path,
+        query,
+    } = listing;
+    let row_at = |index| RowRef {
+        spec,
+        parent,
+        index,
+    };
+    let mut order: Vec<_> = (0..tenant.raw_len(spec, parent))
+        .filter(|&i| {
+            tenant.exists(row_at(i)) && filter::matches(tenant, row_at(i), &request.filter)
+        })
+        .map(|i| (filter::time_value(tenant, row_at(i), property), i))
+        .collect();
+    order.sort_by(|a, b| b.cmp(a));
+    let from = (request.cursor.position as usize).min(order.len());
+    let end = order.len().min(from + request.top as usize);
+    let rows = order[from..end]
+        .iter()
+        .map(|&(_, i)| render_row(tenant, row_at(i), request.select.as_deref()))
+        .collect();
+    let next_link = (end < order.len()).then(|| {
+        let cursor = Cursor {
+            position: end as u64,
+            page: request.cursor.page + 1,
+            extra: 0,
+        };
+        next_link(graph_url, path, query, &cursor.encode(tenant.seed, path))
+    });
+    page_response(graph_url, path, None, rows, next_link.as_deref(), None, ids)
 }
 
 pub(crate) fn next_link(
@@ -432,11 +527,14 @@ pub(crate) fn page_response(
     if let Some(link) = delta_link {
         page.insert("@odata.deltaLink".into(), link.into());
     }
+    let records = rows.len() as u64;
     page.insert(
         "value".into(),
         Value::Array(rows.into_iter().map(Value::Object).collect()),
     );
-    GraphResponse::json(ids, serde_json::to_vec(&page).unwrap_or_default())
+    let mut response = GraphResponse::json(ids, serde_json::to_vec(&page).unwrap_or_default());
+    response.records = records;
+    response
 }
 
 #[cfg(test)]

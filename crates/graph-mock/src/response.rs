@@ -42,6 +42,8 @@ pub(crate) struct GraphResponse {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub transport: Transport,
+    /// Entries of the page's `value` array (0 for anything but a collection page).
+    pub records: u64,
 }
 
 impl GraphResponse {
@@ -54,6 +56,7 @@ impl GraphResponse {
             headers,
             body: Bytes::new(),
             transport: Transport::Normal,
+            records: 0,
         }
     }
 

@@ -21,11 +21,13 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 use crate::auth::TokenService;
+use crate::changes::{self, Snapshot};
 use crate::config::MockConfig;
 use crate::faults::FaultEngine;
 use crate::graph::{self, GraphRequest};
+use crate::mutate::{MutateError, mutate};
 use crate::response::{GraphResponse, Transport};
-use crate::tenant::{MutationOutcome, Tenant};
+use crate::tenant::{Mutation, MutationOutcome, Tenant};
 use crate::truth::{self, RequestCounts, RequestLog, Truth, TruthFilter};
 use crate::{admin, reports};
 
@@ -42,6 +44,10 @@ pub(crate) struct AppState {
 impl AppState {
     pub fn truth(&self, only: &TruthFilter) -> Truth {
         truth::compute(&self.tenant, &self.faults.faults, only)
+    }
+
+    pub fn snapshot(&self, only: &TruthFilter) -> Snapshot {
+        changes::snapshot(&self.tenant, &self.faults.faults, only)
     }
 }
 
@@ -68,6 +74,7 @@ impl MockServer {
                 config.seed,
                 config.sizes.clone(),
                 config.drift,
+                config.reference_time,
                 config.catalog.streams().to_vec(),
             ),
             faults: FaultEngine::new(config.faults.clone(), config.seed),
@@ -133,13 +140,35 @@ impl MockServer {
         stream: &str,
         changed: u64,
         removed: u64,
-    ) -> Result<MutationOutcome, admin::MutateError> {
-        admin::mutate(&self.state, stream, changed, removed)
+    ) -> Result<MutationOutcome, MutateError> {
+        let mutation = Mutation::new(stream).changed(changed).removed(removed);
+        mutate(&self.state.tenant, &mutation)
+    }
+
+    /// Changes, removes and adds rows of one stream, optionally under one parent:
+    /// `server.apply(&Mutation::new("mail_messages").parent(user_id).added(2))`.
+    pub fn apply(&self, mutation: &Mutation) -> Result<MutationOutcome, MutateError> {
+        mutate(&self.state.tenant, mutation)
+    }
+
+    /// Every live row's key and content hash per stream, to diff against a later one
+    /// ([`crate::diff`]).
+    pub fn snapshot(&self) -> Snapshot {
+        self.state.snapshot(&TruthFilter::default())
+    }
+
+    /// [`MockServer::snapshot`] restricted like [`MockServer::truth_with`].
+    pub fn snapshot_with(&self, only: &TruthFilter) -> Snapshot {
+        self.state.snapshot(only)
     }
 
     /// Every delta token issued so far answers 410 from now on.
     pub fn expire_delta_tokens(&self) {
-        self.state.tenant.mutations_mut().expire_delta_tokens();
+        self.state.tenant.expire_delta_tokens();
+    }
+
+    pub(crate) fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// Stops accepting, lets open connections finish, and waits for the server task.
@@ -168,6 +197,12 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/_admin/truth", any(admin::truth))
         .route("/_admin/requests", any(admin::requests))
         .route("/_admin/mutate", any(admin::mutate_endpoint))
+        .route("/_admin/scenario", any(admin::scenario_endpoint))
+        // The same under /_mock, the name the issue uses.
+        .route("/_mock/truth", any(admin::truth))
+        .route("/_mock/requests", any(admin::requests))
+        .route("/_mock/mutate", any(admin::mutate_endpoint))
+        .route("/_mock/scenario", any(admin::scenario_endpoint))
         .route(reports::DOWNLOAD_ROUTE, any(reports::download))
         .with_state(state)
         .merge(tokens)
@@ -202,6 +237,7 @@ fn into_wire(answer: GraphResponse) -> Response {
         mut headers,
         body,
         transport,
+        ..
     } = answer;
     let body = match transport {
         Transport::Normal => Body::from(body),

@@ -109,36 +109,78 @@ pub(crate) fn parent_refusal(
 /// Computes the truth by walking every row (on demand; nothing is stored).
 pub(crate) fn compute(tenant: &Tenant, faults: &Faults, only: &TruthFilter) -> Truth {
     let mut truth = Truth::default();
-    for spec in tenant.specs() {
-        let mut stream = StreamTruth {
+    walk(tenant, faults, only, |spec, stream| {
+        let mut keys = BTreeSet::new();
+        let skipped = stream.rows(&mut |row| {
+            keys.insert(tenant.primary_key(row));
+        });
+        let denied = faults.denied_streams.contains(&spec.stream);
+        let stream = StreamTruth {
+            rows: keys.len() as u64,
             primary_key: spec.primary_key.clone(),
-            denied: faults.denied_streams.contains(&spec.stream),
-            ..StreamTruth::default()
+            keys,
+            denied,
+            skipped_parents: skipped,
         };
-        if !stream.denied {
-            match &spec.parent {
-                None => collect(
-                    tenant,
-                    spec,
-                    None,
-                    &only.for_stream(&spec.stream),
-                    &mut stream,
-                ),
-                Some(parent_ref) => {
-                    for parent in kept_parents(tenant, &parent_ref.stream, only) {
-                        if parent_refusal(faults, spec, &parent).is_some() {
-                            stream.skipped_parents.push(parent.id.clone());
-                        } else {
-                            collect(tenant, spec, Some(&parent), &Filter::None, &mut stream);
-                        }
+        truth.streams.insert(spec.stream.clone(), stream);
+    });
+    truth
+}
+
+/// The rows of one stream a correct client lands, handed out one by one.
+pub(crate) struct StreamRows<'a> {
+    tenant: &'a Tenant,
+    faults: &'a Faults,
+    spec: &'a StreamSpec,
+    only: &'a TruthFilter,
+}
+
+impl StreamRows<'_> {
+    /// Calls `visit` for every row that lands; returns the parent ids whose children are refused.
+    pub fn rows(&self, visit: &mut dyn FnMut(RowRef<'_>)) -> Vec<String> {
+        let (tenant, spec) = (self.tenant, self.spec);
+        let mut skipped = Vec::new();
+        if self.faults.denied_streams.contains(&spec.stream) {
+            return skipped;
+        }
+        match &spec.parent {
+            None => collect(
+                tenant,
+                spec,
+                None,
+                &self.only.for_stream(&spec.stream),
+                visit,
+            ),
+            Some(parent_ref) => {
+                for parent in kept_parents(tenant, &parent_ref.stream, self.only) {
+                    if parent_refusal(self.faults, spec, &parent).is_some() {
+                        skipped.push(parent.id.clone());
+                    } else {
+                        collect(tenant, spec, Some(&parent), &Filter::None, visit);
                     }
                 }
             }
         }
-        stream.rows = stream.keys.len() as u64;
-        truth.streams.insert(spec.stream.clone(), stream);
+        skipped
     }
-    truth
+}
+
+/// Calls `per_stream` for each declared stream with a walker over its landed rows.
+pub(crate) fn walk(
+    tenant: &Tenant,
+    faults: &Faults,
+    only: &TruthFilter,
+    mut per_stream: impl FnMut(&StreamSpec, &StreamRows<'_>),
+) {
+    for spec in tenant.specs() {
+        let rows = StreamRows {
+            tenant,
+            faults,
+            spec,
+            only,
+        };
+        per_stream(spec, &rows);
+    }
 }
 
 /// The parents a filtered run fans out over (only `users` is ever filtered among parents).
@@ -164,7 +206,7 @@ fn collect(
     spec: &StreamSpec,
     parent: Option<&ParentRow>,
     filter: &Filter,
-    stream: &mut StreamTruth,
+    visit: &mut dyn FnMut(RowRef<'_>),
 ) {
     for index in 0..tenant.raw_len(spec, parent) {
         let row = RowRef {
@@ -173,7 +215,7 @@ fn collect(
             index,
         };
         if tenant.exists(row) && filter::matches(tenant, row, filter) {
-            stream.keys.insert(tenant.primary_key(row));
+            visit(row);
         }
     }
 }
@@ -200,6 +242,18 @@ impl RequestCounts {
             .copied()
             .unwrap_or(0)
     }
+
+    /// Every answer for `stream`, whatever its status.
+    pub fn requests(&self, stream: &str) -> u64 {
+        self.by_stream
+            .get(stream)
+            .map_or(0, |s| s.by_status.values().sum::<u64>() + s.dropped)
+    }
+
+    /// `value` entries served for `stream` (tombstones included).
+    pub fn records(&self, stream: &str) -> u64 {
+        self.by_stream.get(stream).map_or(0, |s| s.records)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -209,6 +263,9 @@ pub struct StreamRequests {
     pub dropped: u64,
     /// Answers cut short (also counted under their status).
     pub truncated: u64,
+    /// Entries of `value` arrays in answers delivered whole (rows, `@removed` and `deleted`
+    /// tombstones alike), so a test can compare how much two runs received.
+    pub records: u64,
 }
 
 #[derive(Default)]
@@ -236,14 +293,17 @@ pub(crate) enum Outcome {
 }
 
 impl RequestLog {
-    pub fn record(&self, stream: &str, outcome: Outcome, http_request: bool) {
+    pub fn record(&self, stream: &str, outcome: Outcome, http_request: bool, records: u64) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         if http_request {
             counts.total += 1;
         }
         let entry = counts.by_stream.entry(stream.to_string()).or_default();
         match outcome {
-            Outcome::Answered(status) => *entry.by_status.entry(status.as_u16()).or_default() += 1,
+            Outcome::Answered(status) => {
+                *entry.by_status.entry(status.as_u16()).or_default() += 1;
+                entry.records += records;
+            }
             Outcome::Dropped => entry.dropped += 1,
             Outcome::Truncated(status) => {
                 entry.truncated += 1;

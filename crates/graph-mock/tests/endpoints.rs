@@ -80,7 +80,7 @@ async fn drive_delta_ends_in_delta_link_and_unknown_token_is_410() {
         .unwrap();
     assert_eq!(gone.status(), 410);
     let body: Value = gone.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "resyncRequired");
+    assert_eq!(body["error"]["code"], "resyncChangesApplyDifferences");
 }
 
 async fn batch(h: &Harness, body: Value) -> (u16, Value) {

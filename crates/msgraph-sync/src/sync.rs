@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use arrow_sink::{Landing, PageInput, PageSender, SinkOptions, SinkRun, SkippedItem};
-use graph_extract::{ExtractError, Extractor, Page, Plan, RunStats};
+use arrow_sink::{
+    FullScope, Landing, PageInput, PageSender, RunInput, SinkOptions, SinkRun, SkippedItem,
+};
+use graph_extract::{ExtractError, ExtractState, Extractor, Page, Plan, RunStats};
 use stream_spec::Catalog;
 use tokio::sync::mpsc;
 
@@ -33,6 +35,19 @@ pub struct Args {
     /// Threads decoding pages into Arrow (0: one per core).
     #[arg(long, default_value_t = 0)]
     decode_threads: usize,
+    /// Reread these streams in full (all selected streams when no list is given) instead of
+    /// following their delta links and bookmarks, and compare with the current state.
+    #[arg(long, value_name = "STREAMS", num_args = 0..=1, value_delimiter = ',', require_equals = false)]
+    full_refresh: Option<Vec<String>>,
+    /// Seconds the run's lease on the output root lasts between renewals; a run killed without
+    /// giving it back blocks the root this long.
+    #[arg(
+        long,
+        env = "MSGRAPH_SYNC_LEASE_TTL",
+        default_value_t = 60.0,
+        value_name = "SECONDS"
+    )]
+    lease_ttl: f64,
 }
 
 pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
@@ -56,13 +71,44 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
     let landing = Landing::open(&output)
         .with_context(|| format!("--output {output}"))
         .map_err(Failure::Config)?;
+    let lease_ttl = std::time::Duration::try_from_secs_f64(args.lease_ttl)
+        .ok()
+        .filter(|ttl| *ttl >= arrow_sink::lease::MIN_TTL)
+        .ok_or_else(|| {
+            Failure::Config(anyhow::anyhow!(
+                "--lease-ttl {}: give a number of seconds of at least {:?}",
+                args.lease_ttl,
+                arrow_sink::lease::MIN_TTL
+            ))
+        })?;
     let options = SinkOptions {
         decode_threads: args.decode_threads,
+        lease_ttl,
         ..SinkOptions::default()
     };
     let sink = SinkRun::start(&landing, &landed, options)
         .await
         .map_err(|e| Failure::Other(e.into()))?;
+    let prior = match prior_state(&landing).await {
+        Ok(prior) => prior,
+        Err(e) => {
+            sink.abort().await;
+            return Err(Failure::Other(e));
+        }
+    };
+    let full_refresh: Vec<String> = match &args.full_refresh {
+        None => Vec::new(),
+        Some(list) if list.is_empty() => landed.iter().map(|s| s.stream.clone()).collect(),
+        Some(list) => list.clone(),
+    };
+    for stream in &full_refresh {
+        if catalog.get(stream).is_err() {
+            sink.abort().await;
+            return Err(Failure::Config(anyhow::anyhow!(
+                "--full-refresh: unknown stream `{stream}` (run `msgraph-sync streams` for the list)"
+            )));
+        }
+    }
 
     let started = Instant::now();
     let names: Vec<String> = landed.iter().map(|s| s.stream.clone()).collect();
@@ -70,9 +116,13 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
     let extractor = Extractor::new(config, catalog, connection.tokens, connection.http);
     let (pages_tx, pages_rx) = mpsc::channel::<Page>(PAGE_CHANNEL);
     let forward = forward_pages(&sink, pages_rx, &progress);
-    let (extracted, forwarded) = tokio::join!(extractor.run(&[], pages_tx), forward);
+    let (extracted, forwarded) =
+        tokio::join!(extractor.run(&[], pages_tx, &prior, &full_refresh), forward);
     progress.finish();
-    forwarded.map_err(Failure::Other)?;
+    if let Err(e) = forwarded {
+        sink.abort().await;
+        return Err(Failure::Other(e));
+    }
     let (stats, strict_failure) = match extracted {
         Ok(stats) => (stats, None),
         Err(ExtractError::SkippedUnderStrict(stats)) => {
@@ -82,11 +132,15 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
             );
             (*stats, Some(message))
         }
-        // Dropping the sink without finish commits nothing: no manifest, nothing a reader sees.
-        Err(err) => return Err(err.into()),
+        // Aborting commits nothing: no manifest, nothing a reader sees, the state unchanged.
+        Err(err) => {
+            sink.abort().await;
+            return Err(err.into());
+        }
     };
+    let input = run_input(&stats).map_err(Failure::Other)?;
     let manifest = sink
-        .finish(arrow_sink::RunInput::skipped(skipped_items(&stats)))
+        .finish(input)
         .await
         .map_err(|e| Failure::Other(e.into()))?;
     summary::print(
@@ -128,6 +182,44 @@ async fn forward_pages(
         sender.send(input).await?;
     }
     Ok(())
+}
+
+/// The state the last committed run left, or a fresh one for a new landing.
+async fn prior_state(landing: &Landing) -> anyhow::Result<ExtractState> {
+    match arrow_sink::state::latest(landing).await? {
+        None => Ok(ExtractState::default()),
+        Some(value) => serde_json::from_value(value).context(
+            "the landing's incremental state (_state/) is not one this version reads; \
+             rerun with --full-refresh to rebuild it",
+        ),
+    }
+}
+
+/// What the sink needs from the extraction to land deletes and commit the new state.
+fn run_input(stats: &RunStats) -> anyhow::Result<RunInput> {
+    Ok(RunInput {
+        skipped: skipped_items(stats),
+        methods: stats
+            .streams
+            .iter()
+            .map(|(stream, s)| (stream.clone(), s.method.clone()))
+            .filter(|(_, method)| !method.is_empty())
+            .collect(),
+        full_scopes: stats
+            .full_scopes
+            .iter()
+            .map(|(stream, scope)| {
+                (
+                    stream.clone(),
+                    FullScope {
+                        whole: scope.whole,
+                        parents: scope.parents.clone(),
+                    },
+                )
+            })
+            .collect(),
+        state: Some(serde_json::to_value(&stats.state).context("serialising the state")?),
+    })
 }
 
 fn skipped_items(stats: &RunStats) -> Vec<SkippedItem> {

@@ -139,6 +139,36 @@ pub struct Bookmark {
     /// Days Graph keeps rows; a bookmark older than that starts at the retention edge instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_days: Option<u32>,
+    /// The comparison the endpoint accepts on `property`: `ge` (audit logs) or `gt` (chat
+    /// messages, whose `$filter` documents only `gt` and `lt`).
+    #[serde(default, skip_serializing_if = "BookmarkOperator::is_ge")]
+    pub operator: BookmarkOperator,
+    /// `$orderby` the endpoint requires alongside the filter (`lastModifiedDateTime desc` for chat
+    /// messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_by: Option<String>,
+}
+
+/// How a bookmark's lower bound is written in `$filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookmarkOperator {
+    #[default]
+    Ge,
+    Gt,
+}
+
+impl BookmarkOperator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BookmarkOperator::Ge => "ge",
+            BookmarkOperator::Gt => "gt",
+        }
+    }
+
+    fn is_ge(&self) -> bool {
+        *self == BookmarkOperator::Ge
+    }
 }
 
 fn is_false(b: &bool) -> bool {

@@ -1,12 +1,14 @@
 //! Entity stream declarations: the catalog table joined with the CSDL types.
 
 use anyhow::{Context, bail};
-use stream_spec::{Field, FieldType, ParentRef, StreamSpec, snake_case};
+use stream_spec::{
+    Bookmark, DeltaQuery, Field, FieldType, Folders, Incremental, ParentRef, StreamSpec, snake_case,
+};
 
 use super::csdl::{Model, Property};
 use super::streams::{
-    CONVERSATION_MEMBER_SUBTYPE, MIXED_DIRECTORY_PROPERTIES, MIXED_DIRECTORY_TYPES, STREAMS, Shape,
-    StreamDef,
+    CONVERSATION_MEMBER_SUBTYPE, IncrementalDef, MIXED_DIRECTORY_PROPERTIES, MIXED_DIRECTORY_TYPES,
+    STREAMS, Shape, StreamDef,
 };
 use super::types;
 
@@ -60,18 +62,46 @@ fn entity_spec(model: &Model, def: &StreamDef) -> anyhow::Result<StreamSpec> {
         path: def.path.into(),
         parent,
         primary_key: def.primary_key.iter().map(|k| k.to_string()).collect(),
-        query: def
-            .query
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        query: pairs(def.query),
         page_size: def.page_size,
         entity: Some(def.entity.into()),
         permission: def.permission.into(),
         outlook_mailbox_limit: def.outlook_mailbox_limit,
-        incremental: Default::default(),
+        incremental: incremental(&def.incremental),
         fields,
     })
+}
+
+fn pairs(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn incremental(def: &IncrementalDef) -> Incremental {
+    match def {
+        IncrementalDef::Compare => Incremental::Compare,
+        IncrementalDef::Delta(d) => Incremental::Delta(DeltaQuery {
+            path: d.path.into(),
+            folders: d.folders.map(|f| Folders {
+                path: f.path.into(),
+                children: f.children.map(str::to_string),
+                query: pairs(f.query),
+                default_path: f.default_path.map(str::to_string),
+            }),
+            tombstone: d.tombstone.into(),
+            select: d.select,
+            window: d.window,
+        }),
+        IncrementalDef::Bookmark(b) => Incremental::Bookmark(Bookmark {
+            property: b.property.into(),
+            overlap_minutes: b.overlap_minutes,
+            retention_days: b.retention_days,
+            operator: b.operator,
+            order_by: b.order_by.map(str::to_string),
+        }),
+    }
 }
 
 /// The structural properties a stream declares, before exclusions.

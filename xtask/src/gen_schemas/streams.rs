@@ -1,7 +1,7 @@
 //! Per-stream facts that the CSDL does not hold: paths, keys, paging rules, permissions, and the
 //! properties Graph refuses or omits on list requests.
 
-use stream_spec::{PageSize, StreamKind};
+use stream_spec::{BookmarkOperator, PageSize, StreamKind};
 
 /// How a stream's fields are built from the CSDL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,69 @@ pub struct StreamDef {
     pub shape: Shape,
     /// (Graph property, why it is left out).
     pub exclude: &'static [(&'static str, &'static str)],
+    /// How a run after the first finds what changed.
+    pub incremental: IncrementalDef,
+}
+
+/// [`stream_spec::Incremental`] in a form a `const` table can hold.
+#[derive(Debug, Clone, Copy)]
+pub enum IncrementalDef {
+    Compare,
+    Delta(DeltaDef),
+    Bookmark(BookmarkDef),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct DeltaDef {
+    pub path: &'static str,
+    pub tombstone: &'static str,
+    pub select: bool,
+    pub window: bool,
+    pub folders: Option<FoldersDef>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FoldersDef {
+    pub path: &'static str,
+    pub children: Option<&'static str>,
+    pub query: &'static [(&'static str, &'static str)],
+    pub default_path: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct BookmarkDef {
+    pub property: &'static str,
+    pub overlap_minutes: u32,
+    pub retention_days: Option<u32>,
+    pub operator: BookmarkOperator,
+    pub order_by: Option<&'static str>,
+}
+
+/// Directory objects (`/users/delta` ...): deletions as `@removed`, `$select` tracks the columns.
+const fn directory_delta(path: &'static str) -> IncrementalDef {
+    IncrementalDef::Delta(DeltaDef {
+        path,
+        tombstone: "@removed",
+        select: true,
+        window: false,
+        folders: None,
+    })
+}
+
+/// Minutes a bookmark is read again, for rows Graph makes visible late.
+const BOOKMARK_OVERLAP_MINUTES: u32 = 15;
+
+/// Sign-ins and directory audits are kept 30 days (Entra ID P1/P2; 7 on free tenants).
+const AUDIT_RETENTION_DAYS: u32 = 30;
+
+const fn audit_bookmark(property: &'static str) -> IncrementalDef {
+    IncrementalDef::Bookmark(BookmarkDef {
+        property,
+        overlap_minutes: BOOKMARK_OVERLAP_MINUTES,
+        retention_days: Some(AUDIT_RETENTION_DAYS),
+        operator: BookmarkOperator::Ge,
+        order_by: None,
+    })
 }
 
 /// Common properties of user, group, servicePrincipal, device and orgContact worth keeping on member
@@ -163,6 +226,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
         exclude: USER_EXCLUDES,
+        incremental: directory_delta("/users/delta"),
     },
     StreamDef {
         stream: "applications",
@@ -177,6 +241,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
         exclude: APPLICATION_EXCLUDES,
+        incremental: directory_delta("/applications/delta"),
     },
     StreamDef {
         stream: "service_principals",
@@ -191,6 +256,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
         exclude: SERVICE_PRINCIPAL_EXCLUDES,
+        incremental: directory_delta("/servicePrincipals/delta"),
     },
     StreamDef {
         stream: "groups",
@@ -205,6 +271,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
         exclude: GROUP_EXCLUDES,
+        incremental: directory_delta("/groups/delta"),
     },
     StreamDef {
         stream: "group_member",
@@ -219,6 +286,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::MixedDirectoryObjects,
         exclude: &[],
+        incremental: IncrementalDef::Compare,
     },
     StreamDef {
         stream: "group_owner",
@@ -233,6 +301,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::MixedDirectoryObjects,
         exclude: &[],
+        incremental: IncrementalDef::Compare,
     },
     StreamDef {
         stream: "teams",
@@ -247,6 +316,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
         exclude: GROUP_EXCLUDES,
+        incremental: IncrementalDef::Compare,
     },
     StreamDef {
         stream: "channels",
@@ -262,6 +332,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
         exclude: &[],
+        incremental: IncrementalDef::Compare,
     },
     StreamDef {
         stream: "team_member",
@@ -277,6 +348,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::ConversationMembers,
         exclude: &[],
+        incremental: IncrementalDef::Compare,
     },
     StreamDef {
         stream: "chats",
@@ -292,6 +364,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
         exclude: &[],
+        incremental: IncrementalDef::Compare,
     },
     StreamDef {
         stream: "chat_messages",
@@ -306,6 +379,14 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
         exclude: &[],
+        incremental: IncrementalDef::Bookmark(BookmarkDef {
+            property: "lastModifiedDateTime",
+            overlap_minutes: BOOKMARK_OVERLAP_MINUTES,
+            retention_days: None,
+            // List chat messages filters only with `gt`/`lt`, and only together with this order.
+            operator: BookmarkOperator::Gt,
+            order_by: Some("lastModifiedDateTime desc"),
+        }),
     },
     StreamDef {
         stream: "mail_messages",
@@ -320,6 +401,19 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: true,
         shape: Shape::Entity,
         exclude: &[],
+        incremental: IncrementalDef::Delta(DeltaDef {
+            // Mail has delta per folder only; there is none across /users/{id}/messages.
+            path: "/users/{parent_id}/mailFolders/{folder_id}/messages/delta",
+            tombstone: "@removed",
+            select: true,
+            window: false,
+            folders: Some(FoldersDef {
+                path: "/users/{parent_id}/mailFolders",
+                children: Some("childFolders"),
+                query: &[("includeHiddenFolders", "true")],
+                default_path: None,
+            }),
+        }),
     },
     StreamDef {
         stream: "calendar_events",
@@ -335,6 +429,14 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: true,
         shape: Shape::Entity,
         exclude: &[],
+        incremental: IncrementalDef::Delta(DeltaDef {
+            // calendarView/delta needs a fixed window and refuses $select.
+            path: "/users/{parent_id}/calendarView/delta",
+            tombstone: "@removed",
+            select: false,
+            window: true,
+            folders: None,
+        }),
     },
     StreamDef {
         stream: "contacts",
@@ -349,6 +451,19 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: true,
         shape: Shape::Entity,
         exclude: &[],
+        incremental: IncrementalDef::Delta(DeltaDef {
+            path: "/users/{parent_id}/contactFolders/{folder_id}/contacts/delta",
+            tombstone: "@removed",
+            select: true,
+            window: false,
+            folders: Some(FoldersDef {
+                path: "/users/{parent_id}/contactFolders",
+                children: None,
+                query: &[],
+                // The default contact folder is not among /contactFolders.
+                default_path: Some("/users/{parent_id}/contacts/delta"),
+            }),
+        }),
     },
     StreamDef {
         stream: "drives",
@@ -364,6 +479,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
         exclude: &[],
+        incremental: IncrementalDef::Compare,
     },
     StreamDef {
         stream: "drive_items",
@@ -382,6 +498,14 @@ pub const STREAMS: &[StreamDef] = &[
             "content",
             "the file body (Edm.Stream), downloaded separately, never listed",
         )],
+        incremental: IncrementalDef::Delta(DeltaDef {
+            path: "/users/{parent_id}/drive/root/delta",
+            // Drive deletions come as a `deleted` facet, not `@removed`.
+            tombstone: "deleted",
+            select: true,
+            window: false,
+            folders: None,
+        }),
     },
     StreamDef {
         stream: "audit_logs_directory",
@@ -396,6 +520,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
         exclude: &[],
+        incremental: audit_bookmark("activityDateTime"),
     },
     StreamDef {
         stream: "audit_logs_signins",
@@ -410,6 +535,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
         exclude: &[],
+        incremental: audit_bookmark("createdDateTime"),
     },
     StreamDef {
         stream: "conditional_access_policies",
@@ -426,6 +552,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
         exclude: &[],
+        incremental: IncrementalDef::Compare,
     },
     StreamDef {
         stream: "directory_roles",
@@ -440,6 +567,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
         exclude: &[],
+        incremental: IncrementalDef::Compare,
     },
     StreamDef {
         stream: "directory_role_templates",
@@ -454,6 +582,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
         exclude: &[],
+        incremental: IncrementalDef::Compare,
     },
     StreamDef {
         stream: "directory_role_member",
@@ -468,6 +597,7 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::MixedDirectoryObjects,
         exclude: &[],
+        incremental: IncrementalDef::Compare,
     },
     StreamDef {
         stream: "subscribed_skus",
@@ -482,5 +612,6 @@ pub const STREAMS: &[StreamDef] = &[
         outlook_mailbox_limit: false,
         shape: Shape::Entity,
         exclude: &[],
+        incremental: IncrementalDef::Compare,
     },
 ];

@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use graph_extract::{Config, ExtractError, Extractor, Page, PageFormat, RetryPolicy, RunStats};
+use graph_extract::{
+    Config, ExtractError, ExtractState, Extractor, Page, PageFormat, RetryPolicy, RunStats,
+};
 use graph_mock::auth::{TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TENANT_ID};
 use graph_mock::{MockConfig, MockServer, Truth};
 use stream_spec::{Catalog, StreamSpec};
@@ -60,7 +62,18 @@ pub async fn run(config: Config, selection: &[&str]) -> Collected {
 }
 
 pub async fn run_with(extractor: &Extractor, selection: &[&str]) -> Collected {
+    run_incremental(extractor, selection, &ExtractState::default(), &[]).await
+}
+
+/// A run from `prior` (the last run's `RunStats::state`), rereading `full_refresh` in full.
+pub async fn run_incremental(
+    extractor: &Extractor,
+    selection: &[&str],
+    prior: &ExtractState,
+    full_refresh: &[&str],
+) -> Collected {
     let selection: Vec<String> = selection.iter().map(|s| s.to_string()).collect();
+    let full_refresh: Vec<String> = full_refresh.iter().map(|s| s.to_string()).collect();
     // A small bound, so the extractor really waits on a slow consumer.
     let (tx, mut rx) = mpsc::channel::<Page>(4);
     let collect = async move {
@@ -70,7 +83,7 @@ pub async fn run_with(extractor: &Extractor, selection: &[&str]) -> Collected {
         }
         pages
     };
-    let work = async move { extractor.run(&selection, tx).await };
+    let work = async move { extractor.run(&selection, tx, prior, &full_refresh).await };
     let (result, pages) = tokio::time::timeout(TEST_LIMIT, async { tokio::join!(work, collect) })
         .await
         .expect("run finishes within the test limit");

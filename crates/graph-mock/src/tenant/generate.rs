@@ -1,13 +1,13 @@
 //! Field values from the declared types. Each field draws from its own RNG seeded by
 //! (seed, stream, row key, version, field), so any single field (a key) is computable alone.
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 use stream_spec::{Field, FieldType};
 
-use super::{RowRef, Shape, Tenant};
+use super::{RowRef, Shape, Tenant, derived};
 use crate::ids::{self, child_key, combine, hash_str};
 
 /// Every report row carries this refresh date.
@@ -62,6 +62,22 @@ const PHRASES: [&str; 10] = [
     "Ünïcödé ß ∑ ≠ ∞",
     "日本語のテキスト",
 ];
+
+/// Generic timestamps are drawn from 2019-01-01 up to this instant (2026-11-01).
+const GENERATED_UNTIL_SECS: i64 = 1_793_491_200;
+
+/// The end of the range generic timestamps are drawn from: mutations happen after it.
+pub(crate) fn generated_until() -> DateTime<Utc> {
+    DateTime::from_timestamp(GENERATED_UNTIL_SECS, 0).unwrap_or_default()
+}
+
+/// A person's display name; a renamed user (`version` > 0) gets another first name.
+pub(crate) fn person_name(seed: u64, index: u64, version: u32) -> String {
+    let h = combine(&[seed, index, 3]);
+    let first = FIRST_NAMES[((h + u64::from(version)) % FIRST_NAMES.len() as u64) as usize];
+    let last = LAST_NAMES[((h >> 20) % LAST_NAMES.len() as u64) as usize];
+    format!("{first} {last}")
+}
 
 pub(crate) fn ascii_last_name(seed: u64, index: u64) -> &'static str {
     ASCII_LAST_NAMES[(combine(&[seed, index, 7]) % ASCII_LAST_NAMES.len() as u64) as usize]
@@ -195,13 +211,13 @@ impl FieldGen<'_> {
                 return json!(tenant.upn(row.index));
             }
             "mail" if row.spec.stream == "users" => return json!(tenant.upn(row.index)),
-            "displayName" if row.spec.stream == "users" => {
-                return json!(self.person_name(row.index));
-            }
             "User Principal Name" => return json!(tenant.upn(row.index)),
-            "Display Name" => return json!(self.person_name(row.index)),
+            "Display Name" => return json!(person_name(tenant.seed, row.index, 0)),
             "Report Refresh Date" => return json!(REPORT_REFRESH_DATE),
             _ => {}
+        }
+        if let Some(value) = derived::fixed(tenant, row, &field.graph, &mut self.rng) {
+            return value;
         }
         if field.nullable && !self.keeps_large_body(&field.graph) && self.rng.random_bool(NULL_RATE)
         {
@@ -221,13 +237,6 @@ impl FieldGen<'_> {
             _ => self.row.index,
         };
         self.tenant.team_of_group(group).is_some()
-    }
-
-    fn person_name(&self, index: u64) -> String {
-        let h = combine(&[self.tenant.seed, index, 3]);
-        let first = FIRST_NAMES[(h % FIRST_NAMES.len() as u64) as usize];
-        let last = LAST_NAMES[((h >> 20) % LAST_NAMES.len() as u64) as usize];
-        format!("{first} {last}")
     }
 
     fn value(&mut self, graph: &str, data_type: &FieldType) -> Value {
@@ -269,7 +278,9 @@ impl FieldGen<'_> {
 
     /// 7 fractional digits and `Z`, as Graph sends them.
     fn timestamp(&mut self) -> String {
-        let secs = self.rng.random_range(1_546_300_800_i64..1_793_491_200);
+        let secs = self
+            .rng
+            .random_range(1_546_300_800_i64..GENERATED_UNTIL_SECS);
         let ticks = self.rng.random_range(0..10_000_000_u32);
         let at = DateTime::from_timestamp(secs, 0).unwrap_or_default();
         format!("{}.{ticks:07}Z", at.format("%Y-%m-%dT%H:%M:%S"))
@@ -303,7 +314,7 @@ impl FieldGen<'_> {
             return format!("+1 425 555 {:04}", n);
         }
         if lower.contains("name") {
-            return self.person_name(u64::from(n));
+            return person_name(self.tenant.seed, u64::from(n), 0);
         }
         PHRASES[self.rng.random_range(0..PHRASES.len())].to_string()
     }

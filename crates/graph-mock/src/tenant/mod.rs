@@ -1,19 +1,25 @@
 //! The synthetic tenant: which rows exist, their ids and parents. Rows are never stored; every value
 //! is recomputed from (seed, stream, parent, index, version).
 
+mod derived;
+mod folders;
 mod generate;
 mod mutations;
 
 use std::sync::RwLock;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 use stream_spec::{StreamKind, StreamSpec};
 
 use crate::config::Sizes;
 use crate::ids::{self, child_key, combine, hash_str};
 
-pub use mutations::MutationOutcome;
-pub(crate) use mutations::Mutations;
+pub(crate) use derived::{EVENT_SPREAD_DAYS, event_span};
+pub(crate) use folders::FolderKind;
+pub(crate) use generate::generated_until;
+pub(crate) use mutations::{Edit, Mutations};
+pub use mutations::{Mutation, MutationOutcome};
 
 /// How a stream's rows come about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,19 +69,40 @@ pub(crate) struct Tenant {
     pub seed: u64,
     pub sizes: Sizes,
     pub drift: bool,
+    /// Generated audit rows lie in the 7 days before it, events within ±300 days of it.
+    pub reference: DateTime<Utc>,
     specs: Vec<StreamSpec>,
     mutations: RwLock<Mutations>,
 }
 
 impl Tenant {
-    pub fn new(seed: u64, sizes: Sizes, drift: bool, specs: Vec<StreamSpec>) -> Self {
+    pub fn new(
+        seed: u64,
+        sizes: Sizes,
+        drift: bool,
+        reference: DateTime<Utc>,
+        specs: Vec<StreamSpec>,
+    ) -> Self {
         Self {
             seed,
             sizes,
             drift,
+            reference,
             specs,
             mutations: RwLock::new(Mutations::default()),
         }
+    }
+
+    /// The earliest time a mutation may carry: after every generated timestamp, so a bookmark on
+    /// `lastModifiedDateTime` or an audit log's timestamp always finds what a mutation did.
+    pub fn mutation_floor(&self) -> DateTime<Utc> {
+        self.reference.max(generated_until()) + TimeDelta::seconds(1)
+    }
+
+    /// Every delta token issued so far answers 410 from now on.
+    pub fn expire_delta_tokens(&self) {
+        let floor = self.mutation_floor();
+        self.mutations_mut().expire_delta_tokens(floor);
     }
 
     pub fn specs(&self) -> &[StreamSpec] {
@@ -143,12 +170,27 @@ impl Tenant {
         }
     }
 
-    fn member_pool(&self) -> u64 {
+    pub fn member_pool(&self) -> u64 {
         self.sizes.users + self.sizes.service_principals
     }
 
-    /// Raw row positions under a parent (some may be removed by mutations).
+    /// Raw row positions under a parent (some may be removed by mutations): the generated ones,
+    /// then those added by mutations.
     pub fn raw_len(&self, spec: &StreamSpec, parent: Option<&ParentRow>) -> u64 {
+        let generated = self.generated_len(spec, parent);
+        match self.shape(spec) {
+            Shape::Report | Shape::Teams => generated,
+            _ => {
+                generated
+                    + self
+                        .mutations()
+                        .added(&spec.stream, parent.map(|p| p.index))
+            }
+        }
+    }
+
+    /// Raw row positions the seed makes (before any mutation adds rows).
+    pub fn generated_len(&self, spec: &StreamSpec, parent: Option<&ParentRow>) -> u64 {
         match (self.shape(spec), parent) {
             (Shape::Report, _) => self.sizes.users,
             (Shape::TopLevel | Shape::Teams, _) => self.top_level_size(&spec.stream),
@@ -165,19 +207,26 @@ impl Tenant {
         }
         match self.shape(row.spec) {
             Shape::Teams => !mutations.is_removed("groups", self.team_group_index(row.index)),
+            // A deleted user or service principal is no member or owner of anything any more.
+            Shape::Members => {
+                drop(mutations);
+                let (stream, index, _) = self.member_target(row);
+                !self.mutations().is_removed(stream, index)
+            }
             _ => true,
         }
     }
 
+    /// Where mutation state of a row lives: a team is its group.
+    pub fn mutation_key<'a>(&self, row: RowRef<'a>) -> (&'a str, u64) {
+        match self.shape(row.spec) {
+            Shape::Teams => ("groups", self.team_group_index(row.index)),
+            _ => (&row.spec.stream, row.key()),
+        }
+    }
+
     pub fn version(&self, row: RowRef<'_>) -> u32 {
-        let stream = match self.shape(row.spec) {
-            Shape::Teams => "groups",
-            _ => &row.spec.stream,
-        };
-        let key = match self.shape(row.spec) {
-            Shape::Teams => self.team_group_index(row.index),
-            _ => row.key(),
-        };
+        let (stream, key) = self.mutation_key(row);
         self.mutations().version(stream, key)
     }
 

@@ -94,7 +94,9 @@ pub async fn sync<W: Write + Send + 'static>(
         }
         Ok::<_, TapError>(writer)
     });
-    let extracted = extractor.run(&selected, tx).await;
+    let extracted = extractor
+        .run(&selected, tx, &graph_extract::ExtractState::default(), &[])
+        .await;
     let writer = writer
         .await
         .map_err(|e| TapError::Config(format!("writer thread: {e}")))?;
