@@ -5,6 +5,7 @@
 //! <root>/_staging/<run_id>/<stream>/date=…/part-…parquet          a run's files before it commits
 //! <root>/_state/<run_id>.json                                     incremental state, with the manifest
 //! <root>/_runs/<run_id>.json                                      the manifest, written last
+//! <root>/_compact/<run_id>.json                                   a compaction still deleting
 //! ```
 //! Directories starting with `_` never match a reader's `<stream>/**/*.parquet` glob, and stream
 //! names never start with `_`.
