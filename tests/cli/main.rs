@@ -4,6 +4,7 @@
 mod util;
 
 mod check;
+mod compact;
 mod config_errors;
 mod demo;
 mod incremental;

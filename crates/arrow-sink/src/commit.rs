@@ -97,6 +97,7 @@ pub async fn commit_run(
         streams: entries,
         skipped,
         state,
+        compaction: None,
     };
     manifest.save(landing, run).await?;
     delete_prefix(landing, &layout::staging_dir(landing, run)).await?;
@@ -158,7 +159,7 @@ pub async fn clean_dead_runs(
     Ok(removed)
 }
 
-async fn delete_prefix(landing: &Landing, prefix: &Path) -> Result<usize, WriteError> {
+pub(crate) async fn delete_prefix(landing: &Landing, prefix: &Path) -> Result<usize, WriteError> {
     let objects: Vec<_> = landing
         .store()
         .list(Some(prefix))
@@ -171,7 +172,7 @@ async fn delete_prefix(landing: &Landing, prefix: &Path) -> Result<usize, WriteE
     Ok(objects.len())
 }
 
-async fn delete_if_present(landing: &Landing, path: &Path) -> Result<(), WriteError> {
+pub(crate) async fn delete_if_present(landing: &Landing, path: &Path) -> Result<(), WriteError> {
     match landing.store().delete(path).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(source) => Err(WriteError::object("deleting", path)(source)),

@@ -5,6 +5,7 @@
 //! <root>/_staging/<run_id>/<stream>/date=…/part-…parquet          a run's files before it commits
 //! <root>/_state/<run_id>.json                                     incremental state, with the manifest
 //! <root>/_runs/<run_id>.json                                      the manifest, written last
+//! <root>/_compact/<run_id>.json                                   a compaction still deleting
 //! ```
 //! Directories starting with `_` never match a reader's `<stream>/**/*.parquet` glob, and stream
 //! names never start with `_`.
@@ -20,6 +21,8 @@ use crate::store::Landing;
 pub const RUNS_DIR: &str = "_runs";
 pub const STAGING_DIR: &str = "_staging";
 pub const STATE_DIR: &str = "_state";
+/// Markers of compactions whose replaced files may not all be deleted yet.
+pub const COMPACT_DIR: &str = "_compact";
 const RUN_TIME_FORMAT: &str = "%Y%m%dT%H%M%S%.3fZ";
 const RUN_TIME_PARSE: &str = "%Y%m%dT%H%M%S%.3fZ%z";
 
@@ -129,22 +132,55 @@ pub fn partition_path(landing: &Landing, stream: &str, date: NaiveDate) -> Path 
 
 /// Where a data file becomes visible when its run commits.
 pub fn data_file(landing: &Landing, stream: &str, run: &RunId, seq: u32) -> Path {
-    landing.path([
-        stream,
-        &partition_dir(run.date()),
-        &part_file_name(run, seq),
-    ])
+    data_file_in(landing, stream, run, run.date(), seq)
+}
+
+/// [`data_file`] in the partition of `date` (a compaction keeps rows in their run's partition).
+pub fn data_file_in(
+    landing: &Landing,
+    stream: &str,
+    run: &RunId,
+    date: NaiveDate,
+    seq: u32,
+) -> Path {
+    landing.path([stream, &partition_dir(date), &part_file_name(run, seq)])
 }
 
 /// Where a data file is written while its run is in progress.
 pub fn staging_file(landing: &Landing, stream: &str, run: &RunId, seq: u32) -> Path {
+    staging_file_in(landing, stream, run, run.date(), seq)
+}
+
+/// [`staging_file`] for a file of the partition of `date`.
+pub fn staging_file_in(
+    landing: &Landing,
+    stream: &str,
+    run: &RunId,
+    date: NaiveDate,
+    seq: u32,
+) -> Path {
     landing.path([
         STAGING_DIR,
         run.as_str(),
         stream,
-        &partition_dir(run.date()),
+        &partition_dir(date),
         &part_file_name(run, seq),
     ])
+}
+
+/// The date of a `date=YYYY-MM-DD` partition a data file is in.
+pub fn partition_of(path: &Path) -> Option<NaiveDate> {
+    path.parts()
+        .filter_map(|p| {
+            let dir = p.as_ref().strip_prefix("date=")?;
+            NaiveDate::parse_from_str(dir, "%Y-%m-%d").ok()
+        })
+        .next_back()
+}
+
+/// `<root>/_compact/<run_id>.json`
+pub fn compaction_marker(landing: &Landing, run: &RunId) -> Path {
+    landing.path([COMPACT_DIR, &format!("{run}.json")])
 }
 
 /// `<root>/_staging/<run_id>`

@@ -3,6 +3,7 @@
 pub mod allocator;
 pub mod change;
 pub mod commit;
+pub mod compact;
 pub mod decode;
 pub mod keys;
 pub mod layout;
@@ -17,11 +18,12 @@ pub mod writer;
 
 pub use change::{Change, ChangeCounts, FullScope};
 pub use commit::{StreamOutcome, clean_dead_runs, commit_run};
+pub use compact::{CompactOptions, CompactReport, StreamCompaction, compact, finish_compactions};
 pub use decode::{DecodeError, DecodeReport, DecodedPage, PageDecoder, PageInput};
 pub use keys::KeyGuard;
 pub use layout::RunId;
 pub use lease::{Lease, LeaseError, LeaseHolder};
-pub use manifest::{Manifest, RunStatus, SkippedItem, StreamManifest};
+pub use manifest::{Compaction, Manifest, RunStatus, SkippedItem, StreamManifest};
 pub use pipeline::{PageSender, RunInput, SinkOptions, SinkRun};
 pub use schema::{
     CHANGE_COLUMN, EXTRA_COLUMN, HASH_COLUMN, RUN_ID_COLUMN, SchemaError, StreamSchema,

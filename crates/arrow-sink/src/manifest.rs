@@ -53,9 +53,13 @@ pub struct StreamManifest {
     pub files: Vec<WrittenFile>,
     /// Everything decoding saw: drift (new properties, type conflicts) and counts.
     pub report: DecodeReport,
-    /// How the run read the stream: `delta`, `bookmark`, `compare`, `resync` or `append`.
+    /// How the run read the stream: `delta`, `bookmark`, `compare`, `resync`, `append`, or
+    /// `compact` for a compaction. Absent in format-1 manifests (read as empty).
+    #[serde(default)]
     pub method: String,
     /// What the landed rows are to the current state (`rows` = inserts + updates + deletes).
+    /// Absent in format-1 manifests (read as zeros); zeros for a compaction.
+    #[serde(default)]
     pub changes: ChangeCounts,
 }
 
@@ -73,6 +77,19 @@ pub struct Manifest {
     /// The incremental state committed with this run (`_state/<run_id>.json`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// Set when this run is a compaction (`msgraph-sync compact`): its files hold rows of earlier
+    /// runs (with their own `_run_id`), in those runs' date partitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compaction: Option<Compaction>,
+}
+
+/// What a compaction replaced. Format-1 manifests also carried a `superseded` list; serde ignores
+/// it (the files it named were deleted by the run that wrote it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compaction {
+    /// Data files (relative to the root) this compaction rewrote: deleted once this manifest
+    /// exists, and by the next `compact` or sync start if the compaction died before that.
+    pub replaces: Vec<String>,
 }
 
 impl Manifest {

@@ -63,6 +63,13 @@ pub enum WriteError {
         #[source]
         source: arrow::error::ArrowError,
     },
+    #[error("stream `{stream}`: compacting {path}: {source}")]
+    Compact {
+        stream: String,
+        path: Path,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
     #[error("state {path}: {source}")]
     State {
         path: Path,

@@ -133,6 +133,8 @@ pub struct StreamWriter {
     properties: WriterProperties,
     options: WriterOptions,
     next_seq: u32,
+    /// The date partition the files go to: the run's date, unless [`Self::in_partition`].
+    date: chrono::NaiveDate,
     current: Option<OpenFile>,
     files: Vec<WrittenFile>,
     /// This writer's share of `options.buffer_budget`.
@@ -168,6 +170,7 @@ impl StreamWriter {
             properties,
             options: options.clone(),
             next_seq: 0,
+            date: run.date(),
             current: None,
             files: Vec::new(),
             buffered: 0,
@@ -177,6 +180,13 @@ impl StreamWriter {
 
     pub fn stream(&self) -> &str {
         &self.stream
+    }
+
+    /// Writes into the partition of `date` instead of the run's own: a compaction keeps each
+    /// row in its run's partition, so the `date` column readers see does not change.
+    pub fn in_partition(mut self, date: chrono::NaiveDate) -> Self {
+        self.date = date;
+        self
     }
 
     /// Appends a batch; rolls to a new file once the current one reaches the size threshold.
@@ -284,7 +294,8 @@ impl StreamWriter {
     fn open(&mut self) -> Result<OpenFile, WriteError> {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let staging = layout::staging_file(&self.landing, &self.stream, &self.run, seq);
+        let staging =
+            layout::staging_file_in(&self.landing, &self.stream, &self.run, self.date, seq);
         let upload = BufWriter::with_capacity(
             Arc::clone(self.landing.store()),
             staging.clone(),
@@ -318,7 +329,8 @@ impl StreamWriter {
             self.current = Some(file);
             return Err(self.fail(source).await);
         }
-        let path = layout::data_file(&self.landing, &self.stream, &self.run, file.seq);
+        let path =
+            layout::data_file_in(&self.landing, &self.stream, &self.run, self.date, file.seq);
         self.files.push(WrittenFile {
             path: relative(&self.landing, &path),
             rows: file.rows,

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod compact;
 mod connect;
 mod demo;
 mod failure;
@@ -42,6 +43,8 @@ enum Command {
     Login(login::Args),
     /// List every stream with its keys, parent and required permission.
     Streams(streams::Args),
+    /// Rewrite each stream's change log to its current state (also migrates a pre-contract landing).
+    Compact(compact::Args),
     /// Serve the mock Graph tenant on 127.0.0.1 for manual use and other tools.
     Mock(mock::Args),
 }
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Login(args) => runtime().and_then(|rt| rt.block_on(login::run(args))),
         Command::Check(args) => runtime().and_then(|rt| rt.block_on(check::run(args))),
         Command::Streams(args) => streams::run(args).map_err(Failure::Other),
+        Command::Compact(args) => runtime().and_then(|rt| rt.block_on(compact::run(args))),
         Command::Mock(args) => runtime().and_then(|rt| rt.block_on(mock::run(args))),
     };
     match result {

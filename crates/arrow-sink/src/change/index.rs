@@ -8,6 +8,7 @@ use super::Change;
 
 const LIVE: u8 = 1;
 /// Seen in this run: listed again (or just deleted), so a full-scope sweep leaves it alone.
+/// In a compaction: the key's latest row was already written ([`CurrentState::keep_latest`]).
 const SEEN: u8 = 2;
 
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +106,28 @@ impl CurrentState {
             .is_some_and(|e| e.flags & (LIVE | SEEN) == LIVE)
     }
 
+    /// Compaction: true once per key, for a row landed by `rank` when that is the key's latest
+    /// row and it is live. Marks the key written, so an identical duplicate (the same row in a
+    /// replaced file and in the compaction that replaced it, after a killed compaction) is
+    /// kept once.
+    pub fn keep_latest(&mut self, key: u128, rank: u32) -> bool {
+        match self.entries.get_mut(&key) {
+            Some(e) if e.rank == rank && e.flags & (LIVE | SEEN) == LIVE => {
+                e.flags |= SEEN;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Keys whose latest row is a delete (tombstones a compaction drops).
+    pub fn deleted(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.flags & LIVE == 0)
+            .count()
+    }
+
     /// Live keys.
     pub fn live(&self) -> usize {
         self.entries
@@ -159,5 +182,20 @@ mod tests {
         assert_eq!(state.upsert(2, 2, 2), None);
         assert_eq!(state.unseen_live(), 1);
         assert!(state.is_unseen_live(3) && !state.is_unseen_live(2));
+    }
+
+    #[test]
+    fn a_compaction_keeps_each_live_latest_row_once() {
+        let mut state = CurrentState::new();
+        state.load(1, Change::Insert, None, 1);
+        state.load(1, Change::Update, None, 2);
+        state.load(2, Change::Insert, None, 1);
+        state.load(2, Change::Delete, None, 2);
+        assert!(!state.keep_latest(1, 1), "superseded");
+        assert!(state.keep_latest(1, 2));
+        assert!(!state.keep_latest(1, 2), "a duplicate of a kept row");
+        assert!(!state.keep_latest(2, 2), "a tombstone");
+        assert!(!state.keep_latest(3, 1), "unknown");
+        assert_eq!(state.deleted(), 1);
     }
 }

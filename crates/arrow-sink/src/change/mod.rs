@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 
 pub use hash::{content_hashes, key_hashes};
 pub use index::CurrentState;
-pub(crate) use load::{CommittedRuns, load_current};
+pub(crate) use load::{CommittedRuns, key_names, load_current, stream_files};
+pub(crate) use reader::ObjectReader;
 pub(crate) use sweep::{eligibility, sweep_stream};
 
 use crate::schema::StreamSchema;
