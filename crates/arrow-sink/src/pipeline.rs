@@ -63,7 +63,8 @@ impl Default for SinkOptions {
 enum LaneMessage {
     Page {
         parent_id: Option<String>,
-        decoded: Result<DecodedPage, DecodeError>,
+        /// Boxed: a decoded page carries its batch and per-row hashes, `Finish` nothing.
+        decoded: Box<Result<DecodedPage, DecodeError>>,
         _permit: OwnedSemaphorePermit,
     },
     Finish,
@@ -161,7 +162,12 @@ impl SinkRun {
         let run = RunId::new();
         // First: a second writer on this root must fail before it reads or cleans anything.
         let lease = Lease::acquire(landing, &run, options.lease_ttl).await?;
-        match Self::open(landing, &run, streams, &options).await {
+        // A compaction killed after its commit left replaced files behind: finish it first.
+        let opened = match crate::compact::finish_compactions(landing).await {
+            Ok(_) => Self::open(landing, &run, streams, &options).await,
+            Err(e) => Err(e),
+        };
+        match opened {
             Ok(open) => Ok(Self {
                 landing: landing.clone(),
                 run,
@@ -485,7 +491,7 @@ impl PageSender {
             // decode threads can wait like this.
             let _ = lane.batches.blocking_send(LaneMessage::Page {
                 parent_id: page.parent_id,
-                decoded,
+                decoded: Box::new(decoded),
                 _permit: permit,
             });
         });
@@ -517,7 +523,7 @@ async fn write_lane(
         match message {
             LaneMessage::Page {
                 parent_id, decoded, ..
-            } => match decoded {
+            } => match *decoded {
                 Ok(page) => {
                     let changed = classifier
                         .apply(

@@ -42,8 +42,9 @@ pub enum WriteError {
     },
     #[error("stream `{0}` is not part of this run")]
     UnknownStream(String),
+    /// Boxed: a lease error names its holder, and every `Result` of this crate carries the enum.
     #[error(transparent)]
-    Lease(#[from] crate::lease::LeaseError),
+    Lease(Box<crate::lease::LeaseError>),
     #[error("the sink pipeline stopped: {0}")]
     PipelineStopped(String),
     #[error(
@@ -76,6 +77,12 @@ pub enum WriteError {
         #[source]
         source: serde_json::Error,
     },
+}
+
+impl From<crate::lease::LeaseError> for WriteError {
+    fn from(e: crate::lease::LeaseError) -> Self {
+        WriteError::Lease(Box::new(e))
+    }
 }
 
 impl WriteError {

@@ -196,8 +196,8 @@ pub(crate) async fn load_current(
                 .column(nkeys + 2)
                 .as_primitive::<arrow::datatypes::Int64Type>();
             let mut last_run: Option<(&str, Option<u32>)> = None;
-            for row in 0..batch.num_rows() {
-                let Some(key) = hashes[row] else { continue };
+            for (row, key) in hashes.iter().enumerate() {
+                let Some(key) = *key else { continue };
                 let run = runs.value(row);
                 let rank = match last_run {
                     Some((r, rank)) if r == run => rank,
