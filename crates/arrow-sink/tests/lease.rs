@@ -212,13 +212,21 @@ async fn concurrent_takeovers_have_one_winner(open: &Open) {
                 Err(e) => losers.push(e),
             }
         }
-        assert_eq!(winners.len(), 1, "winners: {winners:?}, losers: {losers:?}");
-        let (winner, winner_run) = winners.pop().unwrap();
-        for loser in &losers {
-            assert_eq!(held_by(loser), winner_run.as_str());
+        let names: Vec<String> = winners.iter().map(|(_, r)| r.to_string()).collect();
+        // On a starved machine a winner can stall past its short ttl and be taken over before
+        // it returns; then it is not a holder: its check fails. Exactly one holder remains.
+        let mut holders = Vec::new();
+        for (lease, run) in winners {
+            match lease.check().await {
+                Ok(()) => holders.push((lease, run)),
+                Err(e) => assert!(e.is_lost(), "{e}"),
+            }
         }
-        winner.check().await.unwrap();
-        winner
+        assert_eq!(holders.len(), 1, "holders of {names:?}, losers: {losers:?}");
+        for loser in &losers {
+            assert!(names.iter().any(|n| n == held_by(loser)), "{loser}");
+        }
+        holders.pop().unwrap().0
     }
     let mut holder = race(open, "race").await;
     for round in 0..3 {
@@ -226,7 +234,7 @@ async fn concurrent_takeovers_have_one_winner(open: &Open) {
         let generation = holder.generation();
         tokio::time::sleep(TTL + ALLOWANCE + Duration::from_millis(100)).await;
         let next = race(open, "race").await;
-        assert_eq!(next.generation(), generation + 1, "round {round}");
+        assert!(next.generation() > generation, "round {round}");
         assert!(holder.check().await.unwrap_err().is_lost());
         drop(holder);
         holder = next;
