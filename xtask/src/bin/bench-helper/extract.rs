@@ -57,7 +57,9 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         (pages, bytes)
     };
     let started = Instant::now();
-    let (stats, (pages, bytes)) = tokio::join!(extractor.run(&[], tx), drain);
+    // A first run: no state, every stream read in full.
+    let fresh = graph_extract::ExtractState::default();
+    let (stats, (pages, bytes)) = tokio::join!(extractor.run(&[], tx, &fresh, &[]), drain);
     let wall = started.elapsed();
     let stats = stats?;
     let requests = mock.requests();

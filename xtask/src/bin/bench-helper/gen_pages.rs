@@ -53,7 +53,9 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         let dir = partial.clone();
         move || store_pages(&dir, rx)
     });
-    let stats = extractor.run(&[], tx).await?;
+    let stats = extractor
+        .run(&[], tx, &graph_extract::ExtractState::default(), &[])
+        .await?;
     let mut meta = store.await??;
     mock.shutdown().await;
     meta["users"] = args.users.into();
