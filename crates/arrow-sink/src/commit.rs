@@ -159,6 +159,25 @@ pub async fn clean_dead_runs(
     Ok(removed)
 }
 
+/// Writes `payload` at `path` only if nothing is there: commit points (manifests, state,
+/// compaction markers) are never overwritten, and a run id never commits twice.
+pub(crate) async fn put_create_only(
+    landing: &Landing,
+    path: &Path,
+    payload: object_store::PutPayload,
+) -> Result<(), WriteError> {
+    landing
+        .store()
+        .put_opts(
+            path,
+            payload,
+            object_store::PutOptions::from(object_store::PutMode::Create),
+        )
+        .await
+        .map_err(WriteError::object("writing", path))?;
+    Ok(())
+}
+
 pub(crate) async fn delete_prefix(landing: &Landing, prefix: &Path) -> Result<usize, WriteError> {
     let objects: Vec<_> = landing
         .store()

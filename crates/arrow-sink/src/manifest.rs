@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::change::ChangeCounts;
@@ -142,16 +142,6 @@ impl Manifest {
             path: path.clone(),
             source,
         })?;
-        // Create-only: a run id is never committed twice, and nothing overwrites a commit.
-        landing
-            .store()
-            .put_opts(
-                &path,
-                PutPayload::from(json),
-                PutOptions::from(PutMode::Create),
-            )
-            .await
-            .map_err(WriteError::object("writing", &path))?;
-        Ok(())
+        crate::commit::put_create_only(landing, &path, PutPayload::from(json)).await
     }
 }

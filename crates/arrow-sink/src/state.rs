@@ -3,7 +3,7 @@
 //! a run that died before its manifest never wrote state anyone reads, so the next run resumes
 //! from the last commit.
 
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutPayload};
 
 use crate::layout::{self, RunId};
 use crate::manifest::Manifest;
@@ -22,15 +22,7 @@ pub(crate) async fn save(
         path: path.clone(),
         source,
     })?;
-    landing
-        .store()
-        .put_opts(
-            &path,
-            PutPayload::from(json),
-            PutOptions::from(PutMode::Create),
-        )
-        .await
-        .map_err(WriteError::object("writing", &path))?;
+    crate::commit::put_create_only(landing, &path, PutPayload::from(json)).await?;
     Ok(relative(landing, &path))
 }
 

@@ -28,7 +28,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use chrono::{NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectMeta, ObjectStoreExt, PutPayload};
 use serde::Serialize;
 use stream_spec::StreamSpec;
 
@@ -517,14 +517,7 @@ async fn commit(
 ) -> Result<(), WriteError> {
     let store = landing.store();
     let marker = layout::compaction_marker(landing, run);
-    store
-        .put_opts(
-            &marker,
-            PutPayload::from_static(b"{}"),
-            PutOptions::from(PutMode::Create),
-        )
-        .await
-        .map_err(WriteError::object("writing", &marker))?;
+    crate::commit::put_create_only(landing, &marker, PutPayload::from_static(b"{}")).await?;
     let mut streams = std::collections::BTreeMap::new();
     let mut replaces = Vec::new();
     for mut done in rewritten {
