@@ -99,26 +99,7 @@ pub async fn msgraph_sync<S: AsRef<std::ffi::OsStr>>(
     }
 }
 
-/// The README's current-state query of one stream: per primary key, the row with the greatest
-/// `_run_id`, unless it is a delete.
-pub fn current_state_sql(
-    root: &Path,
-    stream: &str,
-    primary_key: &[String],
-    columns: &str,
-) -> String {
-    let partition = primary_key
-        .iter()
-        .map(|k| format!("\"{k}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY _run_id DESC) AS _rn \
-         FROM read_parquet('{}/{stream}/**/*.parquet', hive_partitioning=true, union_by_name=true)) \
-         WHERE _rn = 1 AND _change <> 'delete'",
-        root.display()
-    )
-}
+pub use test_support::current_state_sql;
 
 /// Row count and key set of one stream's current state (keys listed in `key`, partitioned by
 /// `primary_key`), read back the way the README tells readers to.

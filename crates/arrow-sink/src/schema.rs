@@ -142,7 +142,9 @@ pub fn arrow_schema(spec: &StreamSpec) -> Result<Schema, SchemaError> {
             Field::new(&f.name, data_type, !keys.contains(f.name.as_str()))
         })
         .collect();
-    if let Some(parent) = &spec.parent {
+    if let Some(parent) = &spec.parent
+        && !spec.parent_in_rows()
+    {
         fields.push(Field::new(&parent.column, DataType::Utf8, false));
     }
     fields.push(Field::new(EXTRA_COLUMN, DataType::Utf8, true));

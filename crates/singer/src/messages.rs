@@ -29,33 +29,63 @@ pub fn write_schema(
     out.write_all(b"\n")
 }
 
-/// A RECORD from a record's JSON object text. `prefix` (`"user_id":"…"`) is put in as its first
-/// property.
+/// How a RECORD line is assembled around the record's JSON object text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordParts<'a> {
+    /// Put in as the record's first property (`"user_id":"…"`).
+    pub prefix: Option<&'a str>,
+    /// Put in as its last property (`"_sdc_deleted_at":"…"`).
+    pub suffix: Option<&'a str>,
+    /// The table version (a stream sent whole, closed by ACTIVATE_VERSION).
+    pub version: Option<i64>,
+}
+
+/// A RECORD from a record's JSON object text.
 pub fn write_raw_record(
     out: &mut impl Write,
     stream: &str,
     record: &str,
-    prefix: Option<&str>,
+    parts: RecordParts<'_>,
     time_extracted: &str,
 ) -> io::Result<()> {
     out.write_all(b"{\"type\":\"RECORD\",\"stream\":")?;
     serde_json::to_writer(&mut *out, stream)?;
     out.write_all(b",\"record\":")?;
-    match prefix {
-        Some(prefix) if record.starts_with('{') => {
-            let rest = &record[1..];
-            out.write_all(b"{")?;
+    let record = record.trim();
+    let is_object = record.starts_with('{') && record.ends_with('}') && record.len() >= 2;
+    if !is_object || (parts.prefix.is_none() && parts.suffix.is_none()) {
+        out.write_all(record.as_bytes())?;
+    } else {
+        let inner = &record[1..record.len() - 1];
+        let empty = inner.trim().is_empty();
+        out.write_all(b"{")?;
+        if let Some(prefix) = parts.prefix {
             out.write_all(prefix.as_bytes())?;
-            if !rest.trim_start().starts_with('}') {
+            if !empty {
                 out.write_all(b",")?;
             }
-            out.write_all(rest.as_bytes())?;
         }
-        _ => out.write_all(record.as_bytes())?,
+        out.write_all(inner.as_bytes())?;
+        if let Some(suffix) = parts.suffix {
+            if !empty || parts.prefix.is_some() {
+                out.write_all(b",")?;
+            }
+            out.write_all(suffix.as_bytes())?;
+        }
+        out.write_all(b"}")?;
+    }
+    if let Some(version) = parts.version {
+        write!(out, ",\"version\":{version}")?;
     }
     out.write_all(b",\"time_extracted\":\"")?;
     out.write_all(time_extracted.as_bytes())?;
     out.write_all(b"\"}\n")
+}
+
+pub fn write_activate_version(out: &mut impl Write, stream: &str, version: i64) -> io::Result<()> {
+    let message = json!({"type": "ACTIVATE_VERSION", "stream": stream, "version": version});
+    serde_json::to_writer(&mut *out, &message)?;
+    out.write_all(b"\n")
 }
 
 pub fn write_state(out: &mut impl Write, value: &Value) -> io::Result<()> {
@@ -70,16 +100,25 @@ mod tests {
     #[test]
     fn raw_records_get_the_parent_column_and_stay_valid_json() {
         let mut out = Vec::new();
-        write_raw_record(
-            &mut out,
-            "s",
-            r#"{"id":"1"}"#,
-            Some(r#""user_id":"u""#),
-            "T",
-        )
-        .unwrap();
-        write_raw_record(&mut out, "s", "{ }", Some(r#""user_id":"u""#), "T").unwrap();
-        write_raw_record(&mut out, "s", r#"{"id":"2"}"#, None, "T").unwrap();
+        let parent = RecordParts {
+            prefix: Some(r#""user_id":"u""#),
+            ..Default::default()
+        };
+        write_raw_record(&mut out, "s", r#"{"id":"1"}"#, parent, "T").unwrap();
+        write_raw_record(&mut out, "s", "{ }", parent, "T").unwrap();
+        write_raw_record(&mut out, "s", r#"{"id":"2"}"#, RecordParts::default(), "T").unwrap();
+        let deleted = RecordParts {
+            prefix: Some(r#""user_id":"u""#),
+            suffix: Some(r#""_sdc_deleted_at":"D""#),
+            version: Some(7),
+        };
+        write_raw_record(&mut out, "s", r#"{"id":"3"}"#, deleted, "T").unwrap();
+        let suffix_only = RecordParts {
+            suffix: Some(r#""x":1"#),
+            ..Default::default()
+        };
+        write_raw_record(&mut out, "s", "{}", suffix_only, "T").unwrap();
+        write_activate_version(&mut out, "s", 7).unwrap();
         let lines: Vec<Value> = out
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
@@ -89,5 +128,15 @@ mod tests {
         assert_eq!(lines[1]["record"], json!({"user_id": "u"}));
         assert_eq!(lines[2]["record"], json!({"id": "2"}));
         assert_eq!(lines[2]["time_extracted"], "T");
+        assert_eq!(
+            lines[3]["record"],
+            json!({"user_id": "u", "id": "3", "_sdc_deleted_at": "D"})
+        );
+        assert_eq!(lines[3]["version"], 7);
+        assert_eq!(lines[4]["record"], json!({"x": 1}));
+        assert_eq!(
+            lines[5],
+            json!({"type": "ACTIVATE_VERSION", "stream": "s", "version": 7})
+        );
     }
 }

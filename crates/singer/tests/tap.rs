@@ -100,7 +100,28 @@ async fn discover_lists_tap_ms_graph_streams_with_their_keys_and_metadata() {
         assert_eq!(top["metadata"]["table-key-properties"], json!(keys));
         assert_eq!(top["metadata"]["inclusion"], "available");
         assert_eq!(top["metadata"]["selected-by-default"], true);
-        assert_eq!(top["metadata"]["forced-replication-method"], "FULL_TABLE");
+        let incremental = [
+            "applications",
+            "audit_logs_directory",
+            "audit_logs_signins",
+            "calendar_events",
+            "chat_messages",
+            "contacts",
+            "drive_items",
+            "groups",
+            "mail_messages",
+            "service_principals",
+            "users",
+        ];
+        let method = if incremental.contains(&name) {
+            "INCREMENTAL"
+        } else {
+            "FULL_TABLE"
+        };
+        assert_eq!(
+            top["metadata"]["forced-replication-method"], method,
+            "{name}"
+        );
         for key in keys {
             assert!(
                 entry["schema"]["properties"][key].is_object(),
@@ -154,6 +175,7 @@ async fn records_follow_the_singer_spec_and_the_selection() {
 
     let mut schemas = BTreeMap::new();
     let mut records: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    let mut activated = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         match line["type"].as_str().unwrap() {
             "SCHEMA" => {
@@ -179,10 +201,22 @@ async fn records_follow_the_singer_spec_and_the_selection() {
                     .push(&line["record"]);
             }
             "STATE" => assert_eq!(i, lines.len() - 1, "STATE is the last message"),
+            // A first run reads every stream whole: each closes its table version.
+            "ACTIVATE_VERSION" => {
+                let stream = line["stream"].as_str().unwrap();
+                assert!(schemas.contains_key(stream));
+                activated.push(stream.to_string());
+            }
             other => panic!("unexpected message type {other}"),
         }
     }
     assert_eq!(schemas.len(), 3);
+    activated.sort();
+    assert_eq!(activated, ["groups", "mail_messages", "users"]);
+    assert_eq!(
+        schemas["mail_messages"]["schema"]["x-parent"],
+        json!({"stream": "users", "property": "user_id"})
+    );
     for stream in ["users", "mail_messages", "groups"] {
         assert_eq!(
             records[stream].len() as u64,
@@ -279,6 +313,107 @@ async fn tap_piped_into_target_lands_the_truth() {
     ));
     assert_eq!(keys[0]["n"], truth.stream("drive_items").unwrap().rows);
     assert_eq!(keys[0]["upn"], truth.stream("drive_items").unwrap().rows);
+}
+
+/// RECORDs per stream in a tap's output, and how many of them are deletes.
+fn record_counts(lines: &[Value]) -> BTreeMap<String, (u64, u64)> {
+    let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for line in lines.iter().filter(|l| l["type"] == "RECORD") {
+        let entry = counts
+            .entry(line["stream"].as_str().unwrap().to_string())
+            .or_default();
+        entry.0 += 1;
+        if line["record"]["_sdc_deleted_at"].is_string() {
+            entry.1 += 1;
+        }
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_from_the_state_sends_only_changes_and_the_target_converges() {
+    let sizes = graph_mock::Sizes {
+        groups: 40,
+        messages_per_chat: 50,
+        ..graph_mock::Sizes::default()
+    };
+    let mock = MockServer::start(MockConfig::default().sizes(sizes))
+        .await
+        .expect("mock starts");
+    let dir = tempfile::tempdir().unwrap();
+    let config = tap_config(dir.path(), &mock, "");
+    let mut catalog = discover(&config);
+    let incremental = [
+        "users",
+        "groups",
+        "mail_messages",
+        "drive_items",
+        "contacts",
+        "chat_messages",
+    ];
+    let compared = ["group_member", "group_owner"];
+    let streams: Vec<&str> = incremental.iter().chain(&compared).copied().collect();
+    select(&mut catalog, &streams);
+    let out = dir.path().join("landing");
+    let target_config = target_config(dir.path(), &out, "");
+
+    let first = sync(&config, &catalog, dir.path(), None);
+    let landed = target(&target_config, &first.stdout);
+    assert!(landed.success(), "{}", landed.stderr);
+    let state = landed.lines().pop().expect("the target passes the STATE on");
+    assert!(
+        state["bookmarks"]["users"]["msgraph"]["delta_links"][""].is_string(),
+        "the state carries the delta link: {state}"
+    );
+
+    let expected = graph_mock::scenario::standard_mutation(&mock).expect("the scenario applies");
+    let second = sync(&config, &catalog, dir.path(), Some(&state));
+    let (before, after) = (record_counts(&first.lines()), record_counts(&second.lines()));
+    for stream in incremental {
+        let (all, _) = before[stream];
+        let (changed, deleted) = after.get(stream).copied().unwrap_or_default();
+        assert!(
+            changed * 10 <= all,
+            "{stream}: the second sync sent {changed} records, the first {all}"
+        );
+        // The tap sends Graph's own deletions; children of deleted users are the target's.
+        let want = expected.stream(stream).deletes;
+        assert!(deleted <= want, "{stream}: {deleted} deletes, {want} expected");
+    }
+    assert_eq!(after["users"].1, 2, "the two deleted users come as deletes");
+    let activated: Vec<String> = second
+        .lines()
+        .iter()
+        .filter(|l| l["type"] == "ACTIVATE_VERSION")
+        .map(|l| l["stream"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(activated, compared, "only the streams read whole close a version");
+
+    let landed = target(&target_config, &second.stdout);
+    assert!(landed.success(), "{}", landed.stderr);
+    let start = chrono::DateTime::parse_from_rfc3339("2020-07-01T00:00:00Z").unwrap();
+    let truth = mock.truth_with(&graph_mock::TruthFilter::default().start_date(start.to_utc()));
+    for stream in streams {
+        let want = truth.stream(stream).unwrap();
+        let columns = want
+            .primary_key
+            .iter()
+            .map(|k| format!("CAST(\"{k}\" AS VARCHAR) AS \"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = test_support::current_state_sql(&out, stream, &want.primary_key, &columns);
+        let keys: std::collections::BTreeSet<Vec<String>> = test_support::duckdb_query(&sql)
+            .iter()
+            .map(|row| {
+                want.primary_key
+                    .iter()
+                    .map(|k| row[k].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(keys.len() as u64, want.rows, "{stream}: current state rows");
+        assert_eq!(keys, want.keys, "{stream}: current state = the mock's truth");
+    }
 }
 
 #[test]

@@ -51,7 +51,8 @@ fn schema_change_keys_keyless_streams_and_state_after_commit() {
     for id in 1..=5 {
         messages.push(person(id, json!({})));
     }
-    messages.push(person(2, json!({}))); // a repeated key lands once
+    // A repeated key lands once: the later record wins.
+    messages.push(person(2, json!({"displayName": "p2 again"})));
     messages.push(json!({"type": "STATE", "value": {"bookmarks": {"People-Stream": {"n": 1}}}}));
     // Mid-stream: a new property, and `score` widens from integer to number.
     messages.push(people_schema(
@@ -77,7 +78,6 @@ fn schema_change_keys_keyless_streams_and_state_after_commit() {
     assert_eq!(manifests.len(), 1);
     let people = &manifests[0]["streams"]["people_stream"];
     assert_eq!(people["rows"], 6);
-    assert_eq!(people["deduplicated"], 1);
 
     assert_eq!(count(&out, "people_stream"), 6);
     let rows = test_support::duckdb_query(&format!(
@@ -97,6 +97,7 @@ fn schema_change_keys_keyless_streams_and_state_after_commit() {
     assert_eq!(rows[5]["email"], "six@example.com");
     assert_eq!(rows[5]["score"], 6.5);
     assert_eq!(rows[1]["score"], 20.0);
+    assert_eq!(rows[1]["display_name"], "p2 again");
 
     // A keyless stream keys on the input line: both identical records land.
     let events = test_support::duckdb_query(&format!(
@@ -137,6 +138,140 @@ fn activate_version_keeps_only_the_activated_version() {
     assert_eq!(ids[0]["ids"], json!(["new-1", "new-2", "new-3"]));
 }
 
+/// `stream`'s manifest entry in the run that landed last.
+fn last_run(out: &std::path::Path, stream: &str) -> Value {
+    let mut manifests = manifests(out);
+    manifests.sort_by_key(|m| m["run_id"].as_str().unwrap().to_string());
+    manifests.last().unwrap()["streams"][stream].clone()
+}
+
+fn current(out: &std::path::Path, stream: &str, keys: &[&str], columns: &str) -> Vec<Value> {
+    let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    let sql = test_support::current_state_sql(out, stream, &keys, columns);
+    test_support::duckdb_query(&format!("{sql} ORDER BY ALL"))
+}
+
+#[test]
+fn runs_append_changes_deletes_and_whole_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("landing");
+    let config = target_config(dir.path(), &out, "");
+    let schema = json!({"type": "SCHEMA", "stream": "t", "key_properties": ["id"],
+        "schema": {"properties": {"id": {"type": "string"}, "v": {"type": ["null", "integer"]},
+                                  "_sdc_deleted_at": {"type": ["null", "string"], "format": "date-time"}}}});
+    let events = json!({"type": "SCHEMA", "stream": "events", "key_properties": [],
+        "schema": {"properties": {"what": {"type": "string"}}}});
+    let record = |id: &str, v: i64| json!({"type": "RECORD", "stream": "t", "record": {"id": id, "v": v}});
+    let versioned = |id: &str, v: i64, version: i64| {
+        json!({"type": "RECORD", "stream": "t", "record": {"id": id, "v": v}, "version": version})
+    };
+    let event = |what: &str| json!({"type": "RECORD", "stream": "events", "record": {"what": what}});
+    let activate = |version: i64| json!({"type": "ACTIVATE_VERSION", "stream": "t", "version": version});
+    let land = |messages: Vec<Value>| {
+        let done = target(&config, &lines(&messages));
+        assert!(done.success(), "{}", done.stderr);
+    };
+    let state = |out: &std::path::Path| current(out, "t", &["id"], "id, v");
+
+    land(vec![
+        schema.clone(),
+        events.clone(),
+        record("a", 1),
+        record("b", 1),
+        record("c", 1),
+        record("a", 2),
+        event("x"),
+        event("x"),
+    ]);
+    assert_eq!(
+        state(&out),
+        [json!({"id": "a", "v": 2}), json!({"id": "b", "v": 1}), json!({"id": "c", "v": 1})]
+    );
+
+    // A delete, an update (its last record wins), an insert; nothing said about `a`.
+    land(vec![
+        schema.clone(),
+        events.clone(),
+        json!({"type": "RECORD", "stream": "t",
+               "record": {"id": "b", "_sdc_deleted_at": "2026-12-01T00:00:00Z"}}),
+        record("c", 2),
+        record("d", 1),
+        record("c", 3),
+        event("x"),
+    ]);
+    assert_eq!(
+        state(&out),
+        [json!({"id": "a", "v": 2}), json!({"id": "c", "v": 3}), json!({"id": "d", "v": 1})]
+    );
+    let run = last_run(&out, "t");
+    assert_eq!(run["method"], "feed");
+    assert_eq!(
+        (&run["changes"]["inserts"], &run["changes"]["updates"], &run["changes"]["deletes"]),
+        (&json!(1), &json!(1), &json!(1))
+    );
+    // Keyless records are new rows in every load, never updates of an earlier load's line.
+    assert_eq!(current(&out, "events", &["_input_load", "_input_line"], "what").len(), 3);
+
+    // A version opened but never closed (the tap died): nothing is deleted.
+    land(vec![schema.clone(), activate(6), versioned("a", 2, 6)]);
+    assert_eq!(state(&out).len(), 3);
+
+    // A version sent whole: what it lacks is deleted, what it repeats lands nothing.
+    land(vec![schema.clone(), versioned("a", 2, 7), versioned("d", 1, 7), activate(7)]);
+    assert_eq!(
+        state(&out),
+        [json!({"id": "a", "v": 2}), json!({"id": "d", "v": 1})]
+    );
+    let run = last_run(&out, "t");
+    assert_eq!(run["method"], "full_table");
+    assert_eq!(run["changes"]["deletes"], 1);
+    assert_eq!(run["changes"]["unchanged"], 2);
+
+    // An empty version (opened and closed) empties the stream.
+    land(vec![schema, activate(8), activate(8)]);
+    assert!(state(&out).is_empty());
+}
+
+#[test]
+fn a_parents_delete_deletes_its_children() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("landing");
+    let config = target_config(dir.path(), &out, "");
+    let users = json!({"type": "SCHEMA", "stream": "users", "key_properties": ["id"],
+        "schema": {"properties": {"id": {"type": "string"}, "_sdc_deleted_at": {"type": ["null", "string"]}}}});
+    let mail = json!({"type": "SCHEMA", "stream": "mail", "key_properties": ["id", "user_id"],
+        "schema": {"properties": {"user_id": {"type": "string"}, "id": {"type": "string"}},
+                   "x-parent": {"stream": "users", "property": "user_id"}}});
+    let user = |id: &str| json!({"type": "RECORD", "stream": "users", "record": {"id": id}});
+    let message = |user: &str, id: &str| {
+        json!({"type": "RECORD", "stream": "mail", "record": {"user_id": user, "id": id}})
+    };
+    let first = vec![
+        users.clone(),
+        mail.clone(),
+        user("u1"),
+        user("u2"),
+        message("u1", "m1"),
+        message("u1", "m2"),
+        message("u2", "m3"),
+    ];
+    let done = target(&config, &lines(&first));
+    assert!(done.success(), "{}", done.stderr);
+    let second = vec![
+        users,
+        mail,
+        json!({"type": "RECORD", "stream": "users",
+               "record": {"id": "u1", "_sdc_deleted_at": "2026-12-01T00:00:00Z"}}),
+    ];
+    let done = target(&config, &lines(&second));
+    assert!(done.success(), "{}", done.stderr);
+    assert_eq!(
+        current(&out, "mail", &["id", "user_id"], "user_id, id"),
+        [json!({"user_id": "u2", "id": "m3"})]
+    );
+    assert_eq!(last_run(&out, "mail")["changes"]["deletes"], 2);
+}
+
 #[test]
 fn malformed_input_names_the_line_and_lands_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -148,12 +283,14 @@ fn malformed_input_names_the_line_and_lands_nothing() {
         json!({"type": "RECORD", "stream": "t", "record": {"id": "1"}}),
         json!({"type": "STATE", "value": {"x": 1}}),
     ]);
-    let cases: [(&[u8], &str); 4] = [
+    let cases: [(&[u8], &str); 5] = [
         (b"{\"type\":\"RECORD\",\"stream\":\"t\",\"record\":{\"id\":\n", "line 4"),
         (b"{\"type\":\"RECORD\",\"stream\":\"nope\",\"record\":{}}\n", "line 4: RECORD for stream `nope` before any SCHEMA"),
         (b"{\"type\":\"RECORD\",\"stream\":\"t\",\"record\":\"x\"}\n", "line 4: RECORD `record` must be a JSON object"),
         (b"{\"type\":\"SCHEMA\",\"stream\":\"t\",\"key_properties\":[\"other\"],\"schema\":{\"properties\":{\"other\":{}}}}\n",
          "line 4: SCHEMA for `t` changes key_properties"),
+        (b"{\"type\":\"SCHEMA\",\"stream\":\"u\",\"key_properties\":[],\"schema\":{\"properties\":{},\"x-parent\":{\"stream\":\"t\",\"property\":\"nope\"}}}\n",
+         "line 4: SCHEMA for `u`: `x-parent` must be"),
     ];
     for (bad, expected) in cases {
         let mut input = good.clone();

@@ -66,6 +66,18 @@ pub enum Incremental {
     /// listed become deletes.
     #[default]
     Compare,
+    /// Changes fed by an upstream that tracks them itself (a Singer tap): a row whose `tombstone`
+    /// property is set is a delete; unseen keys are deletes only where the caller says the
+    /// stream was sent whole (a Singer ACTIVATE_VERSION).
+    Feed(Feed),
+}
+
+/// How a fed stream marks its deletes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feed {
+    /// Top-level property whose presence (non-null) marks a deleted row (`_sdc_deleted_at`).
+    pub tombstone: String,
 }
 
 impl Incremental {
@@ -76,6 +88,7 @@ impl Incremental {
             Incremental::Bookmark(_) => "bookmark",
             Incremental::Append => "append",
             Incremental::Compare => "compare",
+            Incremental::Feed(_) => "feed",
         }
     }
 
@@ -83,6 +96,7 @@ impl Incremental {
     pub fn tombstone(&self) -> Option<&str> {
         match self {
             Incremental::Delta(delta) => Some(&delta.tombstone),
+            Incremental::Feed(feed) => Some(&feed.tombstone),
             _ => None,
         }
     }
@@ -191,7 +205,8 @@ pub enum StreamKind {
 pub struct ParentRef {
     /// Parent stream name (`users`).
     pub stream: String,
-    /// Column added to every child row with the parent's id (`user_id`).
+    /// Column added to every child row with the parent's id (`user_id`); or, where a declared
+    /// field has this name (a Singer child stream, whose records carry it), that field.
     pub column: String,
 }
 
@@ -321,6 +336,11 @@ impl StreamSpec {
                 return Err(invalid("incremental.tombstone is empty".into()));
             }
         }
+        if let Incremental::Feed(feed) = &self.incremental
+            && feed.tombstone.is_empty()
+        {
+            return Err(invalid("incremental.tombstone is empty".into()));
+        }
         Ok(())
     }
 
@@ -339,6 +359,14 @@ impl StreamSpec {
             .map(|f| f.graph.as_str())
             .filter(|g| !g.starts_with('@'))
             .collect()
+    }
+
+    /// Whether the parent column is a declared field the rows carry, rather than a column added
+    /// from each page's parent id.
+    pub fn parent_in_rows(&self) -> bool {
+        self.parent
+            .as_ref()
+            .is_some_and(|p| self.fields.iter().any(|f| f.name == p.column))
     }
 
     pub fn field(&self, name: &str) -> Option<&Field> {

@@ -32,6 +32,27 @@ pub fn duckdb_query_in(dir: &Path, sql: &str) -> Vec<Value> {
     run(sql, Some(dir))
 }
 
+/// The landing contract's current state of one stream (README: "the current state"): each key's
+/// row with the greatest `_run_id`, dropped when it is a delete; `columns` are selected.
+pub fn current_state_sql(
+    root: &Path,
+    stream: &str,
+    primary_key: &[String],
+    columns: &str,
+) -> String {
+    let partition = primary_key
+        .iter()
+        .map(|k| format!("\"{k}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY _run_id DESC) AS _rn \
+         FROM read_parquet('{}/{stream}/**/*.parquet', hive_partitioning=true, union_by_name=true)) \
+         WHERE _rn = 1 AND _change <> 'delete'",
+        root.display()
+    )
+}
+
 fn run(sql: &str, dir: Option<&Path>) -> Vec<Value> {
     let mut command = Command::new(crate::tools::python());
     command.arg("-c").arg(RUNNER).arg(sql);

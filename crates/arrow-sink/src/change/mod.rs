@@ -84,7 +84,7 @@ impl ChangeCounts {
 /// What of a stream this run read in full, so live keys in it that were not seen are deletes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FullScope {
-    /// A top-level stream read in full and to its end.
+    /// The stream read in full and to its end (for a child stream: under every parent).
     pub whole: bool,
     /// Parents of a child stream whose children were all read in full and to their end.
     pub parents: BTreeSet<String>,

@@ -99,8 +99,9 @@ pub(crate) fn eligibility(
     whole: bool,
     parents: Arc<std::collections::HashSet<String>>,
 ) -> impl Fn(Option<&str>) -> bool + Sync {
+    // `whole` on a child stream (a Singer stream sent whole) covers every parent.
     move |parent| match parent {
         None => whole,
-        Some(parent) => parents.contains(parent),
+        Some(parent) => whole || parents.contains(parent),
     }
 }

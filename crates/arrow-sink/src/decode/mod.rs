@@ -174,6 +174,7 @@ impl PageDecoder {
     fn decode_inner(&self, page: &PageInput) -> Result<DecodedPage, DecodeError> {
         let stream = self.schema.stream();
         let parent_id = match &self.schema.spec().parent {
+            Some(_) if self.schema.spec().parent_in_rows() => None,
             Some(parent) => {
                 Some(
                     page.parent_id

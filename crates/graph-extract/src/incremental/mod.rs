@@ -106,7 +106,8 @@ impl StreamRead {
             Incremental::Delta(q) => Method::Delta(q.clone()),
             Incremental::Bookmark(b) => Method::Bookmark(b.clone()),
             Incremental::Append => Method::Append,
-            Incremental::Compare => Method::Compare,
+            // A fed stream has no upstream here but Graph: read it in full and compare.
+            Incremental::Compare | Incremental::Feed(_) => Method::Compare,
         };
         let prior = prior.cloned().unwrap_or_default();
         let track_ids =

@@ -6,7 +6,7 @@
 //! so a drop-in run reads what tap-ms-graph read.
 
 use serde_json::{Map, Value, json};
-use stream_spec::{Catalog, FieldType, StreamKind, StreamSpec};
+use stream_spec::{Catalog, FieldType, Incremental, StreamKind, StreamSpec};
 
 /// The 22 streams of singer-io/tap-ms-graph.
 pub const TAP_MS_GRAPH_STREAMS: [&str; 22] = [
@@ -95,8 +95,13 @@ pub fn catalog_entry(spec: &StreamSpec, names: FieldNames) -> Value {
         "inclusion": "available",
         "selected-by-default": selected_by_default(&spec.stream),
         "table-key-properties": keys,
-        "forced-replication-method": "FULL_TABLE",
+        "forced-replication-method": replication_method(spec),
     });
+    if let Incremental::Bookmark(bookmark) = &spec.incremental
+        && let Some(field) = spec.fields.iter().find(|f| f.graph == bookmark.property)
+    {
+        stream_md["valid-replication-keys"] = json!([names.name(field)]);
+    }
     if let Some(parent) = &spec.parent {
         stream_md["parent-tap-stream-id"] = json!(parent.stream);
     }
@@ -153,7 +158,28 @@ pub fn json_schema(spec: &StreamSpec, names: FieldNames) -> Value {
     if let Some(parent) = &spec.parent {
         properties.insert(parent.column.clone(), json!({"type": "string"}));
     }
-    json!({"type": "object", "properties": properties})
+    // Delta streams send deletions as records with `_sdc_deleted_at` set.
+    if matches!(spec.incremental, Incremental::Delta(_)) {
+        properties.insert(
+            crate::target::schema::DELETED_AT.to_string(),
+            json!({"type": ["null", "string"], "format": "date-time"}),
+        );
+    }
+    let mut schema = json!({"type": "object", "properties": properties});
+    if let Some(parent) = &spec.parent {
+        schema[crate::target::schema::PARENT_KEYWORD] =
+            json!({"stream": parent.stream, "property": parent.column});
+    }
+    schema
+}
+
+/// Singer's replication method for a stream: INCREMENTAL where the STATE lets the next run read
+/// only changes (delta and bookmark streams), FULL_TABLE otherwise.
+pub fn replication_method(spec: &StreamSpec) -> &'static str {
+    match spec.incremental {
+        Incremental::Delta(_) | Incremental::Bookmark(_) => "INCREMENTAL",
+        _ => "FULL_TABLE",
+    }
 }
 
 fn type_schema(t: &FieldType, nullable: bool, names: FieldNames) -> Value {

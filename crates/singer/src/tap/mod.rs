@@ -4,22 +4,29 @@
 //! text (never built as a value), with the parent column (`user_id`, …) put in front for fan-out
 //! streams. With `field_names: snake_case`, and for report streams (CSV), pages are decoded by
 //! arrow-sink's decoder and written back as JSON rows under the landing's column names.
+//!
+//! Incremental (STATE carries graph-extract's delta links and bookmarks): delta and bookmark
+//! streams send only what changed since the state's run, a delta tombstone as a RECORD with
+//! `_sdc_deleted_at`. A stream read whole (a reload-and-compare stream, or a delta stream's first
+//! run) carries a table `version` and ends with ACTIVATE_VERSION, so a target may delete what it
+//! no longer lists. Child streams name their parent in their SCHEMA (`x-parent`), so a target
+//! can delete a deleted parent's children.
 
 pub mod discover;
 pub mod selection;
 pub mod state;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 use arrow_sink::{PageDecoder, PageInput};
-use graph_extract::{Config, Extractor, Page, PageFormat};
+use graph_extract::{Config, ExtractState, Extractor, Page, PageFormat, RunStats};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use stream_spec::{StreamKind, StreamSpec};
+use stream_spec::{Incremental, StreamSpec};
 use tokio::sync::mpsc;
 
-use crate::messages;
+use crate::messages::{self, RecordParts};
 pub use discover::FieldNames;
 pub use selection::Selection;
 
@@ -71,6 +78,7 @@ pub async fn sync<W: Write + Send + 'static>(
     let (catalog, _dir) = selection
         .catalog(&full)
         .map_err(|e| TapError::Config(format!("preparing the selected fields: {e}")))?;
+    let prior_extract = state::extract_state(prior_state.as_ref()).map_err(TapError::Config)?;
     let extractor = Extractor::from_config(config, catalog)?;
     let started = chrono::Utc::now();
     let specs: HashMap<String, StreamSpec> = selection
@@ -78,13 +86,21 @@ pub async fn sync<W: Write + Send + 'static>(
         .iter()
         .map(|s| (s.stream.clone(), s.clone()))
         .collect();
+    // A table version (the run's start) on the records of streams that will be read whole.
+    let version = started.timestamp_millis();
+    let versioned: HashSet<String> = selection
+        .streams
+        .iter()
+        .filter(|s| read_whole(s, &prior_extract))
+        .map(|s| s.stream.clone())
+        .collect();
 
     let (tx, rx) = mpsc::channel::<Page>(PAGE_CHANNEL);
     let selected = selection.names();
     let schemas: Vec<StreamSpec> = selection.streams.clone();
     // Writing and (snake_case/report) decoding are blocking CPU work: off the async workers.
     let writer = tokio::task::spawn_blocking(move || {
-        let mut writer = RecordWriter::new(out, names, specs);
+        let mut writer = RecordWriter::new(out, names, specs, versioned, version);
         for spec in &schemas {
             writer.schema(spec)?;
         }
@@ -94,9 +110,7 @@ pub async fn sync<W: Write + Send + 'static>(
         }
         Ok::<_, TapError>(writer)
     });
-    let extracted = extractor
-        .run(&selected, tx, &graph_extract::ExtractState::default(), &[])
-        .await;
+    let extracted = extractor.run(&selected, tx, &prior_extract, &[]).await;
     let writer = writer
         .await
         .map_err(|e| TapError::Config(format!("writer thread: {e}")))?;
@@ -108,7 +122,8 @@ pub async fn sync<W: Write + Send + 'static>(
         tracing::warn!(stream = %skip.stream, parent = ?skip.parent_id, code = %skip.code,
             "skipped: {} (needs {})", skip.message, skip.permission);
     }
-    let state = state::next_state(prior_state, &selected, started);
+    writer.activate_versions(&stats)?;
+    let state = state::next_state(prior_state, &selected, started, &stats.state);
     messages::write_state(&mut writer.out, &state).map_err(TapError::Stdout)?;
     writer.out.flush().map_err(TapError::Stdout)?;
     for (stream, rows) in &writer.counts {
@@ -117,12 +132,52 @@ pub async fn sync<W: Write + Send + 'static>(
     Ok(writer.out)
 }
 
+/// Whether a stream is read in full this run: reload-and-compare streams always; delta streams
+/// without a prior state. Bookmark and append streams are history, never sent whole.
+fn read_whole(spec: &StreamSpec, prior: &ExtractState) -> bool {
+    match spec.incremental {
+        Incremental::Compare | Incremental::Feed(_) => true,
+        Incremental::Delta(_) => prior
+            .streams
+            .get(&spec.stream)
+            .is_none_or(|s| s.delta_links.is_empty()),
+        Incremental::Bookmark(_) | Incremental::Append => false,
+    }
+}
+
+/// Whether `stream` was read whole and without a skip: every scope of it in full (for a child
+/// stream of a delta parent, every live parent).
+fn sent_whole(spec: &StreamSpec, stats: &RunStats) -> bool {
+    let skipped = |name: &str| stats.skips.iter().any(|s| s.stream == name);
+    let Some(scope) = stats.full_scopes.get(&spec.stream) else {
+        return false;
+    };
+    match &spec.parent {
+        None => scope.whole,
+        Some(parent) => {
+            if skipped(&spec.stream) || skipped(&parent.stream) {
+                return false;
+            }
+            match stats.state.streams.get(&parent.stream).and_then(|s| s.ids.as_ref()) {
+                // Delta children are read only where the parent changed, unless read in full.
+                Some(live) if matches!(spec.incremental, Incremental::Delta(_)) => {
+                    live.iter().all(|id| scope.parents.contains(id))
+                }
+                _ => true,
+            }
+        }
+    }
+}
+
 struct RecordWriter<W: Write> {
     out: W,
     names: FieldNames,
     specs: HashMap<String, StreamSpec>,
     decoders: HashMap<String, PageDecoder>,
     counts: std::collections::BTreeMap<String, u64>,
+    /// Streams whose records carry `version`.
+    versioned: HashSet<String>,
+    version: i64,
 }
 
 #[derive(Deserialize)]
@@ -132,13 +187,51 @@ struct Envelope<'a> {
 }
 
 impl<W: Write> RecordWriter<W> {
-    fn new(out: W, names: FieldNames, specs: HashMap<String, StreamSpec>) -> Self {
+    fn new(
+        out: W,
+        names: FieldNames,
+        specs: HashMap<String, StreamSpec>,
+        versioned: HashSet<String>,
+        version: i64,
+    ) -> Self {
         Self {
             out,
             names,
             specs,
             decoders: HashMap::new(),
             counts: Default::default(),
+            versioned,
+            version,
+        }
+    }
+
+    /// ACTIVATE_VERSION for each versioned stream that was sent whole. A version without records
+    /// gets two (opening and closing it), so a target knows the stream is now empty.
+    fn activate_versions(&mut self, stats: &RunStats) -> Result<(), TapError> {
+        let mut streams: Vec<&String> = self.versioned.iter().collect();
+        streams.sort();
+        for stream in streams {
+            if !sent_whole(&self.specs[stream], stats) {
+                continue;
+            }
+            let times = if self.counts.get(stream).copied().unwrap_or(0) == 0 {
+                2
+            } else {
+                1
+            };
+            for _ in 0..times {
+                messages::write_activate_version(&mut self.out, stream, self.version)
+                    .map_err(TapError::Stdout)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn parts<'a>(&self, stream: &str, prefix: Option<&'a str>) -> RecordParts<'a> {
+        RecordParts {
+            prefix,
+            suffix: None,
+            version: self.versioned.contains(stream).then_some(self.version),
         }
     }
 
@@ -180,14 +273,19 @@ impl<W: Write> RecordWriter<W> {
             )),
             _ => None,
         };
+        let deleted = format!(
+            "\"{}\":\"{time}\"",
+            crate::target::schema::DELETED_AT
+        );
+        let tombstone = spec.incremental.tombstone();
         let mut rows = 0;
         for record in envelope.value {
             let text = record.get();
-            // Delta chains mark deletions; a full sync has nothing to delete.
-            if spec.kind == StreamKind::Delta && text.contains("\"@removed\"") {
-                continue;
+            let mut parts = self.parts(&spec.stream, parent.as_deref());
+            if tombstone.is_some_and(|t| is_tombstone(text, t)) {
+                parts.suffix = Some(&deleted);
             }
-            messages::write_raw_record(&mut self.out, &spec.stream, text, parent.as_deref(), time)
+            messages::write_raw_record(&mut self.out, &spec.stream, text, parts, time)
                 .map_err(TapError::Stdout)?;
             rows += 1;
         }
@@ -226,13 +324,35 @@ impl<W: Write> RecordWriter<W> {
             json.write(&batch).map_err(|e| page_error(e.to_string()))?;
             json.finish().map_err(|e| page_error(e.to_string()))?;
         }
+        let deleted = format!(
+            "\"{}\":\"{time}\"",
+            crate::target::schema::DELETED_AT
+        );
         let mut rows = 0;
-        for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        for (i, line) in lines
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .enumerate()
+        {
             let text = std::str::from_utf8(line).map_err(|e| page_error(e.to_string()))?;
-            messages::write_raw_record(&mut self.out, &stream, text, None, time)
+            let mut parts = self.parts(&stream, None);
+            if decoded.tombstones.get(i).copied().unwrap_or(false) {
+                parts.suffix = Some(&deleted);
+            }
+            messages::write_raw_record(&mut self.out, &stream, text, parts, time)
                 .map_err(TapError::Stdout)?;
             rows += 1;
         }
         Ok(rows)
     }
+}
+
+/// Whether a Graph record marks a deletion: its `tombstone` property (`@removed`, drive items'
+/// `deleted` facet) is present and not null. Only records that mention it are parsed.
+fn is_tombstone(record: &str, tombstone: &str) -> bool {
+    if !record.contains(&format!("\"{tombstone}\"")) {
+        return false;
+    }
+    serde_json::from_str::<HashMap<String, &RawValue>>(record)
+        .is_ok_and(|object| object.get(tombstone).is_some_and(|v| v.get() != "null"))
 }

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod input;
+mod keys;
 pub mod ordered;
 mod read;
 pub mod schema;
@@ -18,7 +19,7 @@ pub mod spool;
 
 use std::io::BufRead;
 
-use arrow_sink::{Landing, Manifest, PageInput, SinkOptions, SinkRun};
+use arrow_sink::{FullScope, Landing, Manifest, PageInput, RunInput, SinkOptions, SinkRun};
 use stream_spec::StreamSpec;
 
 pub use config::TargetConfig;
@@ -86,27 +87,48 @@ pub async fn land(
     }
     let specs: Vec<StreamSpec> = streams
         .values()
-        .map(|s| schema::stream_spec(&s.table, &s.fields, &s.key_properties))
+        .map(|s| schema::stream_spec(&s.table, &s.fields, &s.key_properties, s.parent.as_ref()))
         .collect::<Result<_, _>>()
         .map_err(|e| TargetError::Input {
             line: lines,
             message: e.to_string(),
         })?;
+    // Every stream is a feed of changes; one sent whole (ACTIVATE_VERSION) also deletes the keys
+    // it no longer has.
+    let mut run_input = RunInput::default();
+    for input in streams.values() {
+        let method = if input.activated { "full_table" } else { "feed" };
+        run_input
+            .methods
+            .insert(input.table.clone(), method.to_string());
+        if input.activated {
+            run_input.full_scopes.insert(
+                input.table.clone(),
+                FullScope {
+                    whole: true,
+                    ..FullScope::default()
+                },
+            );
+        }
+    }
     let run = SinkRun::start(landing, &specs, options).await?;
     for input in streams.into_values() {
         let sender = run.sender(&input.table)?;
         let mut records = 0;
         for segment in input.segments {
-            records += segment.records();
+            records += segment.landing_records();
             let pages = segment.finish().map_err(|source| TargetError::Io {
                 what: format!("finishing the spool of `{}`", input.table),
                 source,
             })?;
             for i in 0..pages.len() {
-                let body = pages.page(i).await.map_err(|source| TargetError::Io {
+                let Some(body) = pages.page(i).await.map_err(|source| TargetError::Io {
                     what: format!("reading the spool of `{}`", input.table),
                     source,
-                })?;
+                })?
+                else {
+                    continue; // every record of the page was replaced by a later one
+                };
                 sender
                     .send(PageInput {
                         parent_id: None,
@@ -118,7 +140,7 @@ pub async fn land(
         }
         tracing::info!(stream = %input.table, records, "queued");
     }
-    let manifest = run.finish(arrow_sink::RunInput::default()).await?;
+    let manifest = run.finish(run_input).await?;
     // Lines were validated in phase 1, so a page failing to decode is unexpected; its rows are
     // missing from the landing, and no STATE may claim them.
     if let Some(first) = manifest.skipped.first() {

@@ -4,7 +4,7 @@
 //! validation is the costly part), then applied in input order, so the first error reported is
 //! the first bad line and SCHEMA/RECORD ordering rules hold exactly as in a sequential read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -12,8 +12,8 @@ use rayon::prelude::*;
 use stream_spec::Field;
 
 use super::input::{self, Message};
-use super::spool::{PageLimits, Segment};
-use super::{TargetError, ordered, schema};
+use super::spool::{LineKey, PageLimits, Segment};
+use super::{TargetError, keys, ordered, schema};
 
 /// Bytes of input parsed per parallel step.
 const BLOCK_BYTES: usize = 8 << 20;
@@ -22,7 +22,13 @@ pub(super) struct StreamInput {
     pub(super) table: String,
     pub(super) fields: Vec<Field>,
     pub(super) key_properties: Vec<String>,
+    pub(super) parent: Option<schema::ParentLink>,
     pub(super) segments: Vec<Segment>,
+    /// An ACTIVATE_VERSION closed a version: the stream was sent whole, so keys it no longer has
+    /// are deletes.
+    pub(super) activated: bool,
+    /// Versions an ACTIVATE_VERSION has opened.
+    opened_versions: std::collections::HashSet<i64>,
 }
 
 /// Everything read in phase 1.
@@ -30,6 +36,29 @@ pub struct Spooled {
     pub(super) streams: BTreeMap<String, StreamInput>,
     pub(super) state: Option<String>,
     pub(super) lines: u64,
+}
+
+impl Spooled {
+    /// Settles last-record-wins across each stream's segments (a later segment's record of a key
+    /// replaces an earlier one's); within a segment it is settled as records are spooled.
+    fn settle(&mut self) {
+        for stream in self.streams.values_mut() {
+            if stream.key_properties.is_empty() || stream.segments.len() < 2 {
+                continue;
+            }
+            let mut later = std::collections::HashSet::new();
+            for segment in stream.segments.iter_mut().rev() {
+                segment.replaced_by_later(&mut later);
+            }
+        }
+    }
+}
+
+/// One id per target run for the key of keyless streams: sorts by time, unique across runs.
+fn load_id() -> String {
+    let at = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{at}-{}", &random[..8])
 }
 
 /// Reads Singer messages until EOF. A malformed line is an error naming its line number.
@@ -46,6 +75,7 @@ pub fn read_input(
         },
         spool_dir: spool_dir.to_path_buf(),
         limits,
+        load: load_id(),
     };
     let mut block = Vec::with_capacity(BLOCK_BYTES + (1 << 20));
     let mut lines: Vec<(usize, usize)> = Vec::new();
@@ -71,26 +101,44 @@ pub fn read_input(
         // UTF-8 checked once per block (SIMD); a block that fails is parsed line by line below,
         // so the error still names the first bad line.
         let text = simdutf8::basic::from_utf8(&block).ok();
-        let parsed: Vec<Option<Result<Message<'_>, input::InputError>>> = lines
+        // Keys of the streams known so far, so records' keys are hashed in parallel too.
+        let known_keys: HashMap<&str, &[String]> = reader
+            .spooled
+            .streams
+            .iter()
+            .filter(|(_, s)| !s.key_properties.is_empty())
+            .map(|(name, s)| (name.as_str(), s.key_properties.as_slice()))
+            .collect();
+        let parsed: Vec<Option<(Result<Message<'_>, input::InputError>, Option<u128>)>> = lines
             .par_iter()
-            .map(|&(start, end)| match text {
-                Some(text) => {
-                    let line = text[start..end].trim_ascii();
-                    (!line.is_empty()).then(|| input::parse_str(line))
-                }
-                None => {
-                    let line = block[start..end].trim_ascii();
-                    (!line.is_empty()).then(|| input::parse(line))
-                }
+            .map(|&(start, end)| {
+                let message = match text {
+                    Some(text) => {
+                        let line = text[start..end].trim_ascii();
+                        (!line.is_empty()).then(|| input::parse_str(line))
+                    }
+                    None => {
+                        let line = block[start..end].trim_ascii();
+                        (!line.is_empty()).then(|| input::parse(line))
+                    }
+                }?;
+                let key = match &message {
+                    Ok(Message::Record { stream, record, .. }) => known_keys
+                        .get(stream.as_ref())
+                        .and_then(|keys| keys::record_key(record, keys)),
+                    _ => None,
+                };
+                Some((message, key))
             })
             .collect();
+        drop(known_keys);
         for message in parsed {
             reader.spooled.lines += 1;
             let line = reader.spooled.lines;
             match message {
                 None => {}
-                Some(Ok(message)) => reader.apply(message, line)?,
-                Some(Err(e)) => {
+                Some((Ok(message), key)) => reader.apply(message, key, line)?,
+                Some((Err(e), _)) => {
                     return Err(TargetError::Input {
                         line,
                         message: e.to_string(),
@@ -99,6 +147,7 @@ pub fn read_input(
             }
         }
     }
+    reader.spooled.settle();
     Ok(reader.spooled)
 }
 
@@ -106,10 +155,16 @@ struct Reader {
     spooled: Spooled,
     spool_dir: PathBuf,
     limits: PageLimits,
+    load: String,
 }
 
 impl Reader {
-    fn apply(&mut self, message: Message<'_>, line: u64) -> Result<(), TargetError> {
+    fn apply(
+        &mut self,
+        message: Message<'_>,
+        key: Option<u128>,
+        line: u64,
+    ) -> Result<(), TargetError> {
         let bad = |message: String| TargetError::Input { line, message };
         let streams = &mut self.spooled.streams;
         match message {
@@ -123,8 +178,10 @@ impl Reader {
                 let fields = schema::fields_of(&schema)
                     .map_err(|e| bad(format!("SCHEMA for `{stream}`: {e}")))?;
                 let table = schema::table_name(&stream).map_err(|e| bad(e.to_string()))?;
-                // Validate the keys now, so the error names this line.
-                schema::stream_spec(&table, &fields, &key_properties)
+                let parent = schema::parent_of(&schema)
+                    .map_err(|e| bad(format!("SCHEMA for `{stream}`: {e}")))?;
+                // Validate the keys and the parent now, so the error names this line.
+                schema::stream_spec(&table, &fields, &key_properties, parent.as_ref())
                     .map_err(|e| bad(format!("SCHEMA for `{stream}`: {e}")))?;
                 if let Some(known) = streams.get_mut(stream.as_ref()) {
                     if known.key_properties != key_properties {
@@ -132,6 +189,11 @@ impl Reader {
                             "SCHEMA for `{stream}` changes key_properties from {:?} to {:?}; \
                              a stream's key cannot change within one run",
                             known.key_properties, key_properties
+                        )));
+                    }
+                    if known.parent != parent {
+                        return Err(bad(format!(
+                            "SCHEMA for `{stream}` changes its `x-parent` within one run"
                         )));
                     }
                     if known.fields != fields {
@@ -151,7 +213,10 @@ impl Reader {
                         table,
                         fields,
                         key_properties,
+                        parent,
                         segments: Vec::new(),
+                        activated: false,
+                        opened_versions: Default::default(),
                     },
                 );
             }
@@ -166,6 +231,14 @@ impl Reader {
                     ))
                 })?;
                 let keyless = known.key_properties.is_empty();
+                // A stream whose SCHEMA came in this block: its keys were not known in parallel.
+                let key = match key {
+                    Some(key) => Some(key),
+                    None if keyless => None,
+                    None => Some(keys::record_key(record, &known.key_properties).ok_or_else(
+                        || bad("RECORD `record` must be a JSON object".into()),
+                    )?),
+                };
                 let index = match known.segments.iter().position(|s| s.version == version) {
                     Some(i) => i,
                     None => {
@@ -183,8 +256,12 @@ impl Reader {
                         known.segments.len() - 1
                     }
                 };
+                let line_key = keyless.then_some(LineKey {
+                    load: &self.load,
+                    line,
+                });
                 known.segments[index]
-                    .push(record, keyless.then_some(line), self.limits)
+                    .push(record, line_key, key, self.limits)
                     .map_err(|source| TargetError::Io {
                         what: format!("spooling line {line}"),
                         source,
@@ -192,9 +269,17 @@ impl Reader {
             }
             Message::State { value } => self.spooled.state = Some(value.get().to_string()),
             Message::ActivateVersion { stream, version } => {
+                let Some(known) = streams.get_mut(stream.as_ref()) else {
+                    tracing::warn!(line, stream = %stream, "ACTIVATE_VERSION for a stream without SCHEMA; ignored");
+                    return Ok(());
+                };
                 // Only that version of the table is to be visible: drop the others spooled so far.
-                if let Some(known) = streams.get_mut(stream.as_ref()) {
-                    known.segments.retain(|s| s.version == Some(version));
+                known.segments.retain(|s| s.version == Some(version));
+                // Taps send it before a version's records and again after the last one. Only the
+                // second says the stream was sent whole (a tap that dies midway never sends it),
+                // so only then are keys the version lacks deleted.
+                if !known.opened_versions.insert(version) || !known.segments.is_empty() {
+                    known.activated = true;
                 }
             }
             Message::Other(kind) => {

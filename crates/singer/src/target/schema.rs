@@ -4,16 +4,37 @@
 //! snake_case columns (the landing contract). Types: nullable unions collapse to their non-null
 //! member, `format: date-time` -> `timestamp_us_utc`, `format: date` -> `date`, objects with
 //! `properties` -> struct, arrays -> list, and anything unknown, empty or ambiguous -> `json`.
+//!
+//! Changes: a record whose `_sdc_deleted_at` is set is a delete (the stream is a `feed`). A
+//! schema may name its parent stream, `"x-parent": {"stream": "users", "property": "user_id"}`
+//! (tap-msgraph sends it for child streams): a parent's delete then deletes its children too.
 
 use std::collections::HashSet;
 
-use stream_spec::{Field, FieldType, PageSize, StreamKind, StreamSpec, snake_case};
+use stream_spec::{
+    Feed, Field, FieldType, Incremental, PageSize, ParentRef, StreamKind, StreamSpec, snake_case,
+};
 
 use super::ordered::Json;
 
 /// Column added to streams without `key_properties`: the input line of each RECORD, so every row
 /// has a key (arrow-sink requires one) and nothing is deduplicated away.
 pub const LINE_COLUMN: &str = "_input_line";
+/// With [`LINE_COLUMN`], the key of keyless streams: one id per target run, so line 7 of
+/// tomorrow's load is a new row, not an update of today's line 7.
+pub const LOAD_COLUMN: &str = "_input_load";
+/// The Singer property that marks a record as deleted (Meltano SDK, Stitch).
+pub const DELETED_AT: &str = "_sdc_deleted_at";
+/// The schema keyword naming a stream's parent.
+pub const PARENT_KEYWORD: &str = "x-parent";
+
+/// A schema's `x-parent`: the parent stream (as the tap names it) and the property holding the
+/// parent's key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParentLink {
+    pub stream: String,
+    pub property: String,
+}
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SchemaError {
@@ -23,6 +44,30 @@ pub enum SchemaError {
     UnknownKey(String),
     #[error("stream name `{0}` has no letters or digits to name a table after")]
     BadStreamName(String),
+    #[error(
+        "`x-parent` must be {{\"stream\": \"<parent stream>\", \"property\": \"<property of this \
+         schema>\"}}: {0}"
+    )]
+    BadParent(String),
+}
+
+/// The schema's `x-parent`, if it has one.
+pub fn parent_of(schema: &Json) -> Result<Option<ParentLink>, SchemaError> {
+    let Some(parent) = schema.get(PARENT_KEYWORD) else {
+        return Ok(None);
+    };
+    let text = |key: &str| {
+        parent
+            .get(key)
+            .and_then(Json::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| SchemaError::BadParent(format!("`{key}` is missing or not a string")))
+    };
+    Ok(Some(ParentLink {
+        stream: text("stream")?,
+        property: text("property")?,
+    }))
 }
 
 /// The table name for a Singer stream name: snake_case, only `[a-z0-9_]`, not starting with `_`.
@@ -63,7 +108,11 @@ fn struct_fields(properties: &[(String, Json)]) -> Vec<Field> {
 /// (`fooBar` and `foo_bar`), and never empty.
 fn unique_name(property: &str, used: &mut HashSet<String>) -> String {
     let mut base = snake_case(property);
-    if base.is_empty() || base == arrow_sink::EXTRA_COLUMN || base == LINE_COLUMN {
+    if base.is_empty()
+        || base == arrow_sink::EXTRA_COLUMN
+        || base == LINE_COLUMN
+        || base == LOAD_COLUMN
+    {
         base = format!("field_{base}").trim_end_matches('_').to_string();
     }
     let mut name = base.clone();
@@ -190,16 +239,19 @@ pub fn stream_spec(
     table: &str,
     fields: &[Field],
     key_properties: &[String],
+    parent: Option<&ParentLink>,
 ) -> Result<StreamSpec, SchemaError> {
     let mut fields = fields.to_vec();
     let primary_key = if key_properties.is_empty() {
-        fields.push(Field {
-            graph: LINE_COLUMN.to_string(),
-            name: LINE_COLUMN.to_string(),
-            data_type: FieldType::Int64,
-            nullable: false,
-        });
-        vec![LINE_COLUMN.to_string()]
+        for (name, data_type) in [(LOAD_COLUMN, FieldType::Utf8), (LINE_COLUMN, FieldType::Int64)] {
+            fields.push(Field {
+                graph: name.to_string(),
+                name: name.to_string(),
+                data_type,
+                nullable: false,
+            });
+        }
+        vec![LOAD_COLUMN.to_string(), LINE_COLUMN.to_string()]
     } else {
         key_properties
             .iter()
@@ -213,18 +265,46 @@ pub fn stream_spec(
             })
             .collect::<Result<Vec<_>, _>>()?
     };
+    let parent = match parent {
+        None => None,
+        Some(link) => {
+            let field = fields
+                .iter_mut()
+                .find(|f| f.graph == link.property)
+                .ok_or_else(|| {
+                    SchemaError::BadParent(format!(
+                        "`property` `{}` is not in the schema's properties",
+                        link.property
+                    ))
+                })?;
+            // The sink reads deleted parents' ids as text and matches them here.
+            if field.data_type != FieldType::Utf8 {
+                return Err(SchemaError::BadParent(format!(
+                    "`property` `{}` must be a string",
+                    link.property
+                )));
+            }
+            field.nullable = false;
+            Some(ParentRef {
+                stream: table_name(&link.stream)?,
+                column: field.name.clone(),
+            })
+        }
+    };
     Ok(StreamSpec {
         stream: table.to_string(),
         kind: StreamKind::Collection,
         path: format!("/singer/{table}"),
-        parent: None,
+        parent,
         primary_key,
         query: Default::default(),
         page_size: PageSize::Unsupported,
         entity: None,
         permission: "none".to_string(),
         outlook_mailbox_limit: false,
-        incremental: Default::default(),
+        incremental: Incremental::Feed(Feed {
+            tombstone: DELETED_AT.to_string(),
+        }),
         fields,
     })
 }
@@ -362,15 +442,41 @@ mod tests {
             json!({"properties": {"userId": {"type": ["null", "string"]}}}),
         ))
         .unwrap();
-        let spec = stream_spec("t", &fields, &["userId".into()]).unwrap();
+        let spec = stream_spec("t", &fields, &["userId".into()], None).unwrap();
         assert_eq!(spec.primary_key, ["user_id"]);
         assert!(!spec.fields[0].nullable);
-        let spec = stream_spec("t", &fields, &[]).unwrap();
-        assert_eq!(spec.primary_key, [LINE_COLUMN]);
+        assert_eq!(spec.incremental.tombstone(), Some(DELETED_AT));
+        let spec = stream_spec("t", &fields, &[], None).unwrap();
+        assert_eq!(spec.primary_key, [LOAD_COLUMN, LINE_COLUMN]);
         assert_eq!(
-            stream_spec("t", &fields, &["nope".into()]).unwrap_err(),
+            stream_spec("t", &fields, &["nope".into()], None).unwrap_err(),
             SchemaError::UnknownKey("nope".into())
         );
+    }
+
+    #[test]
+    fn x_parent_names_the_parent_stream_and_the_column_holding_its_key() {
+        let schema = ordered(json!({
+            "properties": {"id": {"type": "string"}, "userId": {"type": ["null", "string"]}},
+            "x-parent": {"stream": "Users", "property": "userId"}
+        }));
+        let fields = fields_of(&schema).unwrap();
+        let link = parent_of(&schema).unwrap().unwrap();
+        let spec = stream_spec("mail", &fields, &["id".into()], Some(&link)).unwrap();
+        let parent = spec.parent.as_ref().unwrap();
+        assert_eq!((parent.stream.as_str(), parent.column.as_str()), ("users", "user_id"));
+        assert!(spec.parent_in_rows());
+        assert_eq!(parent_of(&ordered(json!({"properties": {}}))).unwrap(), None);
+        let missing = ParentLink {
+            stream: "users".into(),
+            property: "nope".into(),
+        };
+        assert!(matches!(
+            stream_spec("mail", &fields, &["id".into()], Some(&missing)),
+            Err(SchemaError::BadParent(_))
+        ));
+        let bad = ordered(json!({"properties": {}, "x-parent": {"stream": 3}}));
+        assert!(matches!(parent_of(&bad), Err(SchemaError::BadParent(_))));
     }
 
     #[test]

@@ -4,7 +4,12 @@
 //! Spooling lets the run start once every stream's final schema is known (a SCHEMA may arrive
 //! late or change mid-stream) and keeps memory flat however long the input is; the pages are then
 //! read back with positional reads and decoded many records at a time on the sink's rayon pool.
+//!
+//! Within a run the last record for a key wins: a segment remembers each key's latest record
+//! (16-byte key hash and its ordinal) and marks the ones it replaces; pages holding a replaced
+//! record are rewritten without it as they are read back.
 
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt;
@@ -23,6 +28,13 @@ pub struct PageLimits {
     pub bytes: u64,
 }
 
+/// Where a keyless record's key comes from: the target run's load id and the input line.
+#[derive(Debug, Clone, Copy)]
+pub struct LineKey<'a> {
+    pub load: &'a str,
+    pub line: u64,
+}
+
 pub struct Segment {
     /// The table version its RECORDs carried (`None`: no version).
     pub version: Option<i64>,
@@ -30,8 +42,48 @@ pub struct Segment {
     written: u64,
     page_start: u64,
     page_records: usize,
-    pages: Vec<(u64, u64)>,
+    pages: Vec<PageSpan>,
     records: u64,
+    /// Per key hash, the ordinal of the key's latest record (keyed streams).
+    latest: HashMap<u128, u64>,
+    replaced: Replaced,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PageSpan {
+    offset: u64,
+    len: u64,
+    first_record: u64,
+    records: u64,
+}
+
+/// Ordinals of records a later record with the same key replaced: one bit per record.
+#[derive(Debug, Default, Clone)]
+pub struct Replaced {
+    words: Vec<u64>,
+    count: u64,
+}
+
+impl Replaced {
+    fn insert(&mut self, ordinal: u64) {
+        let (word, bit) = ((ordinal / 64) as usize, ordinal % 64);
+        if self.words.len() <= word {
+            self.words.resize(word + 1, 0);
+        }
+        if self.words[word] & (1 << bit) == 0 {
+            self.words[word] |= 1 << bit;
+            self.count += 1;
+        }
+    }
+
+    pub fn contains(&self, ordinal: u64) -> bool {
+        let (word, bit) = ((ordinal / 64) as usize, ordinal % 64);
+        self.words.get(word).is_some_and(|w| w & (1 << bit) != 0)
+    }
+
+    fn any_in(&self, first: u64, count: u64) -> bool {
+        self.count > 0 && (first..first + count).any(|o| self.contains(o))
+    }
 }
 
 impl Segment {
@@ -45,6 +97,8 @@ impl Segment {
             page_records: 0,
             pages: Vec::new(),
             records: 0,
+            latest: HashMap::new(),
+            replaced: Replaced::default(),
         })
     }
 
@@ -52,9 +106,22 @@ impl Segment {
         self.records
     }
 
-    /// Appends one record (a JSON object's text). With `line`, the record gets the key column
-    /// of keyless streams (`"_input_line": line`) as its first property.
-    pub fn push(&mut self, record: &str, line: Option<u64>, limits: PageLimits) -> io::Result<()> {
+    /// Appends one record (a JSON object's text). With `line`, the record gets the key columns
+    /// of keyless streams (`"_input_load": …, "_input_line": …`) as its first properties; with
+    /// `key` (the hash of a keyed record's key), it replaces the segment's earlier record of
+    /// that key.
+    pub fn push(
+        &mut self,
+        record: &str,
+        line: Option<LineKey<'_>>,
+        key: Option<u128>,
+        limits: PageLimits,
+    ) -> io::Result<()> {
+        if let Some(key) = key
+            && let Some(earlier) = self.latest.insert(key, self.records)
+        {
+            self.replaced.insert(earlier);
+        }
         if self.page_records == 0 {
             self.page_start = self.written;
             self.write(PAGE_OPEN)?;
@@ -63,14 +130,18 @@ impl Segment {
         }
         match line {
             None => self.write(record.as_bytes())?,
-            Some(line) => {
+            Some(LineKey { load, line }) => {
                 let rest = &record[1..];
                 let sep = if rest.trim_start().starts_with('}') {
                     ""
                 } else {
                     ","
                 };
-                let head = format!("{{\"{}\":{line}{sep}", super::schema::LINE_COLUMN);
+                let head = format!(
+                    "{{\"{}\":\"{load}\",\"{}\":{line}{sep}",
+                    super::schema::LOAD_COLUMN,
+                    super::schema::LINE_COLUMN
+                );
                 self.write(head.as_bytes())?;
                 self.write(rest.as_bytes())?;
             }
@@ -94,10 +165,29 @@ impl Segment {
             return Ok(());
         }
         self.write(PAGE_CLOSE)?;
-        self.pages
-            .push((self.page_start, self.written - self.page_start));
+        self.pages.push(PageSpan {
+            offset: self.page_start,
+            len: self.written - self.page_start,
+            first_record: self.records - self.page_records as u64,
+            records: self.page_records as u64,
+        });
         self.page_records = 0;
         Ok(())
+    }
+
+    /// Marks this segment's records of keys a later segment also holds as replaced, and adds
+    /// this segment's keys to `later` (call on segments last to first).
+    pub fn replaced_by_later(&mut self, later: &mut HashSet<u128>) {
+        for (key, &ordinal) in &self.latest {
+            if !later.insert(*key) {
+                self.replaced.insert(ordinal);
+            }
+        }
+    }
+
+    /// Records that land: spooled, less those replaced by a later record of the same key.
+    pub fn landing_records(&self) -> u64 {
+        self.records - self.replaced.count
     }
 
     /// Closes the last page and hands the file over for reading.
@@ -107,6 +197,7 @@ impl Segment {
         Ok(SpooledPages {
             file: Arc::new(file),
             pages: self.pages,
+            replaced: Arc::new(self.replaced),
         })
     }
 }
@@ -114,7 +205,8 @@ impl Segment {
 /// A finished segment: page bodies by position.
 pub struct SpooledPages {
     file: Arc<File>,
-    pages: Vec<(u64, u64)>,
+    pages: Vec<PageSpan>,
+    replaced: Arc<Replaced>,
 }
 
 impl SpooledPages {
@@ -126,18 +218,48 @@ impl SpooledPages {
         self.pages.is_empty()
     }
 
-    /// Reads page `i` on a blocking thread.
-    pub async fn page(&self, i: usize) -> io::Result<Bytes> {
-        let (offset, len) = self.pages[i];
+    /// Reads page `i` on a blocking thread, without the records later ones replaced; `None`
+    /// when every record of the page was replaced.
+    pub async fn page(&self, i: usize) -> io::Result<Option<Bytes>> {
+        let span = self.pages[i];
         let file = Arc::clone(&self.file);
+        let replaced = Arc::clone(&self.replaced);
         tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0u8; len as usize];
-            file.read_exact_at(&mut buf, offset)?;
-            Ok(Bytes::from(buf))
+            let mut buf = vec![0u8; span.len as usize];
+            file.read_exact_at(&mut buf, span.offset)?;
+            if !replaced.any_in(span.first_record, span.records) {
+                return Ok(Some(Bytes::from(buf)));
+            }
+            without_replaced(&buf, span.first_record, &replaced)
         })
         .await
         .map_err(io::Error::other)?
     }
+}
+
+#[derive(serde::Deserialize)]
+struct Page<'a> {
+    #[serde(borrow)]
+    value: Vec<&'a serde_json::value::RawValue>,
+}
+
+fn without_replaced(body: &[u8], first: u64, replaced: &Replaced) -> io::Result<Option<Bytes>> {
+    let page: Page<'_> = serde_json::from_slice(body).map_err(io::Error::other)?;
+    let mut out = Vec::with_capacity(body.len());
+    out.extend_from_slice(PAGE_OPEN);
+    let mut kept = 0;
+    for (i, record) in page.value.iter().enumerate() {
+        if replaced.contains(first + i as u64) {
+            continue;
+        }
+        if kept > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(record.get().as_bytes());
+        kept += 1;
+    }
+    out.extend_from_slice(PAGE_CLOSE);
+    Ok((kept > 0).then(|| Bytes::from(out)))
 }
 
 #[cfg(test)]
@@ -152,21 +274,52 @@ mod tests {
             records: 2,
             bytes: 1 << 20,
         };
-        segment.push(r#"{"a":1}"#, None, limits).unwrap();
-        segment.push(r#"{"a":2}"#, Some(7), limits).unwrap();
-        segment.push(r#"{ }"#, Some(9), limits).unwrap();
+        let line = |line| Some(LineKey { load: "L", line });
+        segment.push(r#"{"a":1}"#, None, None, limits).unwrap();
+        segment.push(r#"{"a":2}"#, line(7), None, limits).unwrap();
+        segment.push(r#"{ }"#, line(9), None, limits).unwrap();
         assert_eq!(segment.records(), 3);
         let pages = segment.finish().unwrap();
         assert_eq!(pages.len(), 2);
-        let first = pages.page(0).await.unwrap();
+        let first = pages.page(0).await.unwrap().unwrap();
         assert_eq!(
             &first[..],
-            br#"{"value":[{"a":1},{"_input_line":7,"a":2}]}"#
+            br#"{"value":[{"a":1},{"_input_load":"L","_input_line":7,"a":2}]}"#
         );
-        let second = pages.page(1).await.unwrap();
-        assert_eq!(&second[..], br#"{"value":[{"_input_line":9 }]}"#);
+        let second = pages.page(1).await.unwrap().unwrap();
+        assert_eq!(
+            &second[..],
+            br#"{"value":[{"_input_load":"L","_input_line":9 }]}"#
+        );
         let parsed: serde_json::Value = serde_json::from_slice(&second).unwrap();
         assert_eq!(parsed["value"][0]["_input_line"], 9);
+    }
+
+    #[tokio::test]
+    async fn the_last_record_of_a_key_wins_within_and_across_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = PageLimits {
+            records: 2,
+            bytes: 1 << 20,
+        };
+        let mut first = Segment::create(dir.path(), Some(1)).unwrap();
+        first.push(r#"{"k":1,"v":"a"}"#, None, Some(1), limits).unwrap();
+        first.push(r#"{"k":2,"v":"b"}"#, None, Some(2), limits).unwrap();
+        first.push(r#"{"k":1,"v":"c"}"#, None, Some(1), limits).unwrap();
+        first.push(r#"{"k":3,"v":"d"}"#, None, Some(3), limits).unwrap();
+        let mut second = Segment::create(dir.path(), Some(2)).unwrap();
+        second.push(r#"{"k":3,"v":"e"}"#, None, Some(3), limits).unwrap();
+        let mut later = HashSet::new();
+        second.replaced_by_later(&mut later);
+        first.replaced_by_later(&mut later);
+        assert_eq!((first.landing_records(), second.landing_records()), (2, 1));
+        let pages = first.finish().unwrap();
+        let page = pages.page(0).await.unwrap().unwrap();
+        assert_eq!(&page[..], br#"{"value":[{"k":2,"v":"b"}]}"#);
+        let page = pages.page(1).await.unwrap().unwrap();
+        assert_eq!(&page[..], br#"{"value":[{"k":1,"v":"c"}]}"#);
+        let pages = second.finish().unwrap();
+        assert!(pages.page(0).await.unwrap().is_some());
     }
 
     #[tokio::test]
@@ -179,7 +332,7 @@ mod tests {
         };
         for _ in 0..3 {
             segment
-                .push(r#"{"long":"xxxxxxxx"}"#, None, limits)
+                .push(r#"{"long":"xxxxxxxx"}"#, None, None, limits)
                 .unwrap();
         }
         assert_eq!(segment.finish().unwrap().len(), 3);
