@@ -66,11 +66,17 @@ fn meltano(venv: &Path, project: &Path, mock: &MockServer, args: &[&str]) -> Fin
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn meltano_run_lands_the_mock_tenant_and_keeps_state() {
+async fn meltano_runs_twice_and_the_second_lands_only_the_changes() {
     let Some(venv) = venv_bin("meltano") else {
         return;
     };
-    let mock = MockServer::start(MockConfig::default().users(24))
+    // Sized so the scenario's changes (6 users, 2 groups) stay under 10% of a full read.
+    let sizes = graph_mock::Sizes {
+        users: 80,
+        groups: 40,
+        ..graph_mock::Sizes::default()
+    };
+    let mock = MockServer::start(MockConfig::default().sizes(sizes))
         .await
         .expect("mock starts");
     let project = tempfile::tempdir().unwrap();
@@ -100,16 +106,56 @@ async fn meltano_run_lands_the_mock_tenant_and_keeps_state() {
     assert_eq!(manifests(&out).len(), 1);
 
     // Meltano stored the state our target emitted after its commit.
-    let state = meltano(
+    let stored = stored_state(&venv, project.path(), &mock);
+    let bookmark = &stored["singer_state"]["bookmarks"]["users"]["last_synced_at"];
+    assert!(bookmark.is_string(), "{stored}");
+
+    // The tenant changes; the second run resumes from the stored state.
+    graph_mock::scenario::standard_mutation(&mock).expect("the scenario applies");
+    let before = mock.requests();
+    let done = meltano(
         &venv,
         project.path(),
         &mock,
+        &["run", "tap-msgraph", "target-parquet-arrow"],
+    );
+    assert!(done.success(), "second meltano run failed:\n{}", done.stderr);
+    let after = mock.requests();
+    assert_eq!(manifests(&out).len(), 2);
+    let stored = stored_state(&venv, project.path(), &mock);
+    assert!(
+        stored["singer_state"]["bookmarks"]["users"]["msgraph"]["delta_links"][""].is_string(),
+        "the stored state carries the users delta link: {stored}"
+    );
+    let truth = mock.truth();
+    for stream in ["users", "groups", "mail_messages"] {
+        let run_2 = after.records(stream) - before.records(stream);
+        let run_1 = before.records(stream);
+        assert!(
+            run_2 * 10 <= run_1,
+            "{stream}: the second run read {run_2} records, the first {run_1}"
+        );
+    }
+    for stream in ["users", "groups", "group_member", "mail_messages"] {
+        let want = truth.stream(stream).unwrap();
+        let sql = test_support::current_state_sql(&out, stream, &want.primary_key, "1 AS one");
+        assert_eq!(
+            test_support::duckdb_query(&sql).len() as u64,
+            want.rows,
+            "{stream}: current state rows = the mock's truth"
+        );
+    }
+}
+
+fn stored_state(venv: &Path, project: &Path, mock: &MockServer) -> Value {
+    let state = meltano(
+        venv,
+        project,
+        mock,
         &["state", "get", "dev:tap-msgraph-to-target-parquet-arrow"],
     );
     assert!(state.success(), "{}", state.stderr);
-    let stored: Value = serde_json::from_slice(&state.stdout).expect("state JSON");
-    let bookmark = &stored["singer_state"]["bookmarks"]["users"]["last_synced_at"];
-    assert!(bookmark.is_string(), "{stored}");
+    serde_json::from_slice(&state.stdout).expect("state JSON")
 }
 
 #[test]
