@@ -190,6 +190,56 @@ async fn a_rerun_that_may_read_less_keeps_what_it_could_not_read() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_on_s3_fails_fast_naming_the_holder() {
+    let s3 = test_support::S3Server::start();
+    let server =
+        mock(MockConfig::default().faults(Faults::default().latency(Duration::from_millis(20))))
+            .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &server, json!({"concurrency": 2}));
+    let url = s3.url("concurrent");
+    let args = sync_args(&config, std::path::Path::new(&url), &[]);
+    let env = s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut holder = tokio::process::Command::new(env!("CARGO_BIN_EXE_msgraph-sync"));
+    holder
+        .args(&args)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .env("NO_COLOR", "1")
+        .kill_on_drop(true);
+    for (k, v) in &env {
+        holder.env(k, v);
+    }
+    let mut holder = holder.spawn().unwrap();
+    // The lease is taken before the first Graph request.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.requests().total < 5 {
+        assert!(Instant::now() < deadline, "the first run never got going");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    let second = msgraph_sync(&args, dir.path(), &env).await;
+    assert_eq!(second.code, 1, "{second:?}");
+    assert!(
+        second.stderr.contains("another run is writing") && second.stderr.contains("started"),
+        "{second:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "failed fast");
+    let status = holder.wait().await.unwrap();
+    assert!(status.success(), "the holder finished undisturbed");
+    let local = dir.path().join("copy");
+    assert!(s3.download("concurrent", &local) > 0);
+    assert_eq!(
+        std::fs::read_dir(local.join("_runs")).unwrap().count(),
+        1,
+        "one committed run"
+    );
+    assert_landing_matches(&local, &server.truth());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_writer_on_the_same_root_fails_fast_naming_the_holder() {
     let server =
         mock(MockConfig::default().faults(Faults::default().latency(Duration::from_millis(20))))

@@ -73,6 +73,41 @@ impl S3Server {
             .collect()
     }
 
+    /// Copies every object under `prefix` to `dir` (same relative paths), so a landing on S3 can
+    /// be read back with the local DuckDB checks.
+    pub fn download(&self, prefix: &str, dir: &std::path::Path) -> usize {
+        use object_store::{ObjectStore, ObjectStoreExt};
+        use object_store::aws::AmazonS3Builder;
+        let mut builder = AmazonS3Builder::new().with_bucket_name(&self.bucket);
+        for (key, value) in self.options() {
+            builder = builder.with_config(key.parse().expect("an S3 option"), value);
+        }
+        let store = builder.build().expect("S3 client");
+        let prefix = object_store::path::Path::from(prefix.trim_matches('/'));
+        block_on(async {
+            use futures::TryStreamExt;
+            let objects: Vec<_> = store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .expect("listing the bucket");
+            for object in &objects {
+                let relative = object.location.as_ref()[prefix.as_ref().len()..].trim_start_matches('/');
+                let local = dir.join(relative);
+                std::fs::create_dir_all(local.parent().expect("a parent")).expect("mkdir");
+                let bytes = store
+                    .get(&object.location)
+                    .await
+                    .expect("get")
+                    .bytes()
+                    .await
+                    .expect("body");
+                std::fs::write(&local, &bytes).expect("written");
+            }
+            objects.len()
+        })
+    }
+
     /// moto accepts unsigned requests, so a plain PUT creates the bucket.
     fn create_bucket(&self) {
         let url = format!("{}/{}", self.endpoint(), self.bucket);
