@@ -237,6 +237,8 @@ impl SinkRun {
                 live = state.live(),
                 "current state"
             );
+            // A stream with rows landed before needs no empty file to show its columns.
+            let landed_before = state.len() > 0;
             let classifier = Classifier::new(
                 schema.clone(),
                 state,
@@ -245,7 +247,10 @@ impl SinkRun {
                 parents.contains(stream.as_str()),
             );
             let decoder = PageDecoder::with_schema(schema.clone());
-            let writer = StreamWriter::new(landing, run, &schema, &options.writer)?;
+            let mut writer = StreamWriter::new(landing, run, &schema, &options.writer)?;
+            if landed_before {
+                writer = writer.without_empty_file();
+            }
             let (tx, rx) = mpsc::channel(options.batches_per_stream.max(1));
             let hash = schema.hash().to_string();
             writers.push((

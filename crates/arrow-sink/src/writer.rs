@@ -141,9 +141,18 @@ pub struct StreamWriter {
     buffered: usize,
     /// Leaf columns of the Parquet schema: column chunks per row group.
     leaf_columns: usize,
+    /// Whether a writer that saw no rows still writes one empty file.
+    empty_file: bool,
 }
 
 impl StreamWriter {
+    /// No file at all when no row comes: the stream has files already (an incremental run that
+    /// found nothing changed), so readers find its columns there.
+    pub fn without_empty_file(mut self) -> Self {
+        self.empty_file = false;
+        self
+    }
+
     pub fn new(
         landing: &Landing,
         run: &RunId,
@@ -175,6 +184,7 @@ impl StreamWriter {
             files: Vec::new(),
             buffered: 0,
             leaf_columns,
+            empty_file: true,
         })
     }
 
@@ -266,9 +276,10 @@ impl StreamWriter {
     }
 
     /// Closes the last file and returns every file written, all still under staging. A stream that
-    /// saw no rows gets one empty file, so readers still find its columns.
+    /// saw no rows gets one empty file, so readers still find its columns (unless
+    /// [`Self::without_empty_file`]).
     pub async fn finish(mut self) -> Result<Vec<WrittenFile>, WriteError> {
-        if self.current.is_none() && self.files.is_empty() {
+        if self.current.is_none() && self.files.is_empty() && self.empty_file {
             self.current = Some(self.open()?);
         }
         self.close_current().await?;

@@ -212,9 +212,13 @@ async fn handle_now(state: Arc<AppState>, request: GraphRequest) -> GraphRespons
         Transport::Drop => Outcome::Dropped,
         Transport::Truncate => Outcome::Truncated(response.status),
     };
-    state
-        .requests
-        .record(&stream, outcome, !request.in_batch, response.records);
+    state.requests.record(
+        &stream,
+        outcome,
+        !request.in_batch,
+        response.records,
+        response.body.len() as u64,
+    );
     tracing::debug!(
         stream,
         status = response.status.as_u16(),

@@ -162,6 +162,16 @@ impl MockServer {
         self.state.snapshot(only)
     }
 
+    /// Ids of the live rows of a top-level stream (`users`), in the order Graph lists them.
+    pub fn live_ids(&self, stream: &str) -> Vec<String> {
+        self.state
+            .tenant
+            .parents(stream)
+            .into_iter()
+            .map(|p| p.id)
+            .collect()
+    }
+
     /// Every delta token issued so far answers 410 from now on.
     pub fn expire_delta_tokens(&self) {
         self.state.tenant.expire_delta_tokens();

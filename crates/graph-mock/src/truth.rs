@@ -250,6 +250,8 @@ pub struct RequestCounts {
     /// Most Graph requests being answered at once (batch items one by one, envelopes not): what a
     /// client's concurrency limit let through.
     pub peak_in_flight: u64,
+    /// Body bytes of every HTTP answer (a `$batch` envelope holds its items' bodies).
+    pub bytes: u64,
 }
 
 impl RequestCounts {
@@ -312,10 +314,18 @@ pub(crate) enum Outcome {
 }
 
 impl RequestLog {
-    pub fn record(&self, stream: &str, outcome: Outcome, http_request: bool, records: u64) {
+    pub fn record(
+        &self,
+        stream: &str,
+        outcome: Outcome,
+        http_request: bool,
+        records: u64,
+        bytes: u64,
+    ) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         if http_request {
             counts.total += 1;
+            counts.bytes += bytes;
         }
         let entry = counts.by_stream.entry(stream.to_string()).or_default();
         match outcome {

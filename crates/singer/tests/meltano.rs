@@ -119,7 +119,11 @@ async fn meltano_runs_twice_and_the_second_lands_only_the_changes() {
         &mock,
         &["run", "tap-msgraph", "target-parquet-arrow"],
     );
-    assert!(done.success(), "second meltano run failed:\n{}", done.stderr);
+    assert!(
+        done.success(),
+        "second meltano run failed:\n{}",
+        done.stderr
+    );
     let after = mock.requests();
     assert_eq!(manifests(&out).len(), 2);
     let stored = stored_state(&venv, project.path(), &mock);

@@ -360,7 +360,10 @@ async fn a_sync_from_the_state_sends_only_changes_and_the_target_converges() {
     let first = sync(&config, &catalog, dir.path(), None);
     let landed = target(&target_config, &first.stdout);
     assert!(landed.success(), "{}", landed.stderr);
-    let state = landed.lines().pop().expect("the target passes the STATE on");
+    let state = landed
+        .lines()
+        .pop()
+        .expect("the target passes the STATE on");
     assert!(
         state["bookmarks"]["users"]["msgraph"]["delta_links"][""].is_string(),
         "the state carries the delta link: {state}"
@@ -368,7 +371,10 @@ async fn a_sync_from_the_state_sends_only_changes_and_the_target_converges() {
 
     let expected = graph_mock::scenario::standard_mutation(&mock).expect("the scenario applies");
     let second = sync(&config, &catalog, dir.path(), Some(&state));
-    let (before, after) = (record_counts(&first.lines()), record_counts(&second.lines()));
+    let (before, after) = (
+        record_counts(&first.lines()),
+        record_counts(&second.lines()),
+    );
     for stream in incremental {
         let (all, _) = before[stream];
         let (changed, deleted) = after.get(stream).copied().unwrap_or_default();
@@ -378,7 +384,10 @@ async fn a_sync_from_the_state_sends_only_changes_and_the_target_converges() {
         );
         // The tap sends Graph's own deletions; children of deleted users are the target's.
         let want = expected.stream(stream).deletes;
-        assert!(deleted <= want, "{stream}: {deleted} deletes, {want} expected");
+        assert!(
+            deleted <= want,
+            "{stream}: {deleted} deletes, {want} expected"
+        );
     }
     assert_eq!(after["users"].1, 2, "the two deleted users come as deletes");
     let activated: Vec<String> = second
@@ -387,7 +396,10 @@ async fn a_sync_from_the_state_sends_only_changes_and_the_target_converges() {
         .filter(|l| l["type"] == "ACTIVATE_VERSION")
         .map(|l| l["stream"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(activated, compared, "only the streams read whole close a version");
+    assert_eq!(
+        activated, compared,
+        "only the streams read whole close a version"
+    );
 
     let landed = target(&target_config, &second.stdout);
     assert!(landed.success(), "{}", landed.stderr);
@@ -412,7 +424,10 @@ async fn a_sync_from_the_state_sends_only_changes_and_the_target_converges() {
             })
             .collect();
         assert_eq!(keys.len() as u64, want.rows, "{stream}: current state rows");
-        assert_eq!(keys, want.keys, "{stream}: current state = the mock's truth");
+        assert_eq!(
+            keys, want.keys,
+            "{stream}: current state = the mock's truth"
+        );
     }
 }
 

@@ -161,12 +161,13 @@ fn runs_append_changes_deletes_and_whole_versions() {
                                   "_sdc_deleted_at": {"type": ["null", "string"], "format": "date-time"}}}});
     let events = json!({"type": "SCHEMA", "stream": "events", "key_properties": [],
         "schema": {"properties": {"what": {"type": "string"}}}});
-    let record = |id: &str, v: i64| json!({"type": "RECORD", "stream": "t", "record": {"id": id, "v": v}});
-    let versioned = |id: &str, v: i64, version: i64| {
-        json!({"type": "RECORD", "stream": "t", "record": {"id": id, "v": v}, "version": version})
-    };
-    let event = |what: &str| json!({"type": "RECORD", "stream": "events", "record": {"what": what}});
-    let activate = |version: i64| json!({"type": "ACTIVATE_VERSION", "stream": "t", "version": version});
+    let record =
+        |id: &str, v: i64| json!({"type": "RECORD", "stream": "t", "record": {"id": id, "v": v}});
+    let versioned = |id: &str, v: i64, version: i64| json!({"type": "RECORD", "stream": "t", "record": {"id": id, "v": v}, "version": version});
+    let event =
+        |what: &str| json!({"type": "RECORD", "stream": "events", "record": {"what": what}});
+    let activate =
+        |version: i64| json!({"type": "ACTIVATE_VERSION", "stream": "t", "version": version});
     let land = |messages: Vec<Value>| {
         let done = target(&config, &lines(&messages));
         assert!(done.success(), "{}", done.stderr);
@@ -185,7 +186,11 @@ fn runs_append_changes_deletes_and_whole_versions() {
     ]);
     assert_eq!(
         state(&out),
-        [json!({"id": "a", "v": 2}), json!({"id": "b", "v": 1}), json!({"id": "c", "v": 1})]
+        [
+            json!({"id": "a", "v": 2}),
+            json!({"id": "b", "v": 1}),
+            json!({"id": "c", "v": 1})
+        ]
     );
 
     // A delete, an update (its last record wins), an insert; nothing said about `a`.
@@ -201,23 +206,39 @@ fn runs_append_changes_deletes_and_whole_versions() {
     ]);
     assert_eq!(
         state(&out),
-        [json!({"id": "a", "v": 2}), json!({"id": "c", "v": 3}), json!({"id": "d", "v": 1})]
+        [
+            json!({"id": "a", "v": 2}),
+            json!({"id": "c", "v": 3}),
+            json!({"id": "d", "v": 1})
+        ]
     );
     let run = last_run(&out, "t");
     assert_eq!(run["method"], "feed");
     assert_eq!(
-        (&run["changes"]["inserts"], &run["changes"]["updates"], &run["changes"]["deletes"]),
+        (
+            &run["changes"]["inserts"],
+            &run["changes"]["updates"],
+            &run["changes"]["deletes"]
+        ),
         (&json!(1), &json!(1), &json!(1))
     );
     // Keyless records are new rows in every load, never updates of an earlier load's line.
-    assert_eq!(current(&out, "events", &["_input_load", "_input_line"], "what").len(), 3);
+    assert_eq!(
+        current(&out, "events", &["_input_load", "_input_line"], "what").len(),
+        3
+    );
 
     // A version opened but never closed (the tap died): nothing is deleted.
     land(vec![schema.clone(), activate(6), versioned("a", 2, 6)]);
     assert_eq!(state(&out).len(), 3);
 
     // A version sent whole: what it lacks is deleted, what it repeats lands nothing.
-    land(vec![schema.clone(), versioned("a", 2, 7), versioned("d", 1, 7), activate(7)]);
+    land(vec![
+        schema.clone(),
+        versioned("a", 2, 7),
+        versioned("d", 1, 7),
+        activate(7),
+    ]);
     assert_eq!(
         state(&out),
         [json!({"id": "a", "v": 2}), json!({"id": "d", "v": 1})]
@@ -243,9 +264,7 @@ fn a_parents_delete_deletes_its_children() {
         "schema": {"properties": {"user_id": {"type": "string"}, "id": {"type": "string"}},
                    "x-parent": {"stream": "users", "property": "user_id"}}});
     let user = |id: &str| json!({"type": "RECORD", "stream": "users", "record": {"id": id}});
-    let message = |user: &str, id: &str| {
-        json!({"type": "RECORD", "stream": "mail", "record": {"user_id": user, "id": id}})
-    };
+    let message = |user: &str, id: &str| json!({"type": "RECORD", "stream": "mail", "record": {"user_id": user, "id": id}});
     let first = vec![
         users.clone(),
         mail.clone(),

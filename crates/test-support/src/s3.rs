@@ -76,8 +76,8 @@ impl S3Server {
     /// Copies every object under `prefix` to `dir` (same relative paths), so a landing on S3 can
     /// be read back with the local DuckDB checks.
     pub fn download(&self, prefix: &str, dir: &std::path::Path) -> usize {
-        use object_store::{ObjectStore, ObjectStoreExt};
         use object_store::aws::AmazonS3Builder;
+        use object_store::{ObjectStore, ObjectStoreExt};
         let mut builder = AmazonS3Builder::new().with_bucket_name(&self.bucket);
         for (key, value) in self.options() {
             builder = builder.with_config(key.parse().expect("an S3 option"), value);
@@ -92,7 +92,8 @@ impl S3Server {
                 .await
                 .expect("listing the bucket");
             for object in &objects {
-                let relative = object.location.as_ref()[prefix.as_ref().len()..].trim_start_matches('/');
+                let relative =
+                    object.location.as_ref()[prefix.as_ref().len()..].trim_start_matches('/');
                 let local = dir.join(relative);
                 std::fs::create_dir_all(local.parent().expect("a parent")).expect("mkdir");
                 let bytes = store

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [sink|extract|memory|singer|all] [--quick]`: side-by-side figures written to
+//! `cargo xtask bench [sink|extract|memory|singer|incremental|all] [--quick]`: side-by-side figures written to
 //! BENCHMARKS.md (each section between its markers, hand-written text kept) and `bench/*.json`.
 //!
 //! The full run builds release binaries and writes into the repository; `--quick` (CI smoke)
@@ -12,6 +12,7 @@ use anyhow::Context;
 
 mod build;
 mod extract;
+mod incremental;
 mod measure;
 mod memory;
 mod report;
@@ -27,6 +28,7 @@ pub enum Section {
     Singer,
     Extract,
     Memory,
+    Incremental,
     All,
 }
 
@@ -113,6 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Section::Singer,
             Section::Extract,
             Section::Memory,
+            Section::Incremental,
         ],
         s => vec![s],
     };
@@ -123,6 +126,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut wanted = vec!["bench-helper"];
     if sections.contains(&Section::Memory) {
         wanted.extend(["graph-mock", "msgraph-sync"]);
+    }
+    if sections.contains(&Section::Incremental) && !wanted.contains(&"msgraph-sync") {
+        wanted.push("msgraph-sync");
     }
     let mut bins = match args.prebuilt {
         true => build::prebuilt(&target, profile, &wanted)?,
@@ -165,6 +171,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Section::Singer => singer::run(&ctx)?,
             Section::Extract => extract::run(&ctx)?,
             Section::Memory => memory::run(&ctx)?,
+            Section::Incremental => incremental::run(&ctx)?,
             Section::All => unreachable!("expanded above"),
         };
         if machine["peers"].as_str().is_none_or(str::is_empty) {

@@ -14,6 +14,7 @@ pub fn section_name(section: Section) -> &'static str {
         Section::Singer => "singer",
         Section::Extract => "extract",
         Section::Memory => "memory",
+        Section::Incremental => "incremental",
         Section::All => "all",
     }
 }

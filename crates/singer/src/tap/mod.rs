@@ -158,7 +158,12 @@ fn sent_whole(spec: &StreamSpec, stats: &RunStats) -> bool {
             if skipped(&spec.stream) || skipped(&parent.stream) {
                 return false;
             }
-            match stats.state.streams.get(&parent.stream).and_then(|s| s.ids.as_ref()) {
+            match stats
+                .state
+                .streams
+                .get(&parent.stream)
+                .and_then(|s| s.ids.as_ref())
+            {
                 // Delta children are read only where the parent changed, unless read in full.
                 Some(live) if matches!(spec.incremental, Incremental::Delta(_)) => {
                     live.iter().all(|id| scope.parents.contains(id))
@@ -273,10 +278,7 @@ impl<W: Write> RecordWriter<W> {
             )),
             _ => None,
         };
-        let deleted = format!(
-            "\"{}\":\"{time}\"",
-            crate::target::schema::DELETED_AT
-        );
+        let deleted = format!("\"{}\":\"{time}\"", crate::target::schema::DELETED_AT);
         let tombstone = spec.incremental.tombstone();
         let mut rows = 0;
         for record in envelope.value {
@@ -324,10 +326,7 @@ impl<W: Write> RecordWriter<W> {
             json.write(&batch).map_err(|e| page_error(e.to_string()))?;
             json.finish().map_err(|e| page_error(e.to_string()))?;
         }
-        let deleted = format!(
-            "\"{}\":\"{time}\"",
-            crate::target::schema::DELETED_AT
-        );
+        let deleted = format!("\"{}\":\"{time}\"", crate::target::schema::DELETED_AT);
         let mut rows = 0;
         for (i, line) in lines
             .split(|&b| b == b'\n')

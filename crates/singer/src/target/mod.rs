@@ -97,7 +97,11 @@ pub async fn land(
     // it no longer has.
     let mut run_input = RunInput::default();
     for input in streams.values() {
-        let method = if input.activated { "full_table" } else { "feed" };
+        let method = if input.activated {
+            "full_table"
+        } else {
+            "feed"
+        };
         run_input
             .methods
             .insert(input.table.clone(), method.to_string());

@@ -235,9 +235,10 @@ impl Reader {
                 let key = match key {
                     Some(key) => Some(key),
                     None if keyless => None,
-                    None => Some(keys::record_key(record, &known.key_properties).ok_or_else(
-                        || bad("RECORD `record` must be a JSON object".into()),
-                    )?),
+                    None => Some(
+                        keys::record_key(record, &known.key_properties)
+                            .ok_or_else(|| bad("RECORD `record` must be a JSON object".into()))?,
+                    ),
                 };
                 let index = match known.segments.iter().position(|s| s.version == version) {
                     Some(i) => i,

@@ -243,7 +243,10 @@ pub fn stream_spec(
 ) -> Result<StreamSpec, SchemaError> {
     let mut fields = fields.to_vec();
     let primary_key = if key_properties.is_empty() {
-        for (name, data_type) in [(LOAD_COLUMN, FieldType::Utf8), (LINE_COLUMN, FieldType::Int64)] {
+        for (name, data_type) in [
+            (LOAD_COLUMN, FieldType::Utf8),
+            (LINE_COLUMN, FieldType::Int64),
+        ] {
             fields.push(Field {
                 graph: name.to_string(),
                 name: name.to_string(),
@@ -464,9 +467,15 @@ mod tests {
         let link = parent_of(&schema).unwrap().unwrap();
         let spec = stream_spec("mail", &fields, &["id".into()], Some(&link)).unwrap();
         let parent = spec.parent.as_ref().unwrap();
-        assert_eq!((parent.stream.as_str(), parent.column.as_str()), ("users", "user_id"));
+        assert_eq!(
+            (parent.stream.as_str(), parent.column.as_str()),
+            ("users", "user_id")
+        );
         assert!(spec.parent_in_rows());
-        assert_eq!(parent_of(&ordered(json!({"properties": {}}))).unwrap(), None);
+        assert_eq!(
+            parent_of(&ordered(json!({"properties": {}}))).unwrap(),
+            None
+        );
         let missing = ParentLink {
             stream: "users".into(),
             property: "nope".into(),

@@ -303,12 +303,22 @@ mod tests {
             bytes: 1 << 20,
         };
         let mut first = Segment::create(dir.path(), Some(1)).unwrap();
-        first.push(r#"{"k":1,"v":"a"}"#, None, Some(1), limits).unwrap();
-        first.push(r#"{"k":2,"v":"b"}"#, None, Some(2), limits).unwrap();
-        first.push(r#"{"k":1,"v":"c"}"#, None, Some(1), limits).unwrap();
-        first.push(r#"{"k":3,"v":"d"}"#, None, Some(3), limits).unwrap();
+        first
+            .push(r#"{"k":1,"v":"a"}"#, None, Some(1), limits)
+            .unwrap();
+        first
+            .push(r#"{"k":2,"v":"b"}"#, None, Some(2), limits)
+            .unwrap();
+        first
+            .push(r#"{"k":1,"v":"c"}"#, None, Some(1), limits)
+            .unwrap();
+        first
+            .push(r#"{"k":3,"v":"d"}"#, None, Some(3), limits)
+            .unwrap();
         let mut second = Segment::create(dir.path(), Some(2)).unwrap();
-        second.push(r#"{"k":3,"v":"e"}"#, None, Some(3), limits).unwrap();
+        second
+            .push(r#"{"k":3,"v":"e"}"#, None, Some(3), limits)
+            .unwrap();
         let mut later = HashSet::new();
         second.replaced_by_later(&mut later);
         first.replaced_by_later(&mut later);

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod extract;
 mod gen_pages;
+mod incremental;
 mod rusage;
 mod sink;
 
@@ -26,6 +27,8 @@ enum Command {
     Sink(sink::Args),
     /// The extractor against an in-process graph-mock with latency; pages are counted, not landed.
     Extract(extract::Args),
+    /// A full sync, an incremental one after a mutation, and a full-refresh compare.
+    Incremental(incremental::Args),
     /// Run a workload and write its own peak RSS and CPU time (see rusage.rs for why).
     Rusage(rusage::Args),
 }
@@ -38,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         Command::GenPages(args) => runtime(0)?.block_on(gen_pages::run(args))?,
         Command::Sink(args) => runtime(args.threads)?.block_on(sink::run(args))?,
         Command::Extract(args) => runtime(0)?.block_on(extract::run(args))?,
+        Command::Incremental(args) => runtime(0)?.block_on(incremental::run(args))?,
     };
     println!("{value}");
     Ok(())
