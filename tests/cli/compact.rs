@@ -1,5 +1,6 @@
-//! `msgraph-sync compact` on a landing two syncs wrote: same current state, fewer files, a
-//! second compaction does nothing, and a held lease is exit 1 naming its holder.
+//! `msgraph-sync compact` on a landing two syncs wrote (users changed and removed between them):
+//! same current state, fewer files, a second compaction does nothing, and a held lease is exit 1
+//! naming its holder.
 
 use graph_mock::MockConfig;
 use serde_json::json;
@@ -12,7 +13,10 @@ async fn compact_keeps_the_current_state_and_a_second_one_does_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &server, json!({"streams": ["users", "groups"]}));
     let out = dir.path().join("landing");
-    for _ in 0..2 {
+    for round in 0..2 {
+        if round == 1 {
+            server.mutate("users", 3, 2).expect("users change");
+        }
         let run = msgraph_sync(sync_args(&config, &out, &[]), dir.path(), &[]).await;
         assert_eq!(run.code, 0, "{run:?}");
     }
