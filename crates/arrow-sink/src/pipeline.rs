@@ -238,7 +238,7 @@ impl SinkRun {
                 "current state"
             );
             // A stream with rows landed before needs no empty file to show its columns.
-            let landed_before = state.len() > 0;
+            let landed_before = !state.is_empty();
             let classifier = Classifier::new(
                 schema.clone(),
                 state,

@@ -15,6 +15,9 @@ use super::input::{self, Message};
 use super::spool::{LineKey, PageLimits, Segment};
 use super::{TargetError, keys, ordered, schema};
 
+/// One non-empty line parsed, and its RECORD's key hash when the stream's keys were known.
+type ParsedLine<'a> = (Result<Message<'a>, input::InputError>, Option<u128>);
+
 /// Bytes of input parsed per parallel step.
 const BLOCK_BYTES: usize = 8 << 20;
 
@@ -109,7 +112,7 @@ pub fn read_input(
             .filter(|(_, s)| !s.key_properties.is_empty())
             .map(|(name, s)| (name.as_str(), s.key_properties.as_slice()))
             .collect();
-        let parsed: Vec<Option<(Result<Message<'_>, input::InputError>, Option<u128>)>> = lines
+        let parsed: Vec<Option<ParsedLine<'_>>> = lines
             .par_iter()
             .map(|&(start, end)| {
                 let message = match text {
