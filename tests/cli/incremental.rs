@@ -189,27 +189,23 @@ async fn a_rerun_that_may_read_less_keeps_what_it_could_not_read() {
     assert_landing_matches(&out, &truth);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_writer_on_s3_fails_fast_naming_the_holder() {
-    let s3 = test_support::S3Server::start();
-    let server =
-        mock(MockConfig::default().faults(Faults::default().latency(Duration::from_millis(20))))
-            .await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &server, json!({"concurrency": 2}));
-    let url = s3.url("concurrent");
-    let args = sync_args(&config, std::path::Path::new(&url), &[]);
-    let env = s3.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+/// Starts a sync with `args` and, once it holds the lease, a second one: the second exits 1 fast
+/// naming the holder, which finishes undisturbed.
+async fn race_two_writers(
+    server: &graph_mock::MockServer,
+    dir: &std::path::Path,
+    args: &[String],
+    env: &[(&str, &str)],
+) {
     let mut holder = tokio::process::Command::new(env!("CARGO_BIN_EXE_msgraph-sync"));
     holder
-        .args(&args)
-        .current_dir(dir.path())
+        .args(args)
+        .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .env("NO_COLOR", "1")
         .kill_on_drop(true);
-    for (k, v) in &env {
+    for (k, v) in env {
         holder.env(k, v);
     }
     let mut holder = holder.spawn().unwrap();
@@ -220,7 +216,7 @@ async fn a_second_writer_on_s3_fails_fast_naming_the_holder() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let started = Instant::now();
-    let second = msgraph_sync(&args, dir.path(), &env).await;
+    let second = msgraph_sync(args, dir, env).await;
     assert_eq!(second.code, 1, "{second:?}");
     assert!(
         second.stderr.contains("another run is writing") && second.stderr.contains("started"),
@@ -229,6 +225,23 @@ async fn a_second_writer_on_s3_fails_fast_naming_the_holder() {
     assert!(started.elapsed() < Duration::from_secs(10), "failed fast");
     let status = holder.wait().await.unwrap();
     assert!(status.success(), "the holder finished undisturbed");
+}
+
+async fn slow_mock() -> graph_mock::MockServer {
+    mock(MockConfig::default().faults(Faults::default().latency(Duration::from_millis(20)))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_on_s3_fails_fast_naming_the_holder() {
+    let s3 = test_support::S3Server::start();
+    let server = slow_mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &server, json!({"concurrency": 2}));
+    let url = s3.url("concurrent");
+    let args = sync_args(&config, std::path::Path::new(&url), &[]);
+    let env = s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    race_two_writers(&server, dir.path(), &args, &env).await;
     let local = dir.path().join("copy");
     assert!(s3.download("concurrent", &local) > 0);
     assert_eq!(
@@ -241,38 +254,15 @@ async fn a_second_writer_on_s3_fails_fast_naming_the_holder() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_writer_on_the_same_root_fails_fast_naming_the_holder() {
-    let server =
-        mock(MockConfig::default().faults(Faults::default().latency(Duration::from_millis(20))))
-            .await;
+    let server = slow_mock().await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &server, json!({"concurrency": 2}));
     let out = dir.path().join("landing");
     let args = sync_args(&config, &out, &[]);
-    let mut holder = tokio::process::Command::new(env!("CARGO_BIN_EXE_msgraph-sync"))
-        .args(&args)
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !out.join("_lease").exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the first run never took its lease"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let started = Instant::now();
-    let second = msgraph_sync(&args, dir.path(), &[]).await;
-    assert_eq!(second.code, 1, "{second:?}");
+    race_two_writers(&server, dir.path(), &args, &[]).await;
     assert!(
-        second.stderr.contains("another run is writing") && second.stderr.contains("started"),
-        "{second:?}"
+        out.join("_lease").exists(),
+        "the lease object lives on the root"
     );
-    assert!(started.elapsed() < Duration::from_secs(10), "failed fast");
-    let status = holder.wait().await.unwrap();
-    assert!(status.success(), "the holder finished undisturbed");
     assert_landing_matches(&out, &server.truth());
 }
