@@ -84,3 +84,23 @@ async fn streams_lists_every_stream_with_keys_parent_and_permission() {
         assert!(mail.contains(part), "{mail}");
     }
 }
+
+#[tokio::test]
+async fn no_output_names_the_flag_and_the_variable() {
+    let server = mock(MockConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &server, json!({"streams": ["users"]}));
+    let args = ["sync", "--config", config.to_str().unwrap()];
+    let run = msgraph_sync(args, dir.path(), &[]).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("--output") && run.stderr.contains("MSGRAPH_SYNC_OUTPUT"),
+        "{run:?}"
+    );
+    // The variable alone is enough without --demo.
+    let out = dir.path().join("from-env");
+    let env = [("MSGRAPH_SYNC_OUTPUT", out.to_str().unwrap())];
+    let run = msgraph_sync(args, dir.path(), &env).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(out.join("_runs").is_dir(), "{run:?}");
+}

@@ -7,8 +7,15 @@ use crate::util::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_lands_every_stream_and_its_query_works() {
     let dir = tempfile::tempdir().unwrap();
-    let run = msgraph_sync(&["sync", "--demo"], dir.path(), &[]).await;
+    // Where real loads go on this host: the fake tenant must never land there.
+    let lake = dir.path().join("lake");
+    let env = [("MSGRAPH_SYNC_OUTPUT", lake.to_str().unwrap())];
+    let run = msgraph_sync(&["sync", "--demo"], dir.path(), &env).await;
     assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !lake.exists(),
+        "--demo landed where MSGRAPH_SYNC_OUTPUT points"
+    );
     let root = dir.path().join("msgraph-demo");
     let manifest = manifest(&root);
     assert_eq!(manifest["streams"].as_object().unwrap().len(), 29);

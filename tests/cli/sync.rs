@@ -152,3 +152,65 @@ async fn selected_streams_only_land_and_flags_override_the_config() {
     );
     assert_eq!((rows, &keys), (expected.rows, &expected.keys));
 }
+
+#[tokio::test]
+async fn logs_to_a_pipe_carry_no_colour_codes() {
+    let server = mock(MockConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &server, json!({"streams": ["users"]}));
+    let out = dir.path().join("landing");
+    // An empty NO_COLOR counts as unset: only the pipe says "no colour" here.
+    let env = [("NO_COLOR", ""), ("MSGRAPH_SYNC_LOG", "debug")];
+    let run = msgraph_sync(sync_args(&config, &out, &[]), dir.path(), &env).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("DEBUG"),
+        "debug logs were written: {run:?}"
+    );
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_stream_lands_nothing_while_the_others_land_and_the_run_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("landing");
+    // A good night first: every stream's current state is the truth.
+    let good = mock(MockConfig::default()).await;
+    let config = write_config(dir.path(), &good, json!({}));
+    let run = msgraph_sync(sync_args(&config, &out, &[]), dir.path(), &[]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let truth = good.truth();
+
+    // The same tenant, with `groups` answering 400: groups and its children fail, the rest land.
+    let broken = mock(MockConfig::default().faults(Faults::default().break_stream("groups"))).await;
+    let config = write_config(dir.path(), &broken, json!({}));
+    let args = sync_args(&config, &out, &["--full-refresh"]);
+    let run = msgraph_sync(args, dir.path(), &[]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("FAILED groups"), "{run:?}");
+    assert!(run.stderr.contains("stream `groups` failed"), "{run:?}");
+    let runs = manifests(&out);
+    assert_eq!(runs.len(), 2, "the second run committed");
+    let failed: Vec<&str> = runs[1]["failed"]
+        .as_array()
+        .expect("failed streams in the manifest")
+        .iter()
+        .map(|f| f["stream"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["groups", "group_member", "group_owner"]);
+    assert!(runs[1]["streams"].get("groups").is_none());
+    assert!(runs[1]["streams"].get("users").is_some());
+    // Nothing was lost: the failed streams' current state is the first run's, the rest equal.
+    assert_landing_matches(&out, &truth);
+
+    // --atomic: all or nothing, so nothing is committed.
+    let atomic_out = dir.path().join("atomic");
+    let run = msgraph_sync(
+        sync_args(&config, &atomic_out, &["--atomic"]),
+        dir.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(manifests(&atomic_out).is_empty(), "{run:?}");
+}

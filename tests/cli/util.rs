@@ -182,6 +182,18 @@ pub fn manifest(root: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(&runs[0]).unwrap()).unwrap()
 }
 
+/// Every committed manifest of a landing, oldest run first (none when `_runs` is absent).
+pub fn manifests(root: &Path) -> Vec<Value> {
+    let mut runs: Vec<_> = match std::fs::read_dir(root.join("_runs")) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    };
+    runs.sort();
+    runs.iter()
+        .map(|path| serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
+        .collect()
+}
+
 /// Names under `root`, for asserting that nothing was written.
 pub fn tree(root: &Path) -> BTreeMap<String, u64> {
     fn walk(dir: &Path, base: &Path, out: &mut BTreeMap<String, u64>) {

@@ -17,7 +17,9 @@ use object_store::path::Path;
 use crate::change::ChangeCounts;
 use crate::decode::DecodeReport;
 use crate::layout::{self, RunId};
-use crate::manifest::{MANIFEST_FORMAT, Manifest, RunStatus, SkippedItem, StreamManifest};
+use crate::manifest::{
+    FailedStream, MANIFEST_FORMAT, Manifest, RunStatus, SkippedItem, StreamManifest,
+};
 use crate::store::Landing;
 use crate::write_error::WriteError;
 use crate::writer::WrittenFile;
@@ -42,6 +44,7 @@ pub async fn commit_run(
     started_at: DateTime<Utc>,
     streams: Vec<StreamOutcome>,
     skipped: Vec<SkippedItem>,
+    failed: Vec<FailedStream>,
     state: Option<serde_json::Value>,
 ) -> Result<Manifest, WriteError> {
     let store = landing.store();
@@ -86,7 +89,7 @@ pub async fn commit_run(
     let manifest = Manifest {
         format: MANIFEST_FORMAT,
         run_id: run.to_string(),
-        status: if skipped.is_empty() {
+        status: if skipped.is_empty() && failed.is_empty() {
             RunStatus::Complete
         } else {
             RunStatus::Partial
@@ -96,6 +99,7 @@ pub async fn commit_run(
         finished_at: Utc::now(),
         streams: entries,
         skipped,
+        failed,
         state,
         compaction: None,
     };

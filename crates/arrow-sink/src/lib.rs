@@ -23,7 +23,7 @@ pub use decode::{DecodeError, DecodeReport, DecodedPage, PageDecoder, PageInput}
 pub use keys::KeyGuard;
 pub use layout::RunId;
 pub use lease::{Lease, LeaseError, LeaseHolder};
-pub use manifest::{Compaction, Manifest, RunStatus, SkippedItem, StreamManifest};
+pub use manifest::{Compaction, FailedStream, Manifest, RunStatus, SkippedItem, StreamManifest};
 pub use pipeline::{PageSender, RunInput, SinkOptions, SinkRun};
 pub use schema::{
     CHANGE_COLUMN, EXTRA_COLUMN, HASH_COLUMN, RUN_ID_COLUMN, SchemaError, StreamSchema,

@@ -22,7 +22,7 @@ pub const MANIFEST_FORMAT: u32 = 2;
 pub enum RunStatus {
     /// Every stream and parent was landed.
     Complete,
-    /// Landed, but some streams or parents were skipped (see `skipped`).
+    /// Landed, but some streams or parents were skipped or failed (see `skipped`, `failed`).
     Partial,
 }
 
@@ -38,6 +38,13 @@ pub struct SkippedItem {
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
+    pub reason: String,
+}
+
+/// A stream the run could not read (after retries, or on a protocol error).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedStream {
+    pub stream: String,
     pub reason: String,
 }
 
@@ -74,6 +81,10 @@ pub struct Manifest {
     pub finished_at: DateTime<Utc>,
     pub streams: BTreeMap<String, StreamManifest>,
     pub skipped: Vec<SkippedItem>,
+    /// Streams that failed: nothing of them landed this run and their current state is as it
+    /// was. Absent when none failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<FailedStream>,
     /// The incremental state committed with this run (`_state/<run_id>.json`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,

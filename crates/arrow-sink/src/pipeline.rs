@@ -22,7 +22,7 @@ use crate::commit::{StreamOutcome, clean_dead_runs, commit_run, delete_orphans};
 use crate::decode::{DecodeError, DecodeReport, DecodedPage, PageDecoder, PageInput};
 use crate::layout::RunId;
 use crate::lease::Lease;
-use crate::manifest::{Manifest, SkippedItem};
+use crate::manifest::{FailedStream, Manifest, SkippedItem};
 use crate::schema::StreamSchema;
 use crate::store::Landing;
 use crate::write_error::WriteError;
@@ -97,6 +97,9 @@ pub struct RunInput {
     pub full_scopes: BTreeMap<String, FullScope>,
     /// The caller's incremental state (delta links, bookmarks), committed with the manifest.
     pub state: Option<serde_json::Value>,
+    /// Streams that failed this run: what was sent of them is discarded (their current state
+    /// stays as it was) and the manifest names them with the reason.
+    pub failed: BTreeMap<String, String>,
 }
 
 impl RunInput {
@@ -345,10 +348,20 @@ impl SinkRun {
         let mut skipped = input.skipped;
         let mut deleted_parents: BTreeMap<String, Arc<HashSet<String>>> = BTreeMap::new();
         let mut outcomes = Vec::new();
+        let mut failed = Vec::new();
         for (stream, parent) in &self.order {
             let Some(mut lane) = done.remove(stream) else {
                 continue;
             };
+            if let Some(reason) = input.failed.get(stream) {
+                // Its staged files go with the run's staging prefix at commit.
+                lane.writer.abort().await;
+                failed.push(FailedStream {
+                    stream: stream.clone(),
+                    reason: reason.clone(),
+                });
+                continue;
+            }
             let scope = input.full_scopes.get(stream).cloned().unwrap_or_default();
             let whole = scope.whole && !lane.classifier.failed_whole;
             let mut parents: HashSet<String> = scope
@@ -418,6 +431,7 @@ impl SinkRun {
             self.started_at,
             outcomes,
             skipped,
+            failed,
             input.state,
         )
         .await;

@@ -211,3 +211,72 @@ async fn a_full_read_that_lost_a_page_deletes_nothing() {
     assert_eq!(counts(&second, "users"), (0, 0, 0));
     assert_eq!(current(root, "users", "id", "id").len(), 2);
 }
+
+#[tokio::test]
+async fn a_failed_stream_lands_nothing_of_what_it_sent_and_the_others_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let users_page = |names: Value| ("users", page(None, names));
+    run(
+        root,
+        vec![users_page(json!([{"id":"u1","displayName":"Ann"}]))],
+        RunInput {
+            full_scopes: BTreeMap::from([("users".into(), full(true, &[]))]),
+            ..RunInput::default()
+        },
+    )
+    .await;
+    // Run 2 sent a changed user and a new one, then the stream failed midway.
+    let second = run(
+        root,
+        vec![
+            users_page(json!([{"id":"u1","displayName":"Ann B"},{"id":"u9","displayName":"New"}])),
+            (
+                "mail_messages",
+                page(Some("u1"), json!([{"id":"m1","subject":"a"}])),
+            ),
+        ],
+        RunInput {
+            full_scopes: BTreeMap::from([("users".into(), full(true, &[]))]),
+            failed: BTreeMap::from([("users".into(), "Graph answered 500 six times".into())]),
+            ..RunInput::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        second.failed,
+        [arrow_sink::FailedStream {
+            stream: "users".into(),
+            reason: "Graph answered 500 six times".into()
+        }]
+    );
+    assert_eq!(second.status, arrow_sink::RunStatus::Partial);
+    assert!(!second.streams.contains_key("users"));
+    assert_eq!(counts(&second, "mail_messages"), (1, 0, 0));
+    // The failed stream's current state is run 1's, untouched; no staged file was left behind.
+    assert_eq!(
+        current(root, "users", "id", "id, display_name"),
+        [json!({"id": "u1", "display_name": "Ann"})]
+    );
+    let leftovers: Vec<_> = walkdir(root)
+        .into_iter()
+        .filter(|p| p.contains("_staging") || p.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn walkdir(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    out
+}

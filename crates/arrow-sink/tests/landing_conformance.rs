@@ -343,6 +343,7 @@ async fn multipart(landing: &Landing) {
         chrono::Utc::now(),
         vec![outcome],
         vec![],
+        vec![],
         None,
     )
     .await

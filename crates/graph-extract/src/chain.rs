@@ -1,6 +1,7 @@
 //! Following one stream (for one parent) from its first page to the end of its nextLink chain.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -14,7 +15,7 @@ use crate::incremental::scan::{ScanSpec, scan};
 use crate::incremental::{Clock, IdFeed, Start, StreamRead, Tracker};
 use crate::paging::{self, ExtraQuery, Page, PageFormat};
 use crate::skip::{StreamGate, is_skippable};
-use crate::stats::{Recorder, Skip, StreamCounters};
+use crate::stats::{Recorder, Skip, StreamCounters, StreamFailure};
 
 /// Hard stop for a chain that never ends (a server repeating nextLinks): far above any real stream.
 const MAX_PAGES_PER_CHAIN: u32 = 10_000_000;
@@ -57,6 +58,19 @@ impl From<RequestError> for ChainError {
 pub(crate) enum FirstPage {
     Url(String),
     Body(Bytes),
+}
+
+/// The links a chain followed, as hashes (8 bytes a page): a cycle of any length is caught.
+#[derive(Default)]
+pub(crate) struct FollowedLinks(HashSet<u64>);
+
+impl FollowedLinks {
+    /// Records `link`; false when it was followed before (the chain loops).
+    pub fn first_visit(&mut self, link: &str) -> bool {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        link.hash(&mut hasher);
+        self.0.insert(hasher.finish())
+    }
 }
 
 /// Everything the tasks of one run share.
@@ -157,13 +171,16 @@ impl RunContext {
         let parent: Option<Arc<str>> = parent_id.map(Arc::from);
         let mut end = ChainEnd::default();
         let mut next = first;
-        let mut previous_url: Option<String> = None;
+        let mut followed = FollowedLinks::default();
+        if let FirstPage::Url(url) = &next {
+            followed.first_visit(url);
+        }
         for _ in 0..MAX_PAGES_PER_CHAIN {
-            let (body, url) = match next {
-                FirstPage::Body(body) => (body, None),
+            let body = match next {
+                FirstPage::Body(body) => body,
                 FirstPage::Url(url) => {
                     let req = self.page_request(spec, parent_id, &url);
-                    (self.client.send(&req, &counters).await?.body, Some(url))
+                    self.client.send(&req, &counters).await?.body
                 }
             };
             let protocol = |reason: String| {
@@ -208,14 +225,11 @@ impl RunContext {
             match next_link {
                 None => return Ok(end),
                 Some(link) => {
-                    if previous_url.as_deref() == Some(link.as_str())
-                        || url.as_deref() == Some(link.as_str())
-                    {
+                    if !followed.first_visit(&link) {
                         return Err(protocol(format!(
-                            "nextLink repeats the page it is on: {link}"
+                            "nextLink leads back to a page already read (a cycle after {total} pages): {link}"
                         )));
                     }
-                    previous_url = url;
                     next = FirstPage::Url(link);
                 }
             }
@@ -238,6 +252,7 @@ impl RunContext {
             .gates
             .get(&spec.stream)
             .is_some_and(StreamGate::is_denied)
+            || self.recorder.has_failed(&spec.stream)
         {
             return Ok(());
         }
@@ -274,11 +289,14 @@ impl RunContext {
         let graph = match error.graph() {
             Some(g) if is_skippable(g, parent_id.is_some()) => g,
             _ => {
-                return Err(ExtractError::Stream {
+                // The stream fails alone: nothing of it lands, its state stays, the rest goes on.
+                self.recorder.fail(StreamFailure {
                     stream: spec.stream.clone(),
                     parent_id: parent_id.map(str::to_string),
-                    source: Box::new(error),
+                    error: Arc::new(error),
                 });
+                self.tracker.skipped(&spec.stream);
+                return Ok(());
             }
         };
         let skip = |parent_id: Option<&str>| Skip {

@@ -407,7 +407,24 @@ fn check_base_url(field: &'static str, value: &str) -> Result<(), ConfigError> {
     if !scheme_ok || url.host().is_none() || url.query().is_some() || url.fragment().is_some() {
         return Err(invalid());
     }
+    // Plain HTTP would put the token and tenant data on the wire: only a local mock or proxy.
+    if url.scheme() == "http" && !is_loopback(&url) {
+        return Err(ConfigError::InvalidValue {
+            field,
+            value: value.to_string(),
+            allowed: "an https:// URL (http:// only on a loopback host: localhost, 127.0.0.0/8, [::1])",
+        });
+    }
     Ok(())
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
 }
 
 fn check_domain(domain: &str) -> Result<(), ConfigError> {
@@ -499,6 +516,37 @@ mod tests {
             err.contains("`cloud`") && err.contains("global, us_gov, china"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback_hosts() {
+        let config = |field: &str, url: &str| {
+            Config::from_json(&format!(
+                r#"{{"tenant_id":"t","client_id":"c","{field}":"{url}"}}"#
+            ))
+        };
+        for field in ["graph_base_url", "authority_host"] {
+            for url in [
+                "http://127.0.0.1:9",
+                "http://127.0.0.2:9",
+                "http://[::1]:9",
+                "http://localhost:9",
+                "https://proxy.example",
+            ] {
+                assert!(config(field, url).is_ok(), "{field} {url}");
+            }
+            for url in [
+                "http://graph.example",
+                "http://10.0.0.1:8080",
+                "http://localhost.example",
+            ] {
+                let err = config(field, url).unwrap_err().to_string();
+                assert!(
+                    err.contains(field) && err.contains("loopback"),
+                    "{url}: {err}"
+                );
+            }
+        }
     }
 
     #[test]

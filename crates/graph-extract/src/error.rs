@@ -124,6 +124,24 @@ pub enum ExtractError {
     ReceiverClosed,
     #[error("{} skipped stream(s)/parent(s) under strict mode", .0.skips.len())]
     SkippedUnderStrict(Box<RunStats>),
+    /// Some streams failed; the others were read completely. The summary tells which.
+    #[error("{}", describe_failures(.0))]
+    StreamsFailed(Box<RunStats>),
+}
+
+fn describe_failures(stats: &RunStats) -> String {
+    let mut text = match stats.failures.first() {
+        Some(first) => format!("stream `{}` failed: {}", first.stream, first.describe()),
+        None => "no stream failed".to_string(),
+    };
+    if stats.failures.len() > 1 {
+        let others: Vec<&str> = stats.failures[1..]
+            .iter()
+            .map(|f| f.stream.as_str())
+            .collect();
+        text.push_str(&format!(" (also failed: {})", others.join(", ")));
+    }
+    text
 }
 
 #[cfg(test)]

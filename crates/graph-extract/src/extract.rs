@@ -9,9 +9,9 @@ use tokio::sync::mpsc;
 use crate::auth::{self, TokenProvider};
 use crate::batch::MAX_BATCH_ITEMS;
 use crate::chain::{ChainError, RunContext};
-use crate::config::Config;
-use crate::error::ExtractError;
-use crate::http::{GraphClient, HttpSettings, build_http_client};
+use crate::config::{Config, ConfigError};
+use crate::error::{ExtractError, RequestError};
+use crate::http::{GraphClient, HttpSettings, RequestBounds, build_http_client};
 use crate::incremental::{Clock, IdFeed, Tracker, plan_reads};
 use crate::limits::{Limits, OUTLOOK_MAILBOX_LIMIT};
 use crate::paging::{ExtraQuery, Page};
@@ -19,6 +19,7 @@ use crate::plan::{Pass, Plan};
 use crate::retry::RetryPolicy;
 use crate::skip::StreamGate;
 use crate::state::ExtractState;
+use crate::stats::StreamFailure;
 use crate::stats::{Recorder, RunStats, Skip};
 
 /// Parent ids buffered between a parent's pages and its children's requests.
@@ -31,6 +32,7 @@ pub struct Extractor {
     tokens: Arc<dyn TokenProvider>,
     http: reqwest::Client,
     policy: RetryPolicy,
+    bounds: RequestBounds,
 }
 
 impl Extractor {
@@ -47,6 +49,7 @@ impl Extractor {
             tokens,
             http,
             policy: RetryPolicy::default(),
+            bounds: RequestBounds::default(),
         }
     }
 
@@ -64,6 +67,12 @@ impl Extractor {
 
     pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Time and size limits per request attempt (defaults: [`RequestBounds::default`]).
+    pub fn with_request_bounds(mut self, bounds: RequestBounds) -> Self {
+        self.bounds = bounds;
         self
     }
 
@@ -86,7 +95,7 @@ impl Extractor {
         full_refresh: &[String],
     ) -> Result<RunStats, ExtractError> {
         let plan = self.plan(selection)?;
-        let ctx = self.context(&plan, pages, prior, full_refresh);
+        let ctx = self.context(&plan, pages, prior, full_refresh)?;
         let passes = plan.passes.iter().map(|pass| ctx.run_pass(pass));
         futures::future::try_join_all(passes).await?;
         let RunContext {
@@ -111,6 +120,9 @@ impl Extractor {
         }
         stats.state = state;
         stats.full_scopes = full_scopes;
+        if !stats.failures.is_empty() {
+            return Err(ExtractError::StreamsFailed(Box::new(stats)));
+        }
         if self.config.strict && !stats.skips.is_empty() {
             return Err(ExtractError::SkippedUnderStrict(Box::new(stats)));
         }
@@ -125,7 +137,7 @@ impl Extractor {
     ) -> Result<Vec<crate::probe::ProbeResult>, ExtractError> {
         let plan = self.plan(selection)?;
         let base_url = self.config.graph_base_url.trim_end_matches('/');
-        crate::probe::probe_plan(&self.client(), base_url, &plan).await
+        crate::probe::probe_plan(&self.client()?, base_url, &plan).await
     }
 
     /// `selection`, else `config.streams`, else every stream; after validating the config.
@@ -140,14 +152,22 @@ impl Extractor {
     }
 
     /// The one HTTP client of a run or probe, with its concurrency limits.
-    fn client(&self) -> GraphClient {
+    fn client(&self) -> Result<GraphClient, ExtractError> {
         let limits = Limits::new(self.config.concurrency, OUTLOOK_MAILBOX_LIMIT);
-        GraphClient::new(
+        let base = &self.config.graph_base_url;
+        let graph = url::Url::parse(base).map_err(|_| ConfigError::InvalidValue {
+            field: "graph_base_url",
+            value: base.clone(),
+            allowed: "an absolute http:// or https:// URL",
+        })?;
+        Ok(GraphClient::new(
             self.http.clone(),
             self.tokens.clone(),
             self.policy.clone(),
             limits,
+            &graph,
         )
+        .with_bounds(self.bounds.clone()))
     }
 
     fn context(
@@ -156,8 +176,8 @@ impl Extractor {
         sender: mpsc::Sender<Page>,
         prior: &ExtractState,
         full_refresh: &[String],
-    ) -> RunContext {
-        let client = self.client();
+    ) -> Result<RunContext, ExtractError> {
+        let client = self.client()?;
         let streams: Vec<&StreamSpec> = plan.streams().collect();
         let extra = ExtraQuery::for_config(&self.config);
         let reads = plan_reads(
@@ -168,7 +188,7 @@ impl Extractor {
             |s| plan.emits(s),
             &extra,
         );
-        RunContext {
+        Ok(RunContext {
             client,
             base_url: self.config.graph_base_url.trim_end_matches('/').to_string(),
             page_size: self.config.page_size,
@@ -199,7 +219,7 @@ impl Extractor {
                 start_date: self.config.start_date,
                 events_window_days: self.config.events_window_days,
             },
-        }
+        })
     }
 }
 
@@ -240,10 +260,28 @@ impl RunContext {
         // A child's fatal error closes the id channel under the parent: report the child's error.
         children_result?;
         self.settle(spec, None, parent_result)?;
-        if parent_refused {
+        if self.recorder.has_failed(&spec.stream) {
+            self.fail_children_of_failed_parent(pass);
+        } else if parent_refused {
             self.skip_children_of_refused_parent(pass);
         }
         Ok(())
+    }
+
+    /// The parent stream failed midway: its children saw only some parents, so none of them is
+    /// landed this run either (their state stays as it was).
+    fn fail_children_of_failed_parent(&self, pass: &Pass) {
+        for child in &pass.children {
+            self.tracker.skipped(&child.stream);
+            self.recorder.fail(StreamFailure {
+                stream: child.stream.clone(),
+                parent_id: None,
+                error: Arc::new(RequestError::Protocol {
+                    what: format!("stream `{}`", child.stream),
+                    reason: format!("its parent stream `{}` failed", pass.spec.stream),
+                }),
+            });
+        }
     }
 
     /// Reads a top-level stream's one scope; with `feed`, its live ids go to the children (and,

@@ -10,6 +10,7 @@ use reqwest::header::{
 use reqwest::{Method, StatusCode};
 
 use crate::auth::{AccessToken, TokenProvider};
+use crate::body::{BodyError, MAX_DOWNLOAD_BYTES, MAX_PAGE_BYTES, read_capped};
 use crate::error::{GraphError, RequestError};
 use crate::limits::Limits;
 use crate::retry::{Failure, RetryPolicy};
@@ -46,6 +47,29 @@ pub fn build_http_client(settings: &HttpSettings) -> Result<reqwest::Client, req
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("msgraph-sync/", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// Per-attempt limits on time and size: a trickling server cannot hold a concurrency permit
+/// forever, nor a huge body fill memory.
+#[derive(Debug, Clone)]
+pub struct RequestBounds {
+    /// Whole attempt of a Graph request (headers and body), beyond the read timeout's silences.
+    pub page_timeout: Duration,
+    /// Whole attempt of a report download (unauthenticated, can be a large CSV).
+    pub download_timeout: Duration,
+    pub max_page_bytes: u64,
+    pub max_download_bytes: u64,
+}
+
+impl Default for RequestBounds {
+    fn default() -> Self {
+        Self {
+            page_timeout: Duration::from_secs(300),
+            download_timeout: Duration::from_secs(1800),
+            max_page_bytes: MAX_PAGE_BYTES,
+            max_download_bytes: MAX_DOWNLOAD_BYTES,
+        }
+    }
 }
 
 /// What to check in a 2xx body before accepting it, so a cut-short body is retried.
@@ -100,10 +124,15 @@ pub struct GraphClient {
     tokens: Arc<dyn TokenProvider>,
     policy: RetryPolicy,
     limits: Limits,
+    /// The only origin (scheme, host, port) the bearer token is ever sent to.
+    graph_origin: url::Origin,
+    bounds: RequestBounds,
 }
 
 enum Attempt {
     Done(GraphResponse),
+    /// Not worth retrying (a body over the cap).
+    Fatal(RequestError),
     Failed {
         status: Option<u16>,
         retry_after: Option<String>,
@@ -113,18 +142,51 @@ enum Attempt {
 }
 
 impl GraphClient {
+    /// `graph_base_url`: requests that carry the token must go to its origin.
     pub fn new(
         http: reqwest::Client,
         tokens: Arc<dyn TokenProvider>,
         policy: RetryPolicy,
         limits: Limits,
+        graph_base_url: &url::Url,
     ) -> Self {
         Self {
             http,
             tokens,
             policy,
             limits,
+            graph_origin: graph_base_url.origin(),
+            bounds: RequestBounds::default(),
         }
+    }
+
+    pub fn with_bounds(mut self, bounds: RequestBounds) -> Self {
+        self.bounds = bounds;
+        self
+    }
+
+    /// Refuses, before anything is sent, a token-bearing request to any origin but Graph's: a
+    /// `@odata.nextLink` is the server's text, and following it verbatim must not leak the token.
+    fn check_origin(&self, req: &GraphRequest<'_>) -> Result<(), RequestError> {
+        if !req.authorized {
+            return Ok(());
+        }
+        let origin = url::Url::parse(req.url).map(|u| u.origin());
+        if origin.as_ref().ok() == Some(&self.graph_origin) {
+            return Ok(());
+        }
+        let found = match &origin {
+            Ok(o) if o.is_tuple() => o.ascii_serialization(),
+            _ => "an unparsable or opaque URL".to_string(),
+        };
+        Err(RequestError::Protocol {
+            what: "a link from the server".to_string(),
+            reason: format!(
+                "it points at {found}, not the Graph host {}; the token is sent only to the \
+                 configured graph_base_url, so this stream stops here",
+                self.graph_origin.ascii_serialization()
+            ),
+        })
     }
 
     pub fn policy(&self) -> &RetryPolicy {
@@ -142,6 +204,7 @@ impl GraphClient {
         req: &GraphRequest<'_>,
         counters: &StreamCounters,
     ) -> Result<GraphResponse, RequestError> {
+        self.check_origin(req)?;
         let mut attempt = 0u32;
         let mut refreshed = false;
         loop {
@@ -158,6 +221,7 @@ impl GraphClient {
             let outcome = self.attempt(req, token.as_ref(), attempt).await;
             let (status, retry_after, reason, error) = match outcome {
                 Attempt::Done(response) => return Ok(response),
+                Attempt::Fatal(error) => return Err(error),
                 Attempt::Failed {
                     status,
                     retry_after,
@@ -219,15 +283,24 @@ impl GraphClient {
             builder = builder.header(name, value);
         }
         if let Some(token) = token {
-            builder = builder.header(AUTHORIZATION, format!("Bearer {}", token.secret));
+            // Sensitive: kept out of reqwest's and hyper's Debug output and HPACK tables.
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.secret))
+                .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid-token"));
+            value.set_sensitive(true);
+            builder = builder.header(AUTHORIZATION, value);
         }
+        let (timeout, cap) = match req.authorized {
+            true => (self.bounds.page_timeout, self.bounds.max_page_bytes),
+            false => (self.bounds.download_timeout, self.bounds.max_download_bytes),
+        };
+        builder = builder.timeout(timeout);
         if let Some(body) = &req.body {
             builder = builder
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
         let started = Instant::now();
-        let result = read_whole(builder.send().await).await;
+        let result = read_whole(builder.send().await, cap).await;
         let log = |status: Option<u16>, request_id: Option<&str>, outcome: &str| {
             tracing::debug!(
                 method = %req.method,
@@ -242,7 +315,15 @@ impl GraphClient {
             );
         };
         match result {
-            Err(e) => {
+            Err(BodyError::TooLarge { cap }) => {
+                let reason = format!("the answer is larger than {cap} bytes, the most accepted");
+                log(None, None, &reason);
+                Attempt::Fatal(RequestError::Protocol {
+                    what: describe(req),
+                    reason,
+                })
+            }
+            Err(BodyError::Transport(e)) => {
                 let reason = transport_reason(&e);
                 log(None, None, &reason);
                 Attempt::Failed {
@@ -302,11 +383,12 @@ impl GraphClient {
 /// Reads the whole body inside the attempt, so a connection dropped mid-body is retried.
 async fn read_whole(
     sent: Result<reqwest::Response, reqwest::Error>,
-) -> Result<GraphResponse, reqwest::Error> {
+    cap: u64,
+) -> Result<GraphResponse, BodyError> {
     let response = sent?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.bytes().await?;
+    let body = read_capped(response, cap).await?;
     Ok(GraphResponse {
         status,
         headers,

@@ -7,6 +7,7 @@
 
 pub mod auth;
 mod batch;
+mod body;
 mod chain;
 pub mod config;
 pub mod error;
@@ -26,11 +27,11 @@ pub mod stats;
 pub use config::{Cloud, Config, ConfigError};
 pub use error::{ExtractError, GraphError, RequestError};
 pub use extract::{Extractor, run};
-pub use http::{GraphClient, HttpSettings, build_http_client};
+pub use http::{GraphClient, HttpSettings, RequestBounds, build_http_client};
 pub use incremental::is_resync;
 pub use paging::{Page, PageFormat};
 pub use plan::{Pass, Plan, PlanError};
 pub use probe::{ProbeResult, ProbeStatus};
 pub use retry::RetryPolicy;
 pub use state::{ExtractState, FullScope, StreamState};
-pub use stats::{RunStats, Skip, StreamStats};
+pub use stats::{RunStats, Skip, StreamFailure, StreamStats};

@@ -99,9 +99,10 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     // Some servers send fractional seconds; accept them rather than fall back to the default.
+    // Too large for a Duration (`1e20`, twenty nines) reads as "very long": the caller clamps it.
     if let Ok(seconds) = value.parse::<f64>() {
         if seconds.is_finite() && seconds >= 0.0 {
-            return Some(Duration::from_secs_f64(seconds));
+            return Some(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX));
         }
         return None;
     }
@@ -140,6 +141,18 @@ mod tests {
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(12));
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
+        // Beyond u64 and beyond Duration: no panic, "very long" (clamped by the policy).
+        assert_eq!(
+            parse_retry_after("99999999999999999999", now),
+            Some(Duration::MAX)
+        );
+        assert_eq!(parse_retry_after("1e20", now), Some(Duration::MAX));
+        assert_eq!(parse_retry_after("NaN", now), None);
+        assert_eq!(parse_retry_after("inf", now), None);
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now).map(|d| d > Duration::ZERO),
+            Some(true)
+        );
         assert_eq!(parse_retry_after("-4", now), None);
     }
 
@@ -154,6 +167,15 @@ mod tests {
         assert_eq!(wait(503, Some("1")), Some(Duration::from_secs(1)));
         assert_eq!(wait(504, None), Some(Duration::from_secs(7)));
         assert_eq!(wait(429, Some("86400")), Some(Duration::from_secs(60)));
+        assert_eq!(wait(429, Some("1e20")), Some(Duration::from_secs(60)));
+        assert_eq!(
+            wait(503, Some("99999999999999999999")),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            wait(429, Some("\u{0}garbage")),
+            Some(Duration::from_secs(7))
+        );
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! Per-stream counters (shared by concurrent tasks) and the run summary they become.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use crate::error::RequestError;
 use crate::state::{ExtractState, FullScope};
 
 /// Live counters of one stream; cheap to bump from any task.
@@ -78,11 +79,39 @@ pub struct Skip {
     pub permission: String,
 }
 
+/// A stream that failed (an error the retry policy could not overcome, a protocol error): what
+/// it read this run is not to be landed, and its state stays as it was.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamFailure {
+    pub stream: String,
+    /// The parent whose read failed; `None` when the stream failed as a whole, or because its
+    /// parent stream failed.
+    pub parent_id: Option<String>,
+    #[serde(serialize_with = "as_text")]
+    pub error: Arc<RequestError>,
+}
+
+impl StreamFailure {
+    /// One line for logs, summaries and manifests.
+    pub fn describe(&self) -> String {
+        match &self.parent_id {
+            Some(parent) => format!("parent {parent}: {}", self.error),
+            None => self.error.to_string(),
+        }
+    }
+}
+
+fn as_text<S: serde::Serializer>(error: &Arc<RequestError>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(error)
+}
+
 /// What a run did, per stream, for the summary and the manifest.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunStats {
     pub streams: BTreeMap<String, StreamStats>,
     pub skips: Vec<Skip>,
+    /// Streams that failed, the first failure of each, in stream order.
+    pub failures: Vec<StreamFailure>,
     /// The `POST /$batch` requests themselves (their items are counted per stream).
     pub batch: StreamStats,
     /// The whole next state: the prior one with this run's delta links, bookmarks and ids.
@@ -102,6 +131,7 @@ impl RunStats {
 pub(crate) struct Recorder {
     streams: BTreeMap<String, std::sync::Arc<StreamCounters>>,
     skips: Mutex<Vec<Skip>>,
+    failures: Mutex<BTreeMap<String, StreamFailure>>,
     /// Requests, retries and 429s of the `POST /$batch` calls themselves.
     pub(crate) batch_counters: StreamCounters,
 }
@@ -137,7 +167,30 @@ impl Recorder {
         self.skips.lock().expect("skips lock").push(skip);
     }
 
+    /// Records the first failure of `failure.stream` (later ones of the same stream add nothing).
+    pub(crate) fn fail(&self, failure: StreamFailure) {
+        let mut failures = self.failures.lock().expect("failures lock");
+        if failures.contains_key(&failure.stream) {
+            return;
+        }
+        tracing::error!(
+            stream = %failure.stream,
+            parent_id = ?failure.parent_id,
+            "stream failed; its other streams go on: {}",
+            failure.error
+        );
+        failures.insert(failure.stream.clone(), failure);
+    }
+
+    pub(crate) fn has_failed(&self, stream: &str) -> bool {
+        self.failures
+            .lock()
+            .expect("failures lock")
+            .contains_key(stream)
+    }
+
     pub(crate) fn finish(self, emitted: impl Fn(&str) -> bool) -> RunStats {
+        let failures = self.failures.into_inner().expect("failures lock");
         let mut skips = self.skips.into_inner().expect("skips lock");
         // A stream skipped whole makes its parent skips for the same reason redundant.
         let whole: Vec<(String, String)> = skips
@@ -165,6 +218,7 @@ impl Recorder {
                 .map(|(name, c)| (name.clone(), c.snapshot()))
                 .collect(),
             skips,
+            failures: failures.into_values().collect(),
             batch: self.batch_counters.snapshot(),
             state: ExtractState::default(),
             full_scopes: BTreeMap::new(),

@@ -83,16 +83,16 @@ async fn a_server_that_stays_unavailable_is_tried_six_times_then_fails() {
     let (base, hits) = serve(StatusCode::SERVICE_UNAVAILABLE, Some("0")).await;
     let error = run_against(&base).await.unwrap_err();
     assert_eq!(hits.load(Ordering::SeqCst), 6);
-    match error {
-        ExtractError::Stream { stream, source, .. } => {
-            assert_eq!(stream, "subscribed_skus");
-            assert!(
-                matches!(*source, RequestError::Exhausted { attempts: 6, .. }),
-                "{source}"
-            );
-        }
-        other => panic!("unexpected {other}"),
-    }
+    let ExtractError::StreamsFailed(stats) = error else {
+        panic!("unexpected {error}")
+    };
+    let failure = &stats.failures[0];
+    assert_eq!(failure.stream, "subscribed_skus");
+    assert!(
+        matches!(*failure.error, RequestError::Exhausted { attempts: 6, .. }),
+        "{}",
+        failure.error
+    );
 }
 
 #[tokio::test]
@@ -100,10 +100,10 @@ async fn a_client_error_is_not_retried_and_keeps_graphs_code_and_request_id() {
     let (base, hits) = serve(StatusCode::BAD_REQUEST, None).await;
     let error = run_against(&base).await.unwrap_err();
     assert_eq!(hits.load(Ordering::SeqCst), 1);
-    let ExtractError::Stream { source, .. } = error else {
-        panic!("stream error")
+    let ExtractError::StreamsFailed(stats) = error else {
+        panic!("a failed stream")
     };
-    let graph = source.graph().expect("typed Graph error");
+    let graph = stats.failures[0].error.graph().expect("typed Graph error");
     assert_eq!(
         (graph.status, graph.code.as_str()),
         (400, "serviceNotAvailable")

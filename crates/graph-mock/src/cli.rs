@@ -102,6 +102,9 @@ pub struct MockArgs {
     /// Stream answering 403 Authorization_RequestDenied (repeatable).
     #[arg(long = "deny-stream", value_name = "STREAM")]
     pub deny_streams: Vec<String>,
+    /// Stream answering every request with 400 BadRequest, a broken endpoint (repeatable).
+    #[arg(long = "break-stream", value_name = "STREAM")]
+    pub break_streams: Vec<String>,
     /// Parent whose children answer 403, as STREAM:INDEX, e.g. users:3 (repeatable).
     #[arg(long = "deny-parent", value_name = "STREAM:INDEX", value_parser = parse_parent)]
     pub deny_parents: Vec<(String, u64)>,
@@ -181,6 +184,7 @@ impl MockArgs {
             denied_streams: self.deny_streams,
             denied_parents: self.deny_parents,
             unlicensed_mailboxes: self.unlicensed_mailboxes,
+            broken_streams: self.break_streams,
         };
         MockConfig::default()
             .port(self.port)

@@ -185,6 +185,9 @@ pub struct Faults {
     pub denied_parents: Vec<(String, u64)>,
     /// User indices whose mailbox is unlicensed: Outlook streams answer 404 MailboxNotEnabledForRESTAPI.
     pub unlicensed_mailboxes: Vec<u64>,
+    /// Streams answering every request with 400 BadRequest (a broken endpoint, as a usage report
+    /// once did): a permanent failure, not a refusal.
+    pub broken_streams: Vec<String>,
 }
 
 impl Default for Faults {
@@ -200,6 +203,7 @@ impl Default for Faults {
             denied_streams: Vec::new(),
             denied_parents: Vec::new(),
             unlicensed_mailboxes: Vec::new(),
+            broken_streams: Vec::new(),
         }
     }
 }
@@ -251,6 +255,10 @@ impl Faults {
     }
     pub fn deny_stream(mut self, stream: impl Into<String>) -> Self {
         self.denied_streams.push(stream.into());
+        self
+    }
+    pub fn break_stream(mut self, stream: impl Into<String>) -> Self {
+        self.broken_streams.push(stream.into());
         self
     }
     pub fn deny_parent(mut self, parent_stream: impl Into<String>, index: u64) -> Self {

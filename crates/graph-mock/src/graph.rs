@@ -316,6 +316,14 @@ fn refuse(
         ));
     }
     let stream = route.spec().map_or("", |spec| spec.stream.as_str());
+    if faults.broken_streams.iter().any(|s| s == stream) {
+        return Some(GraphResponse::error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "The mock broke this endpoint on purpose (Faults::broken_streams).",
+            ids,
+        ));
+    }
     if faults.denied_streams.iter().any(|s| s == stream) {
         return Some(GraphResponse::error(
             StatusCode::FORBIDDEN,

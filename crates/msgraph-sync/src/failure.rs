@@ -30,6 +30,10 @@ impl From<ExtractError> for Failure {
         let auth = match &err {
             ExtractError::Config(_) | ExtractError::Plan(_) | ExtractError::Auth(_) => true,
             ExtractError::Stream { source, .. } => matches!(**source, RequestError::Auth(_)),
+            ExtractError::StreamsFailed(stats) => stats
+                .failures
+                .iter()
+                .any(|f| matches!(*f.error, RequestError::Auth(_))),
             _ => false,
         };
         if auth {

@@ -81,8 +81,12 @@ fn init_logs(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MSGRAPH_SYNC_LOG")
         .unwrap_or_else(|_| EnvFilter::new("warn,msgraph_sync=info"));
+    // Colour only for a person at a terminal: CI logs and files get plain text (NO_COLOR too).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();

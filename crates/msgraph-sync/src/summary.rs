@@ -58,6 +58,12 @@ pub fn print(
             .unwrap_or_default();
         println!("skipped {}{parent}: {}", skip.stream, skip.reason);
     }
+    for failed in &manifest.failed {
+        println!(
+            "FAILED {}: {} (nothing of it landed; its current state is unchanged)",
+            failed.stream, failed.reason
+        );
+    }
     let root = output.trim_end_matches('/');
     println!(
         "run {} landed in {root} in {:.1}s; manifest: {root}/_runs/{}.json",

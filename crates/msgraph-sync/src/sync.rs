@@ -17,6 +17,9 @@ use crate::failure::Failure;
 use crate::progress::Progress;
 use crate::summary;
 
+/// The landing root when `--output` is not given (never read under `--demo`).
+pub const OUTPUT_ENV: &str = "MSGRAPH_SYNC_OUTPUT";
+
 /// Pages between the fetch and the sink; the sink's own queues bound the rest.
 const PAGE_CHANNEL: usize = 32;
 
@@ -25,13 +28,18 @@ pub struct Args {
     #[command(flatten)]
     source: Source,
     /// Where to land: a directory, file://, s3://bucket/prefix, az://container/prefix, abfss://, gs://.
-    /// With --demo it defaults to ./msgraph-demo.
-    #[arg(long, env = "MSGRAPH_SYNC_OUTPUT", required_unless_present = "demo")]
+    /// Defaults to $MSGRAPH_SYNC_OUTPUT; with --demo only this flag counts (the fake tenant must
+    /// never land where the environment points real loads) and it defaults to ./msgraph-demo.
+    #[arg(long)]
     output: Option<String>,
     /// Fail with exit code 3 when a stream or parent was skipped (permission, license); what was
     /// read still lands.
     #[arg(long)]
     strict: bool,
+    /// All or nothing: when any stream fails, commit nothing (by default the streams that
+    /// succeeded land, the failed ones are named in the manifest, and the exit code is 1).
+    #[arg(long)]
+    atomic: bool,
     /// Threads decoding pages into Arrow (0: one per core).
     #[arg(long, default_value_t = 0)]
     decode_threads: usize,
@@ -51,14 +59,22 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
-    let connection = connect(&args.source).await?;
-    let mut config = connection.config;
-    config.strict |= args.strict;
     let output = match (&args.output, args.source.demo) {
         (Some(output), _) => output.clone(),
         (None, true) => crate::demo::DEFAULT_OUTPUT.to_string(),
-        (None, false) => unreachable!("clap requires --output without --demo"),
+        (None, false) => std::env::var(OUTPUT_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| {
+                Failure::Config(anyhow::anyhow!(
+                    "no output: give --output ROOT (a directory, s3://, az://, gs:// URL) or set \
+                     {OUTPUT_ENV}"
+                ))
+            })?,
     };
+    let connection = connect(&args.source).await?;
+    let mut config = connection.config;
+    config.strict |= args.strict;
 
     let catalog = Catalog::embedded();
     let plan = Plan::new(&catalog, &config.streams).map_err(|e| Failure::Config(e.into()))?;
@@ -126,14 +142,21 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
         sink.abort().await;
         return Err(Failure::Other(e));
     }
-    let (stats, strict_failure) = match extracted {
+    let (stats, run_failure) = match extracted {
         Ok(stats) => (stats, None),
         Err(ExtractError::SkippedUnderStrict(stats)) => {
             let message = format!(
                 "{} stream(s)/parent(s) skipped under --strict; what was read landed",
                 stats.skips.len()
             );
-            (*stats, Some(message))
+            (*stats, Some(Failure::SkippedUnderStrict(message)))
+        }
+        // Some streams failed: the others land (unless --atomic, or the credentials broke,
+        // which fails every stream alike).
+        Err(ExtractError::StreamsFailed(stats)) if !args.atomic && !auth_failed(&stats) => {
+            let message = ExtractError::StreamsFailed(stats.clone()).to_string();
+            let failure = Failure::Other(anyhow::anyhow!("{message}; the other streams landed"));
+            (*stats, Some(failure))
         }
         // Aborting commits nothing: no manifest, nothing a reader sees, the state unchanged.
         Err(err) => {
@@ -156,10 +179,17 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
     if connection.demo.is_some() {
         crate::demo::print_try_this(&output);
     }
-    match strict_failure {
-        Some(message) => Err(Failure::SkippedUnderStrict(message)),
+    match run_failure {
+        Some(failure) => Err(failure),
         None => Ok(()),
     }
+}
+
+fn auth_failed(stats: &RunStats) -> bool {
+    stats
+        .failures
+        .iter()
+        .any(|f| matches!(*f.error, graph_extract::RequestError::Auth(_)))
 }
 
 async fn forward_pages(
@@ -222,6 +252,11 @@ fn run_input(stats: &RunStats) -> anyhow::Result<RunInput> {
             })
             .collect(),
         state: Some(serde_json::to_value(&stats.state).context("serialising the state")?),
+        failed: stats
+            .failures
+            .iter()
+            .map(|f| (f.stream.clone(), f.describe()))
+            .collect(),
     })
 }
 

@@ -68,6 +68,7 @@ pub fn target() -> Value {
                 ("batch_records", "integer", "RECORDs per decoded batch (default 1000)"),
                 ("batch_bytes", "integer", "Bytes of RECORD JSON per decoded batch (default 2 MiB)"),
                 ("decode_threads", "integer", "Decode threads (0: one per core)"),
+                ("max_line_bytes", "integer", "Longest input line accepted, in bytes (default 64 MiB)"),
             ],
             &["output"],
         ),

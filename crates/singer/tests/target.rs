@@ -446,3 +446,73 @@ async fn lands_on_s3_with_store_options_from_the_config() {
     assert_eq!(manifest.streams["t"].rows, 50);
     assert!(manifest.streams["t"].files[0].path.starts_with("t/date="));
 }
+
+#[test]
+fn hostile_input_is_refused_by_line_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("landing");
+    let config = target_config(dir.path(), &out, r#","max_line_bytes": 4096"#);
+    let schema = lines(&[
+        json!({"type": "SCHEMA", "stream": "t", "key_properties": ["id"],
+               "schema": {"properties": {"id": {"type": "string"}}}}),
+        json!({"type": "RECORD", "stream": "t", "record": {"id": "1"}}),
+    ]);
+    // A line that never ends: refused at the cap, naming its line, not read until memory runs out.
+    let mut endless = schema.clone();
+    endless.extend_from_slice(b"{\"type\":\"RECORD\",\"stream\":\"t\",\"record\":{\"id\":\"");
+    endless.extend(std::iter::repeat_n(b'x', 1 << 20));
+    let done = target(&config, &endless);
+    assert_eq!(done.code, Some(1), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("line 3") && done.stderr.contains("longer than 4096 bytes"),
+        "{}",
+        done.stderr
+    );
+    assert!(manifests(&out).is_empty() && done.stdout.is_empty());
+    // A line at the cap is accepted.
+    let mut at_cap = schema.clone();
+    let prefix = r#"{"type":"RECORD","stream":"t","record":{"id":""#;
+    let suffix = r#""}}"#;
+    let id = "y".repeat(4096 - prefix.len() - suffix.len());
+    at_cap.extend(format!("{prefix}{id}{suffix}\n").bytes());
+    let done = target(&config, &at_cap);
+    assert!(done.success(), "{}", done.stderr);
+
+    // Nested 10^5 deep: refused by line, never a stack overflow.
+    let mut deep = schema.clone();
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    deep.extend(
+        format!(r#"{{"type":"RECORD","stream":"t","record":{{"id":"d","v":{nested}}}}}"#).bytes(),
+    );
+    deep.push(b'\n');
+    let nested_out = dir.path().join("nested");
+    let done = target(&target_config(dir.path(), &nested_out, ""), &deep);
+    assert_eq!(done.code, Some(1), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("line 3") && done.stderr.contains("deeper than 128"),
+        "{}",
+        done.stderr
+    );
+    assert!(manifests(&nested_out).is_empty());
+
+    // One spool file per record version: a tap cycling versions is stopped, not given every fd.
+    let versions = msgraph_singer::target::MAX_VERSIONS_PER_STREAM + 1;
+    let mut cycling = schema.clone();
+    for version in 0..versions {
+        cycling.extend(lines(&[json!(
+            {"type": "RECORD", "stream": "t", "version": version, "record": {"id": format!("{version}")}}
+        )]));
+    }
+    let again = dir.path().join("again");
+    let done = target(&target_config(dir.path(), &again, ""), &cycling);
+    assert_eq!(done.code, Some(1), "{}", done.stderr);
+    // Line 2's unversioned record holds one of the spool files: the 256th version (line 258)
+    // is one too many.
+    let expected = format!("line {}:", versions + 1);
+    assert!(
+        done.stderr.contains(&expected) && done.stderr.contains("version"),
+        "{}",
+        done.stderr
+    );
+    assert!(manifests(&again).is_empty());
+}

@@ -552,6 +552,7 @@ async fn commit(
         finished_at: Utc::now(),
         streams,
         skipped: Vec::new(),
+        failed: Vec::new(),
         // The newest manifest is where `state::latest` looks first: carry the state in force.
         state: latest_state_reference(landing, runs).await?,
         compaction: Some(Compaction { replaces }),

@@ -1,6 +1,6 @@
 //! The form posts to Entra's token endpoint, and reading its answers.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::Deserialize;
 
@@ -63,18 +63,8 @@ impl AuthContext {
         form: &[(&str, &str)],
     ) -> Result<TokenResponse, AuthError> {
         let endpoint = self.token_url();
-        let response = self
-            .http
-            .post(&endpoint)
-            .form(form)
-            .send()
-            .await
-            .map_err(|err| AuthError::transport(&endpoint, err))?;
-        let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|err| AuthError::transport(&endpoint, err))?;
+        let (status, body) =
+            super::token_answer(self.http.post(&endpoint).form(form), &endpoint).await?;
         if (200..300).contains(&status) {
             let raw: RawSuccess =
                 serde_json::from_slice(&body).map_err(|err| AuthError::UnexpectedResponse {
@@ -85,7 +75,7 @@ impl AuthContext {
             return Ok(TokenResponse {
                 access: AccessToken {
                     secret: raw.access_token,
-                    expires_at: SystemTime::now() + Duration::from_secs(raw.expires_in),
+                    expires_at: super::expires_after(SystemTime::now(), raw.expires_in),
                 },
                 refresh_token: raw.refresh_token,
             });

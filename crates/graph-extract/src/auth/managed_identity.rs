@@ -1,7 +1,7 @@
 //! Azure managed identity: IMDS (`Metadata: true`) or, when an identity header is configured, the
 //! App Service / Functions protocol (`X-IDENTITY-HEADER`).
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -85,15 +85,7 @@ impl TokenSource for ManagedIdentity {
                 Some(header) => request.header("X-IDENTITY-HEADER", header),
                 None => request.header("Metadata", "true"),
             };
-            let response = request
-                .send()
-                .await
-                .map_err(|err| AuthError::transport(endpoint, err))?;
-            let status = response.status().as_u16();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|err| AuthError::transport(endpoint, err))?;
+            let (status, body) = super::token_answer(request, endpoint).await?;
             if !(200..300).contains(&status) {
                 let message = serde_json::from_slice::<Refusal>(&body)
                     .ok()
@@ -115,8 +107,8 @@ impl TokenSource for ManagedIdentity {
                     reason: err.to_string(),
                 })?;
             let expires_at = match (answer.expires_in, answer.expires_on) {
-                (Some(seconds), _) => SystemTime::now() + Duration::from_secs(seconds),
-                (None, Some(unix)) => SystemTime::UNIX_EPOCH + Duration::from_secs(unix),
+                (Some(seconds), _) => super::expires_after(SystemTime::now(), seconds),
+                (None, Some(unix)) => super::expires_on(SystemTime::now(), unix),
                 (None, None) => {
                     return Err(AuthError::UnexpectedResponse {
                         endpoint: endpoint.to_owned(),

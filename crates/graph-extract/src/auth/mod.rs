@@ -14,6 +14,7 @@ mod managed_identity;
 mod settings;
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 
@@ -27,7 +28,7 @@ use cache::CachedProvider;
 #[derive(Clone)]
 pub struct AccessToken {
     pub secret: String,
-    pub expires_at: std::time::SystemTime,
+    pub expires_at: SystemTime,
 }
 
 impl std::fmt::Debug for AccessToken {
@@ -37,6 +38,49 @@ impl std::fmt::Debug for AccessToken {
             .field("expires_at", &self.expires_at)
             .finish()
     }
+}
+
+/// Longest lifetime believed from a token answer: Entra's are 1 to 24 hours, and a wild
+/// `expires_in`/`expires_on` must neither overflow the clock nor keep a dead token cached.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// Whole token request, connect to last byte.
+const TOKEN_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// When a token answered at `now` with `expires_in` seconds expires.
+fn expires_after(now: SystemTime, seconds: u64) -> SystemTime {
+    now + Duration::from_secs(seconds).min(MAX_TOKEN_LIFETIME)
+}
+
+/// When a token answered at `now` with `expires_on` (Unix seconds) expires.
+fn expires_on(now: SystemTime, unix: u64) -> SystemTime {
+    let latest = now + MAX_TOKEN_LIFETIME;
+    SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_secs(unix))
+        .map_or(latest, |at| at.min(latest))
+}
+
+/// A token endpoint's answer: status and body, the body capped and the whole exchange timed.
+async fn token_answer(
+    request: reqwest::RequestBuilder,
+    endpoint: &str,
+) -> Result<(u16, bytes::Bytes), AuthError> {
+    let response = request
+        .timeout(TOKEN_REQUEST_TIMEOUT)
+        .send()
+        .await
+        .map_err(|err| AuthError::transport(endpoint, err))?;
+    let status = response.status().as_u16();
+    let body = crate::body::read_capped(response, crate::body::MAX_TOKEN_BYTES)
+        .await
+        .map_err(|err| match err {
+            crate::body::BodyError::Transport(err) => AuthError::transport(endpoint, err),
+            too_large => AuthError::UnexpectedResponse {
+                endpoint: endpoint.to_owned(),
+                status,
+                reason: too_large.to_string(),
+            },
+        })?;
+    Ok((status, body))
 }
 
 pub trait TokenProvider: Send + Sync {
@@ -103,8 +147,17 @@ pub fn provider(
                 .map_err(|err| {
                     AuthError::Config(format!("identity_endpoint is not a URL: {err}"))
                 })?;
+            // The identity endpoint is link-local (IMDS) or local (App Service): a proxy from
+            // HTTPS_PROXY must never see its answers, which are bearer tokens.
+            let http = reqwest::Client::builder()
+                .tls_backend_rustls()
+                .no_proxy()
+                .connect_timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|err| AuthError::Config(format!("building the identity client: {err}")))?;
             let source = managed_identity::ManagedIdentity::new(
-                ctx.http.clone(),
+                http,
                 endpoint,
                 settings.identity_header.clone(),
                 settings.managed_identity_client_id.clone(),
@@ -128,4 +181,23 @@ pub fn provider(
     };
     tracing::debug!(method = name, "authentication method chosen");
     Ok(provider)
+}
+
+#[cfg(test)]
+mod lifetime_tests {
+    use super::*;
+
+    #[test]
+    fn wild_lifetimes_are_clamped_not_overflowed() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(expires_after(now, 3599), now + Duration::from_secs(3599));
+        assert_eq!(expires_after(now, u64::MAX), now + MAX_TOKEN_LIFETIME);
+        assert_eq!(
+            expires_on(now, 1_700_003_600),
+            now + Duration::from_secs(3600)
+        );
+        assert_eq!(expires_on(now, u64::MAX), now + MAX_TOKEN_LIFETIME);
+        // Already expired: cached for no time at all.
+        assert!(expires_on(now, 5) < now);
+    }
 }

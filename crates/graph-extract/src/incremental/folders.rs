@@ -7,7 +7,7 @@ use serde::Deserialize;
 use stream_spec::{DeltaQuery, Folders, StreamSpec};
 
 use super::{Method, ScopeEnd, Start, resync_error};
-use crate::chain::{ChainError, ParentPages, RunContext};
+use crate::chain::{ChainError, FollowedLinks, ParentPages, RunContext};
 use crate::error::RequestError;
 use crate::paging;
 use crate::state::folder_scope;
@@ -173,7 +173,9 @@ impl RunContext {
         let mut seen = BTreeSet::new();
         let mut ids = Vec::new();
         let mut queue = VecDeque::from([url_of(base.clone())]);
+        let mut followed = FollowedLinks::default();
         while let Some(mut url) = queue.pop_front() {
+            followed.first_visit(&url);
             loop {
                 let req = self.page_request(spec, Some(parent_id), &url);
                 let body = self.client.send(&req, &counters).await?.body;
@@ -203,11 +205,11 @@ impl RunContext {
                     }));
                 }
                 match page.next_link {
-                    Some(next) if next != url => url = next,
+                    Some(next) if followed.first_visit(&next) => url = next,
                     Some(_) => {
                         return Err(ChainError::Request(RequestError::Protocol {
                             what: format!("folders of `{}`", spec.stream),
-                            reason: "nextLink repeats the page it is on".into(),
+                            reason: "nextLink leads back to a page already read".into(),
                         }));
                     }
                     None => break,

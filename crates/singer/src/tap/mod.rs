@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 use arrow_sink::{PageDecoder, PageInput};
-use graph_extract::{Config, ExtractState, Extractor, Page, PageFormat, RunStats};
+use graph_extract::{Config, ExtractError, ExtractState, Extractor, Page, PageFormat, RunStats};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use stream_spec::{Incremental, StreamSpec};
@@ -40,6 +40,9 @@ pub enum TapError {
     Page { stream: String, message: String },
     #[error("writing to stdout: {0}")]
     Stdout(#[source] std::io::Error),
+    /// Some streams failed; the others were sent whole, with a STATE that resumes all of them.
+    #[error("{0}")]
+    StreamsFailed(String),
 }
 
 /// Our options read from the same config file as graph-extract's `Config`.
@@ -117,7 +120,16 @@ pub async fn sync<W: Write + Send + 'static>(
     // A writer that stopped (stdout closed) makes the extractor fail on its channel: report the
     // writer's error then; otherwise the extractor's.
     let mut writer = writer?;
-    let stats = extracted?;
+    // Failed streams sent no ACTIVATE_VERSION and keep their prior state: the STATE below is
+    // still right for every stream, so it is sent before the run reports the failure.
+    let (stats, failed) = match extracted {
+        Ok(stats) => (stats, None),
+        Err(ExtractError::StreamsFailed(stats)) => {
+            let message = ExtractError::StreamsFailed(stats.clone()).to_string();
+            (*stats, Some(message))
+        }
+        Err(e) => return Err(e.into()),
+    };
     for skip in &stats.skips {
         tracing::warn!(stream = %skip.stream, parent = ?skip.parent_id, code = %skip.code,
             "skipped: {} (needs {})", skip.message, skip.permission);
@@ -129,7 +141,10 @@ pub async fn sync<W: Write + Send + 'static>(
     for (stream, rows) in &writer.counts {
         tracing::info!(stream = %stream, records = rows, "synced");
     }
-    Ok(writer.out)
+    match failed {
+        Some(message) => Err(TapError::StreamsFailed(message)),
+        None => Ok(writer.out),
+    }
 }
 
 /// Whether a stream is read in full this run: reload-and-compare streams always; delta streams

@@ -65,6 +65,45 @@ pub enum InputError {
     RecordNotObject,
     #[error("`version` must be an integer")]
     BadVersion,
+    #[error("RECORD `record` nests arrays and objects deeper than {MAX_NESTING} levels")]
+    TooDeep,
+}
+
+/// Deepest nesting of arrays and objects accepted in a record: the decoders that turn values
+/// back into JSON text recurse, and a hostile tap must not overflow their stack.
+pub const MAX_NESTING: usize = 128;
+
+/// Whether `json` (valid JSON text) nests arrays and objects deeper than `max`.
+fn nests_deeper_than(json: &str, max: usize) -> bool {
+    let bytes = json.as_bytes();
+    // Nesting never exceeds the number of opening brackets: most records stop here, cheaply.
+    if memchr::memchr2_iter(b'{', b'[', bytes).nth(max).is_none() {
+        return false;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 pub fn parse(line: &[u8]) -> Result<Message<'_>, InputError> {
@@ -93,6 +132,9 @@ pub fn parse_str(line: &str) -> Result<Message<'_>, InputError> {
             let record = envelope.record.ok_or(missing("RECORD", "record"))?.get();
             if !record.starts_with('{') {
                 return Err(InputError::RecordNotObject);
+            }
+            if nests_deeper_than(record, MAX_NESTING) {
+                return Err(InputError::TooDeep);
             }
             Message::Record {
                 stream: envelope.stream.ok_or(missing("RECORD", "stream"))?,
@@ -131,6 +173,27 @@ mod tests {
         assert_eq!(stream, "a\"b");
         assert_eq!(record, r#"{"id": 1, "x":[1,2]}"#);
         assert_eq!(version, Some(3));
+    }
+
+    #[test]
+    fn nesting_is_bounded_and_brackets_in_strings_do_not_count() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let record =
+            |value: String| format!(r#"{{"type":"RECORD","stream":"s","record":{{"v":{value}}}}}"#);
+        // The record object itself is one level.
+        assert!(parse(record(deep(MAX_NESTING - 1)).as_bytes()).is_ok());
+        assert_eq!(
+            parse(record(deep(MAX_NESTING)).as_bytes()).unwrap_err(),
+            InputError::TooDeep
+        );
+        assert_eq!(
+            parse(record(deep(100_000)).as_bytes()).unwrap_err(),
+            InputError::TooDeep
+        );
+        let brackets = format!(r#""{}\"{}""#, "[".repeat(500), "{".repeat(500));
+        assert!(parse(record(brackets).as_bytes()).is_ok());
+        let wide = format!("[{}]", vec!["[]"; 1000].join(","));
+        assert!(parse(record(wide).as_bytes()).is_ok());
     }
 
     #[test]

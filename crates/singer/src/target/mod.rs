@@ -65,7 +65,7 @@ pub struct TargetOutcome {
     pub lines: u64,
 }
 
-pub use read::{Spooled, read_input};
+pub use read::{MAX_VERSIONS_PER_STREAM, Spooled, read_input};
 
 /// Phase 2: lands what was spooled in one arrow-sink run and returns its manifest.
 pub async fn land(
@@ -175,8 +175,14 @@ pub async fn run(config: &TargetConfig, input: impl BufRead) -> Result<TargetOut
         source,
     })?;
     let spool_dir = config.spool_dir();
-    let spooled =
-        tokio::task::block_in_place(|| read_input(input, &spool_dir, config.page_limits()))?;
+    let spooled = tokio::task::block_in_place(|| {
+        read_input(
+            input,
+            &spool_dir,
+            config.page_limits(),
+            config.max_line_bytes(),
+        )
+    })?;
     let threads = config.decode_threads.unwrap_or(0) as usize;
     let options = SinkOptions {
         decode_threads: threads,

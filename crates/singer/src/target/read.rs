@@ -5,7 +5,7 @@
 //! the first bad line and SCHEMA/RECORD ordering rules hold exactly as in a sequential read.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -57,6 +57,10 @@ impl Spooled {
     }
 }
 
+/// Record versions spooled per stream at once: each is an open spool file, and a tap sends one
+/// per full sync of the stream (ACTIVATE_VERSION drops the older ones).
+pub const MAX_VERSIONS_PER_STREAM: usize = 256;
+
 /// One id per target run for the key of keyless streams: sorts by time, unique across runs.
 fn load_id() -> String {
     let at = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
@@ -65,10 +69,12 @@ fn load_id() -> String {
 }
 
 /// Reads Singer messages until EOF. A malformed line is an error naming its line number.
+/// `max_line_bytes`: the longest line accepted, so input without newlines cannot fill memory.
 pub fn read_input(
     mut input: impl BufRead,
     spool_dir: &Path,
     limits: PageLimits,
+    max_line_bytes: u64,
 ) -> Result<Spooled, TargetError> {
     let mut reader = Reader {
         spooled: Spooled {
@@ -87,14 +93,27 @@ pub fn read_input(
         lines.clear();
         while block.len() < BLOCK_BYTES {
             let start = block.len();
-            let read = input
+            let line = reader.spooled.lines + lines.len() as u64 + 1;
+            // One byte over the cap tells a line at the cap from a longer one.
+            let read = (&mut input)
+                .take(max_line_bytes.saturating_add(1))
                 .read_until(b'\n', &mut block)
                 .map_err(|source| TargetError::Io {
-                    what: format!("reading stdin after line {}", reader.spooled.lines),
+                    what: format!("reading stdin at line {line}"),
                     source,
                 })?;
             if read == 0 {
                 break;
+            }
+            let content = block[start..].strip_suffix(b"\n").map_or(read, <[u8]>::len);
+            if content as u64 > max_line_bytes {
+                return Err(TargetError::Input {
+                    line,
+                    message: format!(
+                        "the line is longer than {max_line_bytes} bytes (`max_line_bytes` in \
+                         the target config raises the limit)"
+                    ),
+                });
             }
             lines.push((start, block.len()));
         }
@@ -245,6 +264,13 @@ impl Reader {
                 };
                 let index = match known.segments.iter().position(|s| s.version == version) {
                     Some(i) => i,
+                    None if known.segments.len() >= MAX_VERSIONS_PER_STREAM => {
+                        return Err(bad(format!(
+                            "RECORD for `{stream}` opens a version beyond the {MAX_VERSIONS_PER_STREAM} \
+                             this target holds per stream in one run (each is a spool file); a tap \
+                             sends one `version` per full sync of a stream"
+                        )));
+                    }
                     None => {
                         let segment =
                             Segment::create(&self.spool_dir, version).map_err(|source| {
