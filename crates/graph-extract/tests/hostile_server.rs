@@ -2,38 +2,18 @@
 //! trickling bodies. Each ends the stream with a clear error; none leaks the token, panics or hangs.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures::future::BoxFuture;
-use graph_extract::auth::{AccessToken, AuthError, TokenProvider};
-use graph_extract::{
-    Config, ExtractError, Extractor, RequestBounds, RequestError, RetryPolicy, RunStats,
-};
-use stream_spec::Catalog;
+use graph_extract::{ExtractError, RequestBounds, RequestError, RetryPolicy, RunStats};
+
+mod support;
 
 const TOKEN: &str = "secret-token-7f3a";
-
-struct FixedToken;
-
-impl TokenProvider for FixedToken {
-    fn token(&self) -> BoxFuture<'_, Result<AccessToken, AuthError>> {
-        Box::pin(async {
-            Ok(AccessToken {
-                secret: TOKEN.into(),
-                expires_at: SystemTime::now() + Duration::from_secs(3600),
-            })
-        })
-    }
-    fn invalidate(&self, _rejected: &AccessToken) {}
-    fn method(&self) -> &'static str {
-        "fixed"
-    }
-}
 
 /// What a server saw: (path and query, whether it carried an Authorization header).
 type Seen = Arc<Mutex<Vec<(String, bool)>>>;
@@ -70,11 +50,6 @@ fn page(next: Option<String>) -> Response {
 }
 
 async fn run_against(origin: &str, bounds: RequestBounds) -> Result<RunStats, ExtractError> {
-    let base = format!("{origin}/v1.0");
-    let config = Config::from_json(&format!(
-        r#"{{"tenant_id":"t","client_id":"c","graph_base_url":"{base}","authority_host":"http://127.0.0.1:9"}}"#
-    ))
-    .unwrap();
     let policy = RetryPolicy {
         max_attempts: 2,
         base_delay: Duration::from_millis(5),
@@ -82,20 +57,8 @@ async fn run_against(origin: &str, bounds: RequestBounds) -> Result<RunStats, Ex
         default_retry_after: Duration::from_millis(10),
         max_retry_after: Duration::from_millis(300),
     };
-    let http = Extractor::http_client().unwrap();
-    let extractor = Extractor::new(config, Catalog::embedded(), Arc::new(FixedToken), http)
-        .with_retry_policy(policy)
-        .with_request_bounds(bounds);
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let drain = async move { while rx.recv().await.is_some() {} };
-    let selection = ["subscribed_skus".to_string()];
-    let prior = graph_extract::ExtractState::default();
-    let work = extractor.run(&selection, tx, &prior, &[]);
-    tokio::time::timeout(Duration::from_secs(30), async {
-        tokio::join!(work, drain).0
-    })
-    .await
-    .expect("ends in time")
+    let base = format!("{origin}/v1.0");
+    support::run_stream_at(&base, "subscribed_skus", TOKEN, policy, bounds).await
 }
 
 /// The stream's error, which must be about `subscribed_skus` and never show the token.

@@ -2,33 +2,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use futures::future::BoxFuture;
-use graph_extract::auth::{AccessToken, AuthError, TokenProvider};
-use graph_extract::{Config, ExtractError, Extractor, RequestError, RetryPolicy};
-use stream_spec::Catalog;
+use graph_extract::{ExtractError, RequestError, RetryPolicy};
 
-struct FixedToken;
-
-impl TokenProvider for FixedToken {
-    fn token(&self) -> BoxFuture<'_, Result<AccessToken, AuthError>> {
-        Box::pin(async {
-            Ok(AccessToken {
-                secret: "fixed".into(),
-                expires_at: SystemTime::now() + Duration::from_secs(3600),
-            })
-        })
-    }
-    fn invalidate(&self, _rejected: &AccessToken) {}
-    fn method(&self) -> &'static str {
-        "fixed"
-    }
-}
+mod support;
 
 async fn serve(status: StatusCode, retry_after: Option<&'static str>) -> (String, Arc<AtomicU64>) {
     let hits = Arc::new(AtomicU64::new(0));
@@ -52,10 +34,6 @@ async fn serve(status: StatusCode, retry_after: Option<&'static str>) -> (String
 }
 
 async fn run_against(base: &str) -> Result<graph_extract::RunStats, ExtractError> {
-    let config = Config::from_json(&format!(
-        r#"{{"tenant_id":"t","client_id":"c","graph_base_url":"{base}","authority_host":"http://127.0.0.1:9"}}"#
-    ))
-    .unwrap();
     let policy = RetryPolicy {
         max_attempts: 6,
         base_delay: Duration::from_millis(5),
@@ -63,19 +41,7 @@ async fn run_against(base: &str) -> Result<graph_extract::RunStats, ExtractError
         default_retry_after: Duration::from_millis(10),
         max_retry_after: Duration::from_secs(1),
     };
-    let http = Extractor::http_client().unwrap();
-    let extractor = Extractor::new(config, Catalog::embedded(), Arc::new(FixedToken), http)
-        .with_retry_policy(policy);
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let drain = async move { while rx.recv().await.is_some() {} };
-    let selection = ["subscribed_skus".to_string()];
-    let prior = graph_extract::ExtractState::default();
-    let work = extractor.run(&selection, tx, &prior, &[]);
-    tokio::time::timeout(Duration::from_secs(30), async {
-        tokio::join!(work, drain).0
-    })
-    .await
-    .expect("gives up in time")
+    support::run_stream_at(base, "subscribed_skus", "fixed", policy, Default::default()).await
 }
 
 #[tokio::test]

@@ -6,8 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures::future::BoxFuture;
+use graph_extract::auth::{AccessToken, AuthError, TokenProvider};
 use graph_extract::{
-    Config, ExtractError, ExtractState, Extractor, Page, PageFormat, RetryPolicy, RunStats,
+    Config, ExtractError, ExtractState, Extractor, Page, PageFormat, RequestBounds, RetryPolicy,
+    RunStats,
 };
 use graph_mock::auth::{TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TENANT_ID};
 use graph_mock::{MockConfig, MockServer, Truth};
@@ -182,4 +188,56 @@ pub fn all_streams() -> Vec<String> {
         .iter()
         .map(|s| s.stream.clone())
         .collect()
+}
+
+/// A token provider that always hands out the same token (for servers that are not the mock).
+pub struct FixedToken(pub &'static str);
+
+impl TokenProvider for FixedToken {
+    fn token(&self) -> BoxFuture<'_, Result<AccessToken, AuthError>> {
+        Box::pin(async {
+            Ok(AccessToken {
+                secret: self.0.into(),
+                expires_at: SystemTime::now() + Duration::from_secs(3600),
+            })
+        })
+    }
+    fn invalidate(&self, _rejected: &AccessToken) {}
+    fn method(&self) -> &'static str {
+        "fixed"
+    }
+}
+
+/// Runs one `stream` against a hand-made server at `base` (`…/v1.0`) with `token`, dropping
+/// its pages; bounded in time.
+pub async fn run_stream_at(
+    base: &str,
+    stream: &str,
+    token: &'static str,
+    policy: RetryPolicy,
+    bounds: RequestBounds,
+) -> Result<RunStats, ExtractError> {
+    let config = Config::from_json(&format!(
+        r#"{{"tenant_id":"t","client_id":"c","graph_base_url":"{base}","authority_host":"http://127.0.0.1:9"}}"#
+    ))
+    .expect("test config is valid");
+    let http = Extractor::http_client().expect("client builds");
+    let extractor = Extractor::new(
+        config,
+        Catalog::embedded(),
+        Arc::new(FixedToken(token)),
+        http,
+    )
+    .with_retry_policy(policy)
+    .with_request_bounds(bounds);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let drain = async move { while rx.recv().await.is_some() {} };
+    let selection = [stream.to_string()];
+    let prior = ExtractState::default();
+    let work = extractor.run(&selection, tx, &prior, &[]);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(work, drain).0
+    })
+    .await
+    .expect("ends in time")
 }
