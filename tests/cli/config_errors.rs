@@ -103,4 +103,30 @@ async fn no_output_names_the_flag_and_the_variable() {
     let run = msgraph_sync(args, dir.path(), &env).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(out.join("_runs").is_dir(), "{run:?}");
+    // The landing holds mail: nothing in it is readable by others.
+    #[cfg(unix)]
+    for (name, _) in tree(&out) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out.join(&name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o007, 0, "{name} is {mode:o}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_output_is_named_without_its_secrets() {
+    let server = mock(MockConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &server, json!({"streams": ["users"]}));
+    let output = Path::new("ftp://reader:hunter2@host/landing?sig=s3cr3t");
+    let run = msgraph_sync(sync_args(&config, output, &[]), dir.path(), &[]).await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("ftp://host/landing"), "{run:?}");
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        !all.contains("hunter2") && !all.contains("s3cr3t"),
+        "{run:?}"
+    );
 }

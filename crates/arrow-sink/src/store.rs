@@ -28,6 +28,15 @@ pub enum StoreError {
         #[source]
         source: object_store::Error,
     },
+    #[error(
+        "landing `{url}`: unknown store option `{key}` (options are object_store config keys; for \
+         this store, e.g. {valid})"
+    )]
+    UnknownOption {
+        url: String,
+        key: String,
+        valid: String,
+    },
     #[error("landing directory {dir}: {source}")]
     LocalDir {
         dir: String,
@@ -99,33 +108,30 @@ impl Landing {
             }
             ObjectStoreScheme::Memory => Arc::new(InMemory::new()),
             ObjectStoreScheme::AmazonS3 => {
-                let builder = AmazonS3Builder::from_env().with_url(url.as_str());
-                let builder = options.into_iter().fold(builder, |b, (k, v)| {
-                    match k.as_ref().to_ascii_lowercase().parse() {
-                        Ok(key) => b.with_config(key, v),
-                        Err(_) => b,
-                    }
-                });
+                let mut builder = AmazonS3Builder::from_env().with_url(url.as_str());
+                for (key, value) in parsed_options::<object_store::aws::AmazonS3ConfigKey, _, _, _>(
+                    &display, options,
+                )? {
+                    builder = builder.with_config(key, value);
+                }
                 Arc::new(builder.build().map_err(configure)?)
             }
             ObjectStoreScheme::MicrosoftAzure => {
-                let builder = MicrosoftAzureBuilder::from_env().with_url(url.as_str());
-                let builder = options.into_iter().fold(builder, |b, (k, v)| {
-                    match k.as_ref().to_ascii_lowercase().parse() {
-                        Ok(key) => b.with_config(key, v),
-                        Err(_) => b,
-                    }
-                });
+                let mut builder = MicrosoftAzureBuilder::from_env().with_url(url.as_str());
+                for (key, value) in parsed_options::<object_store::azure::AzureConfigKey, _, _, _>(
+                    &display, options,
+                )? {
+                    builder = builder.with_config(key, value);
+                }
                 Arc::new(builder.build().map_err(configure)?)
             }
             ObjectStoreScheme::GoogleCloudStorage => {
-                let builder = GoogleCloudStorageBuilder::from_env().with_url(url.as_str());
-                let builder = options.into_iter().fold(builder, |b, (k, v)| {
-                    match k.as_ref().to_ascii_lowercase().parse() {
-                        Ok(key) => b.with_config(key, v),
-                        Err(_) => b,
-                    }
-                });
+                let mut builder = GoogleCloudStorageBuilder::from_env().with_url(url.as_str());
+                for (key, value) in parsed_options::<object_store::gcp::GoogleConfigKey, _, _, _>(
+                    &display, options,
+                )? {
+                    builder = builder.with_config(key, value);
+                }
                 Arc::new(builder.build().map_err(configure)?)
             }
             _ => return Err(StoreError::UnsupportedScheme { url: display }),
@@ -228,6 +234,93 @@ fn parse_location(location: &str) -> Result<Option<Url>, StoreError> {
         })
 }
 
+/// A store option key for `K`'s store, or the error naming it with keys that store does take:
+/// a mistyped key (say, for server-side encryption) must not be dropped silently.
+fn parsed_options<K, I, N, V>(url: &str, options: I) -> Result<Vec<(K, String)>, StoreError>
+where
+    K: std::str::FromStr,
+    I: IntoIterator<Item = (N, V)>,
+    N: AsRef<str>,
+    V: Into<String>,
+{
+    options
+        .into_iter()
+        .map(
+            |(name, value)| match name.as_ref().to_ascii_lowercase().parse::<K>() {
+                Ok(key) => Ok((key, value.into())),
+                Err(_) => Err(StoreError::UnknownOption {
+                    url: url.to_string(),
+                    key: name.as_ref().to_string(),
+                    valid: OPTION_EXAMPLES
+                        .iter()
+                        .filter(|k| k.parse::<K>().is_ok())
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }),
+            },
+        )
+        .collect()
+}
+
+/// Keys shown in the unknown-option message, filtered to those the store at hand accepts.
+const OPTION_EXAMPLES: &[&str] = &[
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_region",
+    "aws_endpoint",
+    "aws_allow_http",
+    "aws_virtual_hosted_style_request",
+    "aws_server_side_encryption",
+    "aws_sse_kms_key_id",
+    "aws_sse_bucket_key_enabled",
+    "aws_skip_signature",
+    "azure_storage_account_name",
+    "azure_storage_account_key",
+    "azure_storage_sas_key",
+    "azure_storage_client_id",
+    "azure_storage_client_secret",
+    "azure_storage_tenant_id",
+    "azure_storage_endpoint",
+    "azure_storage_use_emulator",
+    "azure_allow_http",
+    "google_service_account",
+    "google_service_account_key",
+    "google_application_credentials",
+    "google_bucket",
+];
+
+/// Files and directories this process creates get no permission bits for "others" (umask 027):
+/// a local landing holds mail. For binaries to call once at start-up (unix; a no-op elsewhere).
+pub fn keep_local_files_private() {
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o027);
+    }
+}
+
+/// `location` as errors and summaries may show it: a local path as is; a URL without its query,
+/// fragment and user info, where SAS tokens and keys would live.
+pub fn redact_location(location: &str) -> String {
+    match parse_location(location) {
+        Ok(Some(url)) => redacted(&url),
+        Ok(None) => location.to_string(),
+        // Not even a URL: keep the scheme and what follows any user info, drop the query.
+        Err(_) => {
+            let base = location.split(['?', '#']).next().unwrap_or_default();
+            match base.split_once("://") {
+                Some((scheme, rest)) => match rest.split_once('@') {
+                    Some((_, host)) => format!("{scheme}://{host}"),
+                    None => base.to_string(),
+                },
+                None => base.to_string(),
+            }
+        }
+    }
+}
+
 fn redacted(url: &Url) -> String {
     let mut shown = url.clone();
     shown.set_query(None);
@@ -240,6 +333,48 @@ fn redacted(url: &Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mistyped_store_option_is_refused_naming_it_and_the_real_ones() {
+        let err = Landing::open_with_options(
+            "s3://bucket/prefix",
+            [
+                ("aws_region", "eu-west-1"),
+                ("aws_server_side_encrpytion", "aws:kms"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`aws_server_side_encrpytion`"), "{err}");
+        assert!(
+            err.contains("aws_server_side_encryption") && !err.contains("azure_"),
+            "{err}"
+        );
+        let err = Landing::open_with_options("az://container/p", [("aws_region", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`aws_region`") && err.contains("azure_storage_account_key"),
+            "{err}"
+        );
+        assert!(
+            Landing::open_with_options("s3://bucket/prefix", [("AWS_REGION", "eu-west-1")]).is_ok()
+        );
+    }
+
+    #[test]
+    fn locations_are_shown_without_secrets() {
+        assert_eq!(
+            redact_location("az://user:key@container/p?sv=2024&sig=s3cr3t"),
+            "az://container/p"
+        );
+        assert_eq!(redact_location("/data/landing"), "/data/landing");
+        let shown = redact_location("ftp://u:hunter2@host/x?sig=abc");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("sig="),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn plain_paths_and_file_urls_open_local_directories() {

@@ -477,3 +477,62 @@ async fn logs_of_failing_and_succeeding_runs_hold_no_secret() {
         "something JWT-like leaked into the logs"
     );
 }
+
+/// A token endpoint answering `failures` times 503 (or `refusal`), then a token; counts requests.
+async fn flaky_endpoint(
+    failures: u32,
+    refusal: Option<&'static str>,
+) -> (AuthContext, Arc<std::sync::atomic::AtomicU32>) {
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let hits = Arc::new(AtomicU32::new(0));
+    let counter = hits.clone();
+    let handler = move || {
+        let counter = counter.clone();
+        async move {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let json = [("content-type", "application/json")];
+            match refusal {
+                Some(body) => (axum::http::StatusCode::BAD_REQUEST, json, body).into_response(),
+                None if n < failures => {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, json, "{}").into_response()
+                }
+                None => (
+                    json,
+                    r#"{"access_token":"tok-after-retries","token_type":"Bearer","expires_in":3600}"#,
+                )
+                    .into_response(),
+            }
+        }
+    };
+    let app =
+        axum::Router::new().route("/{tenant}/oauth2/v2.0/token", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let ctx = AuthContext {
+        tenant_id: TEST_TENANT_ID.into(),
+        client_id: TEST_CLIENT_ID.into(),
+        scope: GRAPH_SCOPE.into(),
+        authority_host: url::Url::parse(&base).unwrap(),
+        http: reqwest::Client::new(),
+    };
+    (ctx, hits)
+}
+
+#[tokio::test]
+async fn transient_token_failures_are_retried_and_refusals_are_not() {
+    use std::sync::atomic::Ordering;
+    let (ctx, hits) = flaky_endpoint(2, None).await;
+    let token = fetch(&secret_settings(TEST_CLIENT_SECRET), ctx)
+        .await
+        .unwrap();
+    assert_eq!(token, "tok-after-retries");
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+
+    let refusal = r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215]}"#;
+    let (ctx, hits) = flaky_endpoint(0, Some(refusal)).await;
+    let err = fetch(&secret_settings("wrong"), ctx).await.unwrap_err();
+    assert_eq!(err.aadsts_code(), Some("AADSTS7000215"), "{err}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "a refusal is final at once");
+}

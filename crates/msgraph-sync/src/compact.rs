@@ -21,7 +21,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> Result<(), Failure> {
     let landing = Landing::open(&args.output)
-        .with_context(|| format!("--output {}", args.output))
+        .with_context(|| format!("--output {}", arrow_sink::redact_location(&args.output)))
         .map_err(Failure::Config)?;
     let catalog = Catalog::embedded();
     let streams = selected(&catalog, &landing, &args.streams).await?;
@@ -78,7 +78,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     match &report.run_id {
         Some(run) => println!(
             "compacted: {}/_runs/{run}.json",
-            args.output.trim_end_matches('/')
+            arrow_sink::redact_location(&args.output).trim_end_matches('/')
         ),
         None => println!("nothing to compact: every stream holds only its current state"),
     }

@@ -67,10 +67,12 @@ pub async fn connect(source: &Source) -> Result<Connection, Failure> {
         .auth_context(http.clone())
         .map_err(|e| Failure::Config(e.into()))?;
     let tokens = auth::provider(&config.auth, context).map_err(|e| Failure::Config(e.into()))?;
-    tokens
-        .token()
-        .await
-        .map_err(|e| Failure::Config(e.into()))?;
+    // A refusal is a credentials problem (exit 2); an identity endpoint still down after the
+    // retries is an outage, which a scheduler should retry (exit 1).
+    tokens.token().await.map_err(|e| match e.is_permanent() {
+        true => Failure::Config(e.into()),
+        false => Failure::Other(e.into()),
+    })?;
     Ok(Connection {
         config,
         tokens,

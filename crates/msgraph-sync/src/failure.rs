@@ -28,7 +28,8 @@ impl Failure {
 impl From<ExtractError> for Failure {
     fn from(err: ExtractError) -> Self {
         let auth = match &err {
-            ExtractError::Config(_) | ExtractError::Plan(_) | ExtractError::Auth(_) => true,
+            ExtractError::Config(_) | ExtractError::Plan(_) => true,
+            ExtractError::Auth(e) => e.is_permanent(),
             ExtractError::Stream { source, .. } => matches!(**source, RequestError::Auth(_)),
             ExtractError::StreamsFailed(stats) => stats
                 .failures

@@ -51,6 +51,7 @@ enum Command {
 
 fn main() -> ExitCode {
     arrow_sink::allocator::limit_retained_memory();
+    arrow_sink::keep_local_files_private();
     let cli = Cli::parse();
     init_logs(cli.json_logs);
     let result = match cli.command {

@@ -85,7 +85,7 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
         .collect();
 
     let landing = Landing::open(&output)
-        .with_context(|| format!("--output {output}"))
+        .with_context(|| format!("--output {}", arrow_sink::redact_location(&output)))
         .map_err(Failure::Config)?;
     let lease_ttl = std::time::Duration::try_from_secs_f64(args.lease_ttl)
         .ok()
@@ -173,7 +173,7 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
         &stats,
         &manifest,
         &progress.streams(),
-        &output,
+        &arrow_sink::redact_location(&output),
         started.elapsed(),
     );
     if connection.demo.is_some() {

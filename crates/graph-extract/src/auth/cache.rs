@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 
 use super::error::AuthError;
 use super::{AccessToken, TokenProvider};
+use crate::retry::{Failure, RetryPolicy};
 
 /// Refresh this long before expiry at most...
 const MAX_MARGIN: Duration = Duration::from_secs(300);
@@ -30,6 +31,8 @@ pub(crate) struct CachedProvider<S> {
     method: &'static str,
     cached: Mutex<Option<Cached>>,
     fetching: tokio::sync::Mutex<()>,
+    /// Transient failures (unreachable, 5xx, 429) are retried as Graph requests are.
+    policy: RetryPolicy,
 }
 
 impl<S: TokenSource> CachedProvider<S> {
@@ -39,6 +42,36 @@ impl<S: TokenSource> CachedProvider<S> {
             method,
             cached: Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
+            policy: RetryPolicy::default(),
+        }
+    }
+
+    /// One fetch, retried under the policy while the failure is transient; a refusal (AADSTS,
+    /// a 4xx) is final at once.
+    async fn fetch(&self) -> Result<AccessToken, AuthError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let err = match self.source.fetch().await {
+                Ok(token) => return Ok(token),
+                Err(err) => err,
+            };
+            let failure = match (err.is_permanent(), err.status()) {
+                (true, _) => None,
+                (false, Some(status)) => Some(Failure::Status(status, None)),
+                (false, None) => Some(Failure::Transport),
+            };
+            match failure.and_then(|f| self.policy.next_delay(attempt, f, SystemTime::now())) {
+                Some(delay) => {
+                    tracing::warn!(method = self.method, attempt, error = %err,
+                        "token request failed; retrying in {:.1}s", delay.as_secs_f64());
+                    tokio::time::sleep(delay).await;
+                }
+                None => {
+                    tracing::warn!(method = self.method, attempt, error = %err, "token request failed");
+                    return Err(err);
+                }
+            }
         }
     }
 
@@ -60,9 +93,7 @@ impl<S: TokenSource> CachedProvider<S> {
             return Ok(token);
         }
         let fetched_at = SystemTime::now();
-        let token = self.source.fetch().await.inspect_err(|err| {
-            tracing::warn!(method = self.method, error = %err, "token request failed");
-        })?;
+        let token = self.fetch().await?;
         let lifetime = token
             .expires_at
             .duration_since(fetched_at)

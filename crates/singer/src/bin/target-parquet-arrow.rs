@@ -27,6 +27,7 @@ struct Args {
 
 fn main() -> ExitCode {
     arrow_sink::allocator::limit_retained_memory();
+    arrow_sink::keep_local_files_private();
     let args = Args::parse();
     msgraph_singer::init_logging();
     if args.about {

@@ -33,7 +33,7 @@ pub enum ConfigError {
 }
 
 /// Settings; numbers may arrive as strings (Meltano passes some settings that way).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     /// Landing root: a directory, `file://`, `s3://bucket/prefix`, `az://…`, `abfss://…`, `gs://…`.
@@ -62,6 +62,27 @@ pub struct TargetConfig {
     /// Longest input line in bytes (default 64 MiB): a longer one fails the run naming it.
     #[serde(default, deserialize_with = "number")]
     pub max_line_bytes: Option<u64>,
+}
+
+/// Store options hold account keys and SAS tokens: Debug shows their names only, and the output
+/// without its user info and query.
+impl std::fmt::Debug for TargetConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options: BTreeMap<&str, &str> = self
+            .store_options
+            .keys()
+            .map(|k| (k.as_str(), "<redacted>"))
+            .collect();
+        f.debug_struct("TargetConfig")
+            .field("output", &arrow_sink::redact_location(&self.output))
+            .field("store_options", &options)
+            .field("spool_dir", &self.spool_dir)
+            .field("batch_records", &self.batch_records)
+            .field("batch_bytes", &self.batch_bytes)
+            .field("decode_threads", &self.decode_threads)
+            .field("max_line_bytes", &self.max_line_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 fn number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -132,6 +153,19 @@ impl TargetConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_no_store_secret() {
+        let c = TargetConfig::from_json(
+            r#"{"output": "az://acct:k3y@c/p?sig=s1gn", "store_options": {"azure_storage_account_key": "hunter2"}}"#,
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(shown.contains("azure_storage_account_key"), "{shown}");
+        for secret in ["hunter2", "k3y", "s1gn"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
 
     #[test]
     fn stringified_numbers_are_accepted_and_typos_refused() {

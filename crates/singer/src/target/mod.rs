@@ -171,7 +171,7 @@ pub async fn run(config: &TargetConfig, input: impl BufRead) -> Result<TargetOut
             .map(|(k, v)| (k.as_str(), v.clone())),
     )
     .map_err(|source| TargetError::Store {
-        output: config.output.clone(),
+        output: arrow_sink::redact_location(&config.output),
         source,
     })?;
     let spool_dir = config.spool_dir();
