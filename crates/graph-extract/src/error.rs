@@ -113,35 +113,13 @@ pub enum ExtractError {
     Client(String),
     #[error("token provider: {0}")]
     Auth(Box<AuthError>),
-    #[error("stream `{stream}`{}: {source}", parent_id.as_deref().map(|p| format!(" (parent {p})")).unwrap_or_default())]
-    Stream {
-        stream: String,
-        parent_id: Option<String>,
-        #[source]
-        source: Box<RequestError>,
-    },
     #[error("the page receiver was dropped; run cancelled")]
     ReceiverClosed,
     #[error("{} skipped stream(s)/parent(s) under strict mode", .0.skips.len())]
     SkippedUnderStrict(Box<RunStats>),
     /// Some streams failed; the others were read completely. The summary tells which.
-    #[error("{}", describe_failures(.0))]
+    #[error("{}", .0.failure_summary())]
     StreamsFailed(Box<RunStats>),
-}
-
-fn describe_failures(stats: &RunStats) -> String {
-    let mut text = match stats.failures.first() {
-        Some(first) => format!("stream `{}` failed: {}", first.stream, first.describe()),
-        None => "no stream failed".to_string(),
-    };
-    if stats.failures.len() > 1 {
-        let others: Vec<&str> = stats.failures[1..]
-            .iter()
-            .map(|f| f.stream.as_str())
-            .collect();
-        text.push_str(&format!(" (also failed: {})", others.join(", ")));
-    }
-    text
 }
 
 #[cfg(test)]

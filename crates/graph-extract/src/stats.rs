@@ -124,6 +124,30 @@ impl RunStats {
     pub fn stream(&self, name: &str) -> Option<&StreamStats> {
         self.streams.get(name)
     }
+
+    /// One line naming the failed streams: the first with its error, then the others.
+    pub fn failure_summary(&self) -> String {
+        let mut text = match self.failures.first() {
+            Some(first) => format!("stream `{}` failed: {}", first.stream, first.describe()),
+            None => "no stream failed".to_string(),
+        };
+        if self.failures.len() > 1 {
+            let others: Vec<&str> = self.failures[1..]
+                .iter()
+                .map(|f| f.stream.as_str())
+                .collect();
+            text.push_str(&format!(" (also failed: {})", others.join(", ")));
+        }
+        text
+    }
+
+    /// Whether a failure came from the token provider: the credentials broke, so every stream
+    /// failed alike and landing "the others" would mean nothing.
+    pub fn failed_on_credentials(&self) -> bool {
+        self.failures
+            .iter()
+            .any(|f| matches!(*f.error, RequestError::Auth(_)))
+    }
 }
 
 /// Collects counters and records while the run is going.

@@ -1,6 +1,6 @@
 //! How a command fails: one message and an exit code a scheduler can act on.
 
-use graph_extract::{ExtractError, RequestError};
+use graph_extract::ExtractError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
@@ -30,11 +30,7 @@ impl From<ExtractError> for Failure {
         let auth = match &err {
             ExtractError::Config(_) | ExtractError::Plan(_) => true,
             ExtractError::Auth(e) => e.is_permanent(),
-            ExtractError::Stream { source, .. } => matches!(**source, RequestError::Auth(_)),
-            ExtractError::StreamsFailed(stats) => stats
-                .failures
-                .iter()
-                .any(|f| matches!(*f.error, RequestError::Auth(_))),
+            ExtractError::StreamsFailed(stats) => stats.failed_on_credentials(),
             _ => false,
         };
         if auth {

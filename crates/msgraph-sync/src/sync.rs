@@ -153,9 +153,13 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
         }
         // Some streams failed: the others land (unless --atomic, or the credentials broke,
         // which fails every stream alike).
-        Err(ExtractError::StreamsFailed(stats)) if !args.atomic && !auth_failed(&stats) => {
-            let message = ExtractError::StreamsFailed(stats.clone()).to_string();
-            let failure = Failure::Other(anyhow::anyhow!("{message}; the other streams landed"));
+        Err(ExtractError::StreamsFailed(stats))
+            if !args.atomic && !stats.failed_on_credentials() =>
+        {
+            let failure = Failure::Other(anyhow::anyhow!(
+                "{}; the other streams landed",
+                stats.failure_summary()
+            ));
             (*stats, Some(failure))
         }
         // Aborting commits nothing: no manifest, nothing a reader sees, the state unchanged.
@@ -183,13 +187,6 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
         Some(failure) => Err(failure),
         None => Ok(()),
     }
-}
-
-fn auth_failed(stats: &RunStats) -> bool {
-    stats
-        .failures
-        .iter()
-        .any(|f| matches!(*f.error, graph_extract::RequestError::Auth(_)))
 }
 
 async fn forward_pages(

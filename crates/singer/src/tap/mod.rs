@@ -125,7 +125,7 @@ pub async fn sync<W: Write + Send + 'static>(
     let (stats, failed) = match extracted {
         Ok(stats) => (stats, None),
         Err(ExtractError::StreamsFailed(stats)) => {
-            let message = ExtractError::StreamsFailed(stats.clone()).to_string();
+            let message = stats.failure_summary();
             (*stats, Some(message))
         }
         Err(e) => return Err(e.into()),
