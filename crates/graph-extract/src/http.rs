@@ -19,12 +19,14 @@ use crate::stats::StreamCounters;
 const CLIENT_REQUEST_ID: HeaderName = HeaderName::from_static("client-request-id");
 const REQUEST_ID: &str = "request-id";
 
-/// Timeouts of the underlying client.
+/// Timeouts and proxying of the underlying client.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub connect_timeout: Duration,
     /// Longest silence while reading a response.
     pub read_timeout: Duration,
+    /// Honour `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (off for the local identity endpoint).
+    pub use_proxy: bool,
 }
 
 impl Default for HttpSettings {
@@ -32,6 +34,7 @@ impl Default for HttpSettings {
         Self {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
+            use_proxy: true,
         }
     }
 }
@@ -39,14 +42,17 @@ impl Default for HttpSettings {
 /// Builds the reqwest client Graph traffic (and token requests) go through: rustls, HTTP/2, gzip,
 /// timeouts, and no automatic redirects (reports follow their 302 explicitly, without the token).
 pub fn build_http_client(settings: &HttpSettings) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .tls_backend_rustls()
         .gzip(true)
         .connect_timeout(settings.connect_timeout)
         .read_timeout(settings.read_timeout)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("msgraph-sync/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .user_agent(concat!("msgraph-sync/", env!("CARGO_PKG_VERSION")));
+    match settings.use_proxy {
+        true => builder.build(),
+        false => builder.no_proxy().build(),
+    }
 }
 
 /// Per-attempt limits on time and size: a trickling server cannot hold a concurrency permit

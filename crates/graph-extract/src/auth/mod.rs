@@ -149,12 +149,11 @@ pub fn provider(
                 })?;
             // The identity endpoint is link-local (IMDS) or local (App Service): a proxy from
             // HTTPS_PROXY must never see its answers, which are bearer tokens.
-            let http = reqwest::Client::builder()
-                .tls_backend_rustls()
-                .no_proxy()
-                .connect_timeout(Duration::from_secs(10))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
+            let direct = crate::http::HttpSettings {
+                use_proxy: false,
+                ..Default::default()
+            };
+            let http = crate::http::build_http_client(&direct)
                 .map_err(|err| AuthError::Config(format!("building the identity client: {err}")))?;
             let source = managed_identity::ManagedIdentity::new(
                 http,
