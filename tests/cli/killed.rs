@@ -86,3 +86,78 @@ async fn a_run_killed_while_writing_leaves_no_data_and_the_rerun_lands_everythin
     }
     manifest(&out);
 }
+
+/// Issue 15, item 9: SIGTERM (a scheduler's timeout, Ctrl-C's SIGINT alike) aborts the run
+/// instead of killing it mid-upload: exit 143, nothing committed, nothing left staged, and the
+/// lease given back, so the next run starts at once and lands everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_stopped_by_sigterm_aborts_cleanly_and_frees_the_root() {
+    let sizes = Sizes {
+        users: 300,
+        ..Sizes::default()
+    };
+    let faults = Faults::default().latency(Duration::from_millis(30));
+    let server = mock(MockConfig::default().sizes(sizes).faults(faults)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &server,
+        json!({"streams": ["users", "mail_messages"], "concurrency": 2, "use_batch": false}),
+    );
+    let out = dir.path().join("landing");
+    // A long lease: only a release lets the rerun start at once.
+    let args = sync_args(&config, &out, &["--lease-ttl", "600"]);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_msgraph-sync"))
+        .args(&args)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server.requests().total < 200 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended too soon"
+        );
+        assert!(Instant::now() < deadline, "the run made no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the run stops within a minute of SIGTERM")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
+
+    let files = tree(&out);
+    let left: Vec<_> = files
+        .keys()
+        .filter(|k| k.starts_with("_runs/") || k.starts_with("_staging/"))
+        .collect();
+    assert!(left.is_empty(), "no manifest or staged file left: {left:?}");
+    assert!(
+        !files
+            .keys()
+            .any(|k| !k.starts_with('_') && k.ends_with(".parquet")),
+        "nothing the reader glob matches: {files:?}"
+    );
+
+    let rerun = msgraph_sync(&args, dir.path(), &[]).await;
+    assert_eq!(rerun.code, 0, "the root is free at once: {rerun:?}");
+    let truth = server.truth();
+    for stream in ["users", "mail_messages"] {
+        let expected = truth.stream(stream).unwrap();
+        let (rows, keys) = landed(&out, stream, &expected.primary_key, &expected.primary_key);
+        assert_eq!(rows, expected.rows, "{stream} rows after the rerun");
+        assert_eq!(keys, expected.keys, "{stream} keys after the rerun");
+    }
+}

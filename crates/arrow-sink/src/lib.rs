@@ -11,8 +11,10 @@ pub mod lease;
 pub mod manifest;
 pub mod pipeline;
 pub mod schema;
+pub mod signal;
 pub mod state;
 pub mod store;
+mod upload;
 mod write_error;
 pub mod writer;
 

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use stream_spec::StreamSpec;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::change::{Classifier, CommittedRuns, FullScope, load_current, sweep_stream};
 use crate::commit::{StreamOutcome, clean_dead_runs, commit_run, delete_orphans};
@@ -128,7 +129,14 @@ pub struct SinkRun {
     lease: Option<Lease>,
     /// Landed streams in the order their sweeps run: parents before their children.
     order: Vec<(String, Option<String>)>,
+    /// Cancelled when the run is aborted or dropped: each lane then aborts its open multipart
+    /// upload and deletes what it staged, so nothing is left for the store to bill.
+    cancel: CancellationToken,
 }
+
+/// How long [`SinkRun::abort`] waits for the lanes to abort their uploads before giving up on
+/// them (each abort is one request, bounded by the store client's own timeouts).
+const ABORT_WAIT: Duration = Duration::from_secs(30);
 
 struct Opened {
     lanes: BTreeMap<String, Arc<Lane>>,
@@ -165,9 +173,10 @@ impl SinkRun {
         let run = RunId::new();
         // First: a second writer on this root must fail before it reads or cleans anything.
         let lease = Lease::acquire(landing, &run, options.lease_ttl).await?;
+        let cancel = CancellationToken::new();
         // A compaction killed after its commit left replaced files behind: finish it first.
         let opened = match crate::compact::finish_compactions(landing).await {
-            Ok(_) => Self::open(landing, &run, streams, &options).await,
+            Ok(_) => Self::open(landing, &run, streams, &options, &cancel).await,
             Err(e) => Err(e),
         };
         match opened {
@@ -183,6 +192,7 @@ impl SinkRun {
                 committed: open.committed,
                 lease: Some(lease),
                 order: open.order,
+                cancel,
             }),
             Err(e) => {
                 release(lease).await;
@@ -197,6 +207,7 @@ impl SinkRun {
         run: &RunId,
         streams: &[StreamSpec],
         options: &SinkOptions,
+        cancel: &CancellationToken,
     ) -> Result<Opened, WriteError> {
         let committed = CommittedRuns::new(&Manifest::committed_runs(landing).await?);
         // Holding the lease, no other run is live: leftovers of uncommitted runs are dead at once.
@@ -258,16 +269,22 @@ impl SinkRun {
             let hash = schema.hash().to_string();
             writers.push((
                 stream.clone(),
-                tokio::spawn(write_lane(writer, classifier, hash, rx, options.idle_flush)),
+                tokio::spawn(write_lane(
+                    writer,
+                    classifier,
+                    hash,
+                    rx,
+                    options.idle_flush,
+                    cancel.clone(),
+                )),
             ));
             let lane = Lane {
                 decoder: Arc::new(decoder),
                 batches: tx,
             };
             if lanes.insert(stream.clone(), Arc::new(lane)).is_some() {
-                for (_, handle) in &writers {
-                    handle.abort();
-                }
+                // Nothing was written yet: the lanes stop at once on the cancel.
+                cancel.cancel();
                 return Err(WriteError::DuplicateStream(stream));
             }
         }
@@ -447,13 +464,29 @@ impl SinkRun {
         error
     }
 
-    /// Ends the run without committing (nothing a reader sees) and gives the lease back, so the
-    /// next run need not wait for it to expire.
+    /// Ends the run without committing (nothing a reader sees): every lane aborts its open
+    /// multipart upload and deletes its staged files, then the lease is given back, so the next
+    /// run need not wait for it to expire.
     pub async fn abort(mut self) {
-        for (_, handle) in &self.writers {
-            handle.abort();
-        }
         self.in_flight.close();
+        self.cancel.cancel();
+        let writers = std::mem::take(&mut self.writers);
+        let handles: Vec<_> = writers
+            .iter()
+            .map(|(_, handle)| handle.abort_handle())
+            .collect();
+        let joined = futures::future::join_all(writers.into_iter().map(|(_, handle)| async {
+            // A lane that had already ended hands its writer back: abort that one here.
+            if let Ok(Ok(done)) = handle.await {
+                done.writer.abort().await;
+            }
+        }));
+        if tokio::time::timeout(ABORT_WAIT, joined).await.is_err() {
+            tracing::warn!("writers did not stop within {ABORT_WAIT:?}; leaving their uploads");
+            for handle in handles {
+                handle.abort();
+            }
+        }
         if let Some(lease) = self.lease.take() {
             release(lease).await;
         }
@@ -472,10 +505,9 @@ async fn write_all(
 
 impl Drop for SinkRun {
     fn drop(&mut self) {
-        // Not finished: stop the writers; their staged files are removed by a later run.
-        for (_, handle) in &self.writers {
-            handle.abort();
-        }
+        // Not finished: the lanes abort their uploads on their own while the runtime lives;
+        // staged files they could not delete are removed by a later run.
+        self.cancel.cancel();
         self.in_flight.close();
         // Give the lease back if a runtime is still there to do it; else it expires.
         if let Some(lease) = self.lease.take()
@@ -524,11 +556,20 @@ async fn write_lane(
     schema_hash: String,
     mut pages: mpsc::Receiver<LaneMessage>,
     idle_flush: Duration,
+    cancel: CancellationToken,
 ) -> LaneResult {
     let mut report = DecodeReport::default();
     let mut skipped = Vec::new();
     loop {
-        let message = match tokio::time::timeout(idle_flush, pages.recv()).await {
+        let next = tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                writer.abort().await;
+                return Err(WriteError::PipelineStopped("the run was aborted".into()));
+            }
+            next = tokio::time::timeout(idle_flush, pages.recv()) => next,
+        };
+        let message = match next {
             Ok(Some(message)) => message,
             Ok(None) => break,
             Err(_idle) => {

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::layout::{self, RunId};
 use crate::schema::StreamSchema;
 use crate::store::Landing;
+use crate::upload::Upload;
 use crate::write_error::WriteError;
 
 /// Key-value metadata keys in every file's footer.
@@ -115,7 +116,7 @@ pub struct WrittenFile {
 }
 
 struct OpenFile {
-    writer: AsyncArrowWriter<BufWriter>,
+    writer: AsyncArrowWriter<Upload>,
     seq: u32,
     staging: Path,
     rows: u64,
@@ -290,7 +291,7 @@ impl StreamWriter {
     pub async fn abort(mut self) {
         self.options.buffer_budget.report(&mut self.buffered, 0);
         if let Some(file) = self.current.take() {
-            let mut upload = file.writer.into_inner();
+            let upload = file.writer.into_inner();
             if let Err(e) = upload.abort().await {
                 tracing::warn!(stream = %self.stream, error = %e, "aborting upload");
             }
@@ -315,13 +316,16 @@ impl StreamWriter {
                 .max(self.landing.min_part_bytes()),
         )
         .with_max_concurrency(self.options.upload_concurrency);
-        let writer =
-            AsyncArrowWriter::try_new(upload, self.schema.clone(), Some(self.properties.clone()))
-                .map_err(|source| WriteError::Parquet {
-                stream: self.stream.clone(),
-                path: staging.clone(),
-                source,
-            })?;
+        let writer = AsyncArrowWriter::try_new(
+            Upload::new(upload),
+            self.schema.clone(),
+            Some(self.properties.clone()),
+        )
+        .map_err(|source| WriteError::Parquet {
+            stream: self.stream.clone(),
+            path: staging.clone(),
+            source,
+        })?;
         Ok(OpenFile {
             writer,
             seq,
@@ -337,6 +341,7 @@ impl StreamWriter {
         };
         self.options.buffer_budget.report(&mut self.buffered, 0);
         if let Err(source) = file.writer.finish().await {
+            // Aborted in `fail`, unless the completion itself failed (it aborted its upload).
             self.current = Some(file);
             return Err(self.fail(source).await);
         }
@@ -356,7 +361,7 @@ impl StreamWriter {
         self.options.buffer_budget.report(&mut self.buffered, 0);
         let path = match self.current.take() {
             Some(file) => {
-                let mut upload = file.writer.into_inner();
+                let upload = file.writer.into_inner();
                 if let Err(e) = upload.abort().await {
                     tracing::warn!(stream = %self.stream, error = %e, "aborting upload");
                 }

@@ -384,3 +384,90 @@ async fn azure_landing_conforms() {
     let landing = Landing::open_with_options(&azurite.url("graph"), azurite.options()).unwrap();
     conformance(landing).await;
 }
+
+/// A declaration of one wide text column, for files that outgrow S3's 5 MiB minimum part.
+fn blobs_spec() -> StreamSpec {
+    StreamSpec::from_json(
+        "blobs",
+        r#"{"stream": "blobs", "kind": "collection", "path": "/blobs", "primary_key": ["id"],
+            "page_size": {"cap": 999}, "permission": "x",
+            "fields": [{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
+                       {"graph": "noise", "name": "noise", "type": "utf8", "nullable": true}]}"#,
+    )
+    .unwrap()
+}
+
+/// A Graph page of `count` blobs of incompressible text (xorshift), about 64 bytes each.
+fn blobs_page(first: usize, count: usize, state: &mut u64) -> PageInput {
+    let value: Vec<Value> = (first..first + count)
+        .map(|i| {
+            let noise: String = (0..4)
+                .map(|_| {
+                    *state ^= *state << 13;
+                    *state ^= *state >> 7;
+                    *state ^= *state << 17;
+                    format!("{state:016x}")
+                })
+                .collect();
+            json!({"id": format!("b{i:07}"), "noise": noise})
+        })
+        .collect();
+    PageInput {
+        parent_id: None,
+        body: Bytes::from(serde_json::to_vec(&json!({"value": value})).unwrap()),
+        chain_pages: None,
+    }
+}
+
+/// Issue 15, item 9: a run aborted while a file is going up in parts leaves no multipart upload
+/// behind (S3 bills the parts of an upload never completed nor aborted) and nothing staged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_aborted_run_leaves_no_multipart_upload() {
+    let server = S3Server::start();
+    let landing =
+        Landing::open_with_options(&server.url("graph/aborted"), server.options()).unwrap();
+    let options = SinkOptions {
+        decode_threads: 2,
+        writer: WriterOptions {
+            upload_buffer_bytes: 5 * 1024 * 1024,
+            // Small row groups, so the Parquet writer hands bytes to the upload as they come.
+            max_row_group_rows: 5_000,
+            ..WriterOptions::default()
+        },
+        ..SinkOptions::default()
+    };
+    let run = SinkRun::start(&landing, &[blobs_spec()], options)
+        .await
+        .unwrap();
+    let sender = run.sender("blobs").unwrap();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut sent = 0;
+    // Send until S3 shows the file's multipart upload open (bounded: ~40 MiB of rows at most).
+    while server.open_multipart_uploads().is_empty() {
+        assert!(
+            sent < 600_000,
+            "no multipart upload began after {sent} rows"
+        );
+        sender
+            .send(blobs_page(sent, 10_000, &mut state))
+            .await
+            .unwrap();
+        sent += 10_000;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(sender);
+    run.abort().await;
+    assert_eq!(server.open_multipart_uploads(), Vec::<String>::new());
+    let left: Vec<_> = landing
+        .store()
+        .list(Some(landing.root()))
+        .try_collect()
+        .await
+        .unwrap();
+    let left: Vec<String> = left.iter().map(|o| o.location.to_string()).collect();
+    assert!(
+        left.iter()
+            .all(|path| !path.contains("/blobs/") && !path.contains("_staging")),
+        "an aborted run left data behind: {left:?}"
+    );
+}

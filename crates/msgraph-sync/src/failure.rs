@@ -13,6 +13,13 @@ pub enum Failure {
     /// Anything else: exit 1.
     #[error("{}", chain(.0))]
     Other(anyhow::Error),
+    /// Stopped by a signal before the commit: exit 128 + its number.
+    #[error(
+        "interrupted by {}: nothing of this run was committed (its uploads were aborted); \
+         the next run starts from the last committed one",
+        .0.name()
+    )]
+    Interrupted(arrow_sink::signal::Interrupt),
 }
 
 impl Failure {
@@ -21,6 +28,7 @@ impl Failure {
             Failure::Other(_) => 1,
             Failure::Config(_) => 2,
             Failure::SkippedUnderStrict(_) => 3,
+            Failure::Interrupted(signal) => signal.exit_code(),
         }
     }
 }

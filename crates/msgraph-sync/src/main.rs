@@ -1,7 +1,7 @@
 //! `msgraph-sync`: land Microsoft Graph data as partitioned Parquet.
 //!
 //! Exit codes: 0 success, 1 failure, 2 bad configuration or authentication,
-//! 3 finished with skipped streams or parents under `--strict`.
+//! 3 finished with skipped streams or parents under `--strict`, 130/143 stopped by SIGINT/SIGTERM.
 
 use std::process::ExitCode;
 

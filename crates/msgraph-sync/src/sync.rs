@@ -135,8 +135,16 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
     let extractor = Extractor::new(config, catalog, connection.tokens, connection.http);
     let (pages_tx, pages_rx) = mpsc::channel::<Page>(PAGE_CHANNEL);
     let forward = forward_pages(&sink, pages_rx, &progress);
-    let (extracted, forwarded) =
-        tokio::join!(extractor.run(&[], pages_tx, &prior, &full_refresh), forward);
+    let work = async { tokio::join!(extractor.run(&[], pages_tx, &prior, &full_refresh), forward) };
+    let (extracted, forwarded) = tokio::select! {
+        done = work => done,
+        // Stopped from outside: abort the uploads and give the lease back; nothing committed.
+        signal = arrow_sink::signal::interrupted() => {
+            progress.finish();
+            sink.abort().await;
+            return Err(Failure::Interrupted(signal));
+        }
+    };
     progress.finish();
     if let Err(e) = forwarded {
         sink.abort().await;

@@ -109,6 +109,37 @@ impl S3Server {
         })
     }
 
+    /// Keys of the multipart uploads begun in the bucket and neither completed nor aborted: what
+    /// S3 keeps billing for.
+    pub fn open_multipart_uploads(&self) -> Vec<String> {
+        let url = format!("{}/{}?uploads", self.endpoint(), self.bucket);
+        let body = block_on(async {
+            let client = ReqwestConnector::default()
+                .connect(&ClientOptions::new().with_allow_http(true))
+                .expect("HTTP client");
+            let request = http::Request::get(&url)
+                .body(Vec::<u8>::new().into())
+                .expect("request");
+            let response = client.execute(request).await.expect("listing uploads");
+            assert!(
+                response.status().is_success(),
+                "{url}: {}",
+                response.status()
+            );
+            response.into_body().bytes().await.expect("body")
+        });
+        let xml = String::from_utf8_lossy(&body);
+        // ListMultipartUploadsResult: one <Upload><Key>…</Key>… per open upload.
+        xml.split("<Upload>")
+            .skip(1)
+            .filter_map(|upload| {
+                let start = upload.find("<Key>")? + "<Key>".len();
+                let end = upload[start..].find("</Key>")? + start;
+                Some(upload[start..end].to_string())
+            })
+            .collect()
+    }
+
     /// moto accepts unsigned requests, so a plain PUT creates the bucket.
     fn create_bucket(&self) {
         let url = format!("{}/{}", self.endpoint(), self.bucket);

@@ -86,6 +86,7 @@ fn main() -> ExitCode {
             eprintln!("target-parquet-arrow: {e}");
             match e {
                 TargetError::Config(_) | TargetError::Store { .. } => ExitCode::from(2),
+                TargetError::Interrupted(signal) => ExitCode::from(signal.exit_code()),
                 _ => ExitCode::FAILURE,
             }
         }

@@ -53,6 +53,12 @@ pub enum TargetError {
         pages: usize,
         reason: String,
     },
+    #[error(
+        "interrupted by {}: nothing of this run was committed (its uploads were aborted) and no \
+         state is emitted",
+        .0.name()
+    )]
+    Interrupted(arrow_sink::signal::Interrupt),
 }
 
 /// What a finished run did.
@@ -116,7 +122,39 @@ pub async fn land(
         }
     }
     let run = SinkRun::start(landing, &specs, options).await?;
-    for input in streams.into_values() {
+    // Phase 1 only spools to local disk, so a signal is listened for from here on.
+    let sent = tokio::select! {
+        sent = send_spooled(&run, streams.into_values()) => sent,
+        signal = arrow_sink::signal::interrupted() => Err(TargetError::Interrupted(signal)),
+    };
+    if let Err(e) = sent {
+        // Aborted, not dropped: the open uploads must be aborted before the process exits.
+        run.abort().await;
+        return Err(e);
+    }
+    let manifest = run.finish(run_input).await?;
+    // Lines were validated in phase 1, so a page failing to decode is unexpected; its rows are
+    // missing from the landing, and no STATE may claim them.
+    if let Some(first) = manifest.skipped.first() {
+        return Err(TargetError::Partial {
+            run_id: manifest.run_id.clone(),
+            pages: manifest.skipped.len(),
+            reason: first.reason.clone(),
+        });
+    }
+    Ok(TargetOutcome {
+        manifest: Some(manifest),
+        state,
+        lines,
+    })
+}
+
+/// Feeds every spooled stream's pages into the run.
+async fn send_spooled(
+    run: &SinkRun,
+    streams: impl Iterator<Item = read::StreamInput>,
+) -> Result<(), TargetError> {
+    for input in streams {
         let sender = run.sender(&input.table)?;
         let mut records = 0;
         for segment in input.segments {
@@ -144,21 +182,7 @@ pub async fn land(
         }
         tracing::info!(stream = %input.table, records, "queued");
     }
-    let manifest = run.finish(run_input).await?;
-    // Lines were validated in phase 1, so a page failing to decode is unexpected; its rows are
-    // missing from the landing, and no STATE may claim them.
-    if let Some(first) = manifest.skipped.first() {
-        return Err(TargetError::Partial {
-            run_id: manifest.run_id.clone(),
-            pages: manifest.skipped.len(),
-            reason: first.reason.clone(),
-        });
-    }
-    Ok(TargetOutcome {
-        manifest: Some(manifest),
-        state,
-        lines,
-    })
+    Ok(())
 }
 
 /// Both phases with the config's landing and options.
