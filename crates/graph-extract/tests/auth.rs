@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use graph_extract::auth::{
-    AuthContext, AuthError, AuthSettings, authorize_url, code_from_redirect, login, provider,
+    AuthContext, AuthError, AuthSettings, Pkce, authorize_url, code_from_redirect, login, provider,
 };
 use graph_mock::auth::{
     AuthConfig, Grant, TEST_APP_CERT_PEM, TEST_APP_KEY_PEM, TEST_CLIENT_ID, TEST_CLIENT_SECRET,
@@ -220,8 +220,16 @@ async fn each_aadsts_error_is_typed_with_a_one_line_message() {
 async fn delegated_login_then_refresh_tokens_rotate_into_the_cache() {
     let mock = mock(AuthConfig::default()).await;
     let ctx = mock.context();
-    let url = authorize_url(&ctx, TEST_REDIRECT_URI, "state-123");
+    let pkce = Pkce::new();
+    let url = authorize_url(&ctx, TEST_REDIRECT_URI, "state-123", &pkce);
     assert!(url.query().unwrap().contains("offline_access"));
+    let pairs: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(pairs["code_challenge_method"], "S256");
+    assert_eq!(pairs["code_challenge"], pkce.challenge());
+    assert!(
+        !url.as_str().contains(pkce.verifier()),
+        "the verifier never leaves the process"
+    );
     // What a browser would do: follow /authorize to the redirect URI.
     let no_redirect = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -234,7 +242,14 @@ async fn delegated_login_then_refresh_tokens_rotate_into_the_cache() {
 
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("token-cache.json");
-    let first = login(&ctx, None, &code, TEST_REDIRECT_URI, &cache)
+    // The code is worth nothing without this login's verifier (an intercepted redirect).
+    let err = login(&ctx, None, &code, &Pkce::new(), TEST_REDIRECT_URI, &cache)
+        .await
+        .unwrap_err();
+    assert_eq!(err.aadsts_code(), Some("AADSTS50148"));
+    assert!(!cache.exists());
+    // The mock checks the verifier before it spends the code, so the right one still works.
+    let first = login(&ctx, None, &code, &pkce, TEST_REDIRECT_URI, &cache)
         .await
         .unwrap();
     assert_eq!(mock.accepts(&first.secret), Ok(Grant::AuthorizationCode));
@@ -535,4 +550,42 @@ async fn transient_token_failures_are_retried_and_refusals_are_not() {
     let err = fetch(&secret_settings("wrong"), ctx).await.unwrap_err();
     assert_eq!(err.aadsts_code(), Some("AADSTS7000215"), "{err}");
     assert_eq!(hits.load(Ordering::SeqCst), 1, "a refusal is final at once");
+}
+
+/// Issue 15, item 8: a rotated refresh token the cache cannot take is kept in memory — Entra has
+/// retired the old one, so failing (the old behaviour) or forgetting it would end delegated access.
+#[tokio::test]
+async fn a_rotated_refresh_token_survives_a_failed_cache_write() {
+    let mock = mock(AuthConfig::default()).await;
+    let ctx = mock.context();
+    let pkce = Pkce::new();
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = authorize_url(&ctx, TEST_REDIRECT_URI, "s", &pkce);
+    let response = no_redirect.get(url).send().await.unwrap();
+    let code = code_from_redirect(response.headers()["location"].to_str().unwrap(), "s").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("token-cache.json");
+    login(&ctx, None, &code, &pkce, TEST_REDIRECT_URI, &cache)
+        .await
+        .unwrap();
+    let settings = AuthSettings {
+        token_cache_path: Some(cache.clone()),
+        ..Default::default()
+    };
+    let provider = provider(&settings, ctx).unwrap();
+    // The cache path turns into a non-empty directory: no rename can replace it (even as root).
+    std::fs::remove_file(&cache).unwrap();
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::write(cache.join("keep"), b"x").unwrap();
+
+    let first = provider.token().await.unwrap();
+    assert_eq!(mock.accepts(&first.secret), Ok(Grant::RefreshToken));
+    // The next refresh can only succeed with the token rotated in by the first one.
+    provider.invalidate(&first);
+    let second = provider.token().await.unwrap();
+    assert_ne!(second.secret, first.secret);
+    assert_eq!(mock.accepts(&second.secret), Ok(Grant::RefreshToken));
 }

@@ -57,7 +57,8 @@ impl Endpoint {
         self.post_token(TEST_TENANT_ID, form).await
     }
 
-    /// Runs `/authorize` and returns the code from the redirect.
+    /// Runs `/authorize` (with RFC 7636's example PKCE challenge) and returns the code from the
+    /// redirect.
     async fn authorize(&self, scope: &str) -> String {
         let response = self
             .http
@@ -71,6 +72,8 @@ impl Endpoint {
                 ("redirect_uri", TEST_REDIRECT_URI),
                 ("scope", scope),
                 ("state", "xyz"),
+                ("code_challenge", PKCE_CHALLENGE),
+                ("code_challenge_method", "S256"),
             ])
             .send()
             .await
@@ -84,6 +87,10 @@ impl Endpoint {
         pairs["code"].clone()
     }
 }
+
+/// RFC 7636 appendix B: a verifier and its S256 challenge.
+const PKCE_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const PKCE_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 fn bearer(token: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
@@ -332,6 +339,7 @@ async fn authorization_code_then_rotating_refresh_tokens() {
         ("grant_type", "authorization_code"),
         ("client_id", TEST_CLIENT_ID),
         ("code", code.as_str()),
+        ("code_verifier", PKCE_VERIFIER),
         ("redirect_uri", TEST_REDIRECT_URI),
         ("scope", scope),
     ];
@@ -401,6 +409,7 @@ async fn no_offline_access_means_no_refresh_token_and_expired_code_is_aadsts7000
                     ("grant_type", "authorization_code"),
                     ("client_id", TEST_CLIENT_ID),
                     ("code", code.as_str()),
+                    ("code_verifier", PKCE_VERIFIER),
                     ("redirect_uri", TEST_REDIRECT_URI),
                 ])
                 .await
@@ -559,4 +568,68 @@ fn debug_output_never_shows_secrets() {
     let debug = format!("{config:?}");
     assert!(!debug.contains(TEST_CLIENT_SECRET));
     assert!(!debug.contains(&config.managed_identity.identity_header));
+}
+
+/// PKCE: a code is only issued with an S256 challenge, and redeemed only with its verifier.
+#[tokio::test]
+async fn authorization_codes_need_pkce() {
+    let endpoint = serve(AuthConfig::default()).await;
+    let authorize = |extra: &'static [(&'static str, &'static str)]| {
+        let endpoint = &endpoint;
+        async move {
+            let mut query = vec![
+                ("client_id", TEST_CLIENT_ID),
+                ("response_type", "code"),
+                ("redirect_uri", TEST_REDIRECT_URI),
+                ("scope", "offline_access User.Read"),
+            ];
+            query.extend_from_slice(extra);
+            let response = endpoint
+                .http
+                .get(format!(
+                    "{}/{TEST_TENANT_ID}/oauth2/v2.0/authorize",
+                    endpoint.base
+                ))
+                .query(&query)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = authorize(&[]).await;
+    assert_entra_error(status, &body, 400, "invalid_request", 9002325);
+    let (status, body) = authorize(&[("code_challenge", PKCE_CHALLENGE)]).await;
+    assert_entra_error(status, &body, 400, "invalid_request", 900144);
+    let (status, body) = authorize(&[
+        ("code_challenge", "short"),
+        ("code_challenge_method", "S256"),
+    ])
+    .await;
+    assert_entra_error(status, &body, 400, "invalid_request", 501491);
+
+    let code = endpoint.authorize("offline_access User.Read").await;
+    let redeem = |verifier: Option<&'static str>| {
+        let endpoint = &endpoint;
+        let code = code.clone();
+        async move {
+            let mut form = vec![
+                ("grant_type", "authorization_code"),
+                ("client_id", TEST_CLIENT_ID),
+                ("code", code.as_str()),
+                ("redirect_uri", TEST_REDIRECT_URI),
+            ];
+            if let Some(verifier) = verifier {
+                form.push(("code_verifier", verifier));
+            }
+            endpoint.token(&form).await
+        }
+    };
+    let (status, body) = redeem(None).await;
+    assert_entra_error(status, &body, 400, "invalid_request", 900144);
+    let (status, body) = redeem(Some("a-verifier-that-is-not-the-one-hashed-into-the-url")).await;
+    assert_entra_error(status, &body, 400, "invalid_grant", 50148);
+    let (status, body) = redeem(Some(PKCE_VERIFIER)).await;
+    assert_eq!(status, 200, "{body}");
 }

@@ -42,7 +42,8 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         .auth_context(http)
         .map_err(|e| Failure::Config(e.into()))?;
     let state = uuid::Uuid::new_v4().simple().to_string();
-    let url = auth::authorize_url(&context, &args.redirect_uri, &state);
+    let pkce = auth::Pkce::new();
+    let url = auth::authorize_url(&context, &args.redirect_uri, &state, &pkce);
     eprintln!("Open this address in a browser and sign in:");
     eprintln!("{url}");
     eprintln!("Then paste the address the browser was sent to (or just its code) and press Enter:");
@@ -56,6 +57,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         &context,
         config.auth.client_secret.as_deref(),
         &code,
+        &pkce,
         &args.redirect_uri,
         &cache,
     )

@@ -28,8 +28,48 @@ fn delegated_scope(scope: &str) -> String {
     }
 }
 
-/// The URL to open in a browser to sign in: authorization-code flow with `offline_access`.
-pub fn authorize_url(ctx: &AuthContext, redirect_uri: &str, state: &str) -> url::Url {
+/// Proof Key for Code Exchange (RFC 7636, S256): the authorize URL carries the hash of a secret
+/// that only this process knows, and redeeming the code needs the secret itself, so a code
+/// intercepted on its way back (a redirect seen by another local program) is worth nothing.
+/// `Debug` is not derived: the verifier is a secret until the code is redeemed.
+pub struct Pkce {
+    verifier: String,
+}
+
+impl Pkce {
+    /// A fresh verifier: 32 random bytes, base64url (43 characters, RFC 7636's minimum).
+    pub fn new() -> Self {
+        use base64::Engine;
+        use rand::RngCore;
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        Self {
+            verifier: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+        }
+    }
+
+    pub fn verifier(&self) -> &str {
+        &self.verifier
+    }
+
+    /// `BASE64URL(SHA256(verifier))`, sent with `code_challenge_method=S256`.
+    pub fn challenge(&self) -> String {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha2::Sha256::digest(self.verifier.as_bytes()))
+    }
+}
+
+impl Default for Pkce {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The URL to open in a browser to sign in: authorization-code flow with `offline_access` and
+/// PKCE (S256).
+pub fn authorize_url(ctx: &AuthContext, redirect_uri: &str, state: &str, pkce: &Pkce) -> url::Url {
     let mut url = ctx.authority_host.clone();
     url.set_path(&format!("{}/oauth2/v2.0/authorize", ctx.tenant_id));
     url.query_pairs_mut()
@@ -38,7 +78,9 @@ pub fn authorize_url(ctx: &AuthContext, redirect_uri: &str, state: &str) -> url:
         .append_pair("redirect_uri", redirect_uri)
         .append_pair("response_mode", "query")
         .append_pair("scope", &delegated_scope(&ctx.scope))
-        .append_pair("state", state);
+        .append_pair("state", state)
+        .append_pair("code_challenge", &pkce.challenge())
+        .append_pair("code_challenge_method", "S256");
     url
 }
 
@@ -69,11 +111,13 @@ pub fn code_from_redirect(pasted: &str, expected_state: &str) -> Result<String, 
         .ok_or_else(|| AuthError::Login("the redirect carries no code".into()))
 }
 
-/// Redeems `code` and stores the refresh token in `token_cache`. Returns the first access token.
+/// Redeems `code` with the verifier of the `pkce` its authorize URL was made with, and stores the
+/// refresh token in `token_cache`. Returns the first access token.
 pub async fn login(
     ctx: &AuthContext,
     client_secret: Option<&str>,
     code: &str,
+    pkce: &Pkce,
     redirect_uri: &str,
     token_cache: &Path,
 ) -> Result<AccessToken, AuthError> {
@@ -82,6 +126,7 @@ pub async fn login(
         ("grant_type", "authorization_code"),
         ("client_id", ctx.client_id.as_str()),
         ("code", code),
+        ("code_verifier", pkce.verifier()),
         ("redirect_uri", redirect_uri),
         ("scope", scope.as_str()),
     ];
@@ -120,6 +165,12 @@ fn write_cache(path: &Path, refresh_token: &str) -> Result<(), AuthError> {
     file.write_all(&body).map_err(fail)?;
     file.as_file().sync_all().map_err(fail)?;
     file.persist(path).map_err(|err| fail(err.error))?;
+    // The rename is only durable once the directory is: without this a crash can bring back the
+    // old file, whose refresh token Entra has already retired.
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(fail)?;
     Ok(())
 }
 
@@ -183,11 +234,17 @@ impl TokenSource for RefreshToken {
             }
             let response = ctx.request_token(&form).await?;
             if let Some(rotated) = response.refresh_token {
-                // Persist before using the new access token: the old refresh token is now dead.
-                if let Some(path) = &self.token_cache {
-                    write_cache(path, &rotated)?;
+                // The old refresh token is dead now: keep the new one in memory whatever happens
+                // to the cache, so this run goes on (later refreshes use it) instead of failing.
+                *self.current.lock().expect("refresh token poisoned") = rotated.clone();
+                if let Some(path) = &self.token_cache
+                    && let Err(e) = write_cache(path, &rotated)
+                {
+                    tracing::warn!(
+                        "{e}; the rotated refresh token is kept for this run only — fix the \
+                         cache file's directory, or run `msgraph-sync login` again after this run"
+                    );
                 }
-                *self.current.lock().expect("refresh token poisoned") = rotated;
             }
             Ok(response.access)
         })

@@ -8,9 +8,9 @@ mod cache;
 mod certificate;
 mod client_secret;
 mod delegated;
-mod entra;
+pub(crate) mod entra;
 mod error;
-mod managed_identity;
+pub(crate) mod managed_identity;
 mod settings;
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 
-pub use delegated::{authorize_url, code_from_redirect, login};
+pub use delegated::{Pkce, authorize_url, code_from_redirect, login};
 pub use error::{AuthError, EntraRefusal};
 pub use settings::{AuthContext, AuthSettings, Method};
 

@@ -51,6 +51,19 @@ impl TokenService {
             return Err(EntraError::redirect_mismatch(client_id));
         }
         let scope = param("scope")?;
+        // Entra requires PKCE of public clients and SPAs; the mock requires it of everyone, so a
+        // login without it fails its tests. Only S256: `plain` protects nothing.
+        let code_challenge = params
+            .get("code_challenge")
+            .filter(|v| !v.is_empty())
+            .ok_or_else(EntraError::pkce_required)?;
+        if params.get("code_challenge_method").map(String::as_str) != Some("S256") {
+            return Err(EntraError::missing_parameter("code_challenge_method=S256"));
+        }
+        // RFC 7636: a S256 challenge is 43 base64url characters.
+        if code_challenge.len() != 43 {
+            return Err(EntraError::bad_code_challenge());
+        }
         let code = format!("1.AQ{}", random_token(64));
         self.inner
             .store
@@ -63,6 +76,7 @@ impl TokenService {
                     client_id: client_id.clone(),
                     redirect_uri: redirect_uri.clone(),
                     scope: scope.clone(),
+                    code_challenge: code_challenge.clone(),
                     expires_at: Instant::now() + config.code_ttl,
                     redeemed: false,
                 },

@@ -178,6 +178,37 @@ impl EntraError {
         )
     }
 
+    pub fn pkce_required() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            9002325,
+            "Proof Key for Code Exchange is required for cross-origin authorization code \
+             redemption."
+                .into(),
+        )
+    }
+
+    pub fn bad_code_challenge() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            501491,
+            "Invalid size of Code_Challenge parameter.".into(),
+        )
+    }
+
+    pub fn pkce_mismatch() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50148,
+            "The code_verifier does not match the code_challenge supplied in the authorization \
+             request for PKCE."
+                .into(),
+        )
+    }
+
     pub fn invalid_grant() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

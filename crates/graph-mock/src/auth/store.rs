@@ -34,6 +34,8 @@ pub(crate) struct CodeGrant {
     pub client_id: String,
     pub redirect_uri: String,
     pub scope: String,
+    /// PKCE: `BASE64URL(SHA256(verifier))` from the authorize request.
+    pub code_challenge: String,
     pub expires_at: Instant,
     pub redeemed: bool,
 }

@@ -90,7 +90,8 @@ impl TokenService {
                 let code = required(params, "code")?;
                 let redirect_uri = required(params, "redirect_uri")?;
                 self.authenticate_client(params, client_id, &token_urls)?;
-                let scope = self.redeem_code(code, client_id, redirect_uri)?;
+                let verifier = required(params, "code_verifier")?;
+                let scope = self.redeem_code(code, client_id, redirect_uri, verifier)?;
                 let user_id = self.inner.config.user.user_id.clone();
                 Ok(self.delegated_response(client_id, &user_id, &scope, Grant::AuthorizationCode))
             }
@@ -142,6 +143,7 @@ impl TokenService {
         code: &str,
         client_id: &str,
         redirect_uri: &str,
+        code_verifier: &str,
     ) -> Result<String, EntraError> {
         let mut store = self.inner.store.lock().expect("token store poisoned");
         let grant = store
@@ -159,6 +161,9 @@ impl TokenService {
         }
         if grant.redirect_uri != redirect_uri {
             return Err(EntraError::redirect_mismatch(client_id));
+        }
+        if pkce_challenge(code_verifier) != grant.code_challenge {
+            return Err(EntraError::pkce_mismatch());
         }
         grant.redeemed = true;
         Ok(grant.scope.clone())
@@ -261,4 +266,11 @@ fn token_urls(headers: &HeaderMap, tenant: &str, tenant_id: &str) -> Vec<String>
         ));
     }
     urls
+}
+
+/// RFC 7636's S256 transform of a verifier.
+fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
 }
