@@ -9,38 +9,53 @@ use std::fmt::Write;
 use arrow::json::reader::{Tape, TapeElement};
 
 /// Appends the compact JSON text of the value at `idx` to `out`; returns the index after it.
+///
+/// Iterative, with the open containers on a heap stack: a hostile page nested 10^5 deep is
+/// written out like any other value instead of overflowing the decode thread's stack.
 pub(crate) fn write_value(tape: &Tape<'_>, idx: u32, out: &mut String) -> u32 {
-    match tape.get(idx) {
-        TapeElement::StartObject(end) => {
-            out.push('{');
-            let mut cur = idx + 1;
-            let mut first = true;
-            while cur < end {
-                if !first {
-                    out.push(',');
+    // Per open container: whether it is an object, and how many elements (keys and values)
+    // it has had so far, which says whether `,` or `:` comes next.
+    let mut open: Vec<(bool, u32)> = Vec::new();
+    let mut cur = idx;
+    loop {
+        let element = tape.get(cur);
+        if let TapeElement::EndObject(_) | TapeElement::EndList(_) = element
+            && let Some((object, _)) = open.pop()
+        {
+            out.push(if object { '}' } else { ']' });
+            cur += 1;
+        } else {
+            if let Some((object, count)) = open.last_mut() {
+                match (*object, *count) {
+                    (_, 0) => {}
+                    (true, n) if n % 2 == 1 => out.push(':'),
+                    _ => out.push(','),
                 }
-                first = false;
-                cur = write_value(tape, cur, out);
-                out.push(':');
-                cur = write_value(tape, cur, out);
+                *count += 1;
             }
-            out.push('}');
-            end + 1
-        }
-        TapeElement::StartList(end) => {
-            out.push('[');
-            let mut cur = idx + 1;
-            let mut first = true;
-            while cur < end {
-                if !first {
-                    out.push(',');
+            cur = match element {
+                TapeElement::StartObject(_) => {
+                    out.push('{');
+                    open.push((true, 0));
+                    cur + 1
                 }
-                first = false;
-                cur = write_value(tape, cur, out);
-            }
-            out.push(']');
-            end + 1
+                TapeElement::StartList(_) => {
+                    out.push('[');
+                    open.push((false, 0));
+                    cur + 1
+                }
+                scalar => write_scalar(tape, cur, scalar, out),
+            };
         }
+        if open.is_empty() {
+            return cur;
+        }
+    }
+}
+
+/// Appends a value that opens no container; returns the index after it.
+fn write_scalar(tape: &Tape<'_>, idx: u32, element: TapeElement, out: &mut String) -> u32 {
+    match element {
         TapeElement::String(s) => {
             write_str(tape.get_string(s), out);
             idx + 1
@@ -58,7 +73,7 @@ pub(crate) fn write_value(tape: &Tape<'_>, idx: u32, out: &mut String) -> u32 {
             idx + 1
         }
         // The remaining forms only come from `Decoder::serialize`, which decode never uses; the
-        // numeric ones are written for completeness, the end markers cannot start a value.
+        // numeric ones are written for completeness.
         TapeElement::I64(high) => {
             let low = match tape.get(idx + 1) {
                 TapeElement::I32(low) => low as u32 as i64,
@@ -83,11 +98,8 @@ pub(crate) fn write_value(tape: &Tape<'_>, idx: u32, out: &mut String) -> u32 {
             write_float(f64::from(f32::from_bits(v)), out);
             idx + 1
         }
-        TapeElement::Null | TapeElement::EndObject(_) | TapeElement::EndList(_) => {
-            out.push_str("null");
-            idx + 1
-        }
-        // `TapeElement` is non-exhaustive; a future element is kept visible rather than lost.
+        // An end marker cannot start a value; `TapeElement` is non-exhaustive, and a future
+        // element is kept visible rather than lost.
         _ => {
             out.push_str("null");
             idx + 1
@@ -198,6 +210,29 @@ mod tests {
             let mut out = String::new();
             write_str(s, &mut out);
             assert_eq!(out, serde_json::to_string(s).unwrap(), "{s:?}");
+        }
+    }
+
+    /// Issue 15, item 5: a value nested 10^5 deep (a hostile page) comes back whole on a
+    /// test thread's 2 MiB stack; the recursive writer overflowed it.
+    #[test]
+    fn nesting_of_any_depth_is_written_without_recursion() {
+        let depth = 100_000;
+        let deep = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        let nested_objects = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+        for value in [deep, nested_objects] {
+            let input = format!("{{\"v\": {value}}}");
+            let schema = Arc::new(arrow::datatypes::Schema::new(vec![Field::new(
+                "v",
+                DataType::Utf8,
+                true,
+            )]));
+            let mut reader = ReaderBuilder::new(schema)
+                .with_decoder_factory(Arc::new(TextFactory))
+                .build(input.as_bytes())
+                .unwrap();
+            let batch = reader.next().unwrap().unwrap();
+            assert_eq!(batch.column(0).as_string::<i32>().value(0), value);
         }
     }
 
