@@ -63,8 +63,11 @@ impl Cloud {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config is not valid JSON or misses a field: {0}")]
-    Parse(#[source] serde_json::Error),
+    /// Shown without the values serde_json quotes (a secret given the wrong type would be
+    /// echoed); the line and column still say where. Deliberately not a `#[source]`: error
+    /// chains would print the unredacted text.
+    #[error("config is not valid JSON or misses a field: {}", redacted_json_error(.0))]
+    Parse(serde_json::Error),
     #[error("reading config {path}: {source}")]
     Io {
         path: String,
@@ -86,6 +89,61 @@ pub enum ConfigError {
     },
     #[error("config field `{field}` must not be empty")]
     Missing { field: &'static str },
+}
+
+/// serde_json's message with every quoted value replaced by `"…"`: `invalid type: string "…",
+/// expected u32 at line 3 column 18`. Names in backticks stay when they look like a setting
+/// (`snake_case`), as typos need them; any other (a secret pasted where a key belongs, which
+/// serde_json reports as an unknown field before the syntax error after it) becomes `…`.
+pub fn redacted_json_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find(['"', '`']) {
+        let quote = rest.as_bytes()[at] as char;
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let end = match quote {
+            // serde_json writes a quoted value with Debug-style escapes.
+            '"' => closing_quote(rest),
+            _ => rest.find('`'),
+        };
+        let Some(end) = end else {
+            out.push('…');
+            return out;
+        };
+        let inner = &rest[..end];
+        match quote == '`' && looks_like_setting(inner) {
+            true => out.push_str(inner),
+            false => out.push('…'),
+        }
+        out.push(quote);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The index of the `"` closing a Debug-escaped string that starts at `text`.
+fn closing_quote(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match (escaped, c) {
+            (true, _) => escaped = false,
+            (false, '\\') => escaped = true,
+            (false, '"') => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn looks_like_setting(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Validated configuration. Build it with [`Config::from_json`] / [`Config::from_path`].
@@ -464,6 +522,36 @@ mod tests {
 
     const TAP_CONFIG: &str = r#"{"tenant_id":"t","client_id":"c","client_secret":"s3cret",
         "start_date":"2024-01-01T00:00:00Z"}"#;
+
+    /// A secret given where a number belongs is not repeated; where the mistake is still is.
+    #[test]
+    fn parse_errors_do_not_repeat_values() {
+        let err = serde_json::from_str::<u32>(r#""s3cret \"quoted\" tail""#).unwrap_err();
+        assert!(err.to_string().contains("s3cret"), "serde_json quotes it");
+        let shown = redacted_json_error(&err);
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("tail"),
+            "{shown}"
+        );
+        assert!(shown.contains("line 1 column"), "{shown}");
+        // A secret where a key belongs is reported as an unknown field: its name is hidden,
+        // a mistyped setting's is not.
+        let err = serde_json::from_str::<TypoProbe>(r#"{"S3cr3t~x.Y"}"#).unwrap_err();
+        assert!(!redacted_json_error(&err).contains("S3cr3t"), "{err}");
+        let err = serde_json::from_str::<TypoProbe>(r#"{"page_sise": 1}"#).unwrap_err();
+        let shown = redacted_json_error(&err);
+        assert!(
+            shown.contains("`page_sise`") && shown.contains("`page_size`"),
+            "{shown}"
+        );
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct TypoProbe {
+        page_size: Option<u32>,
+    }
 
     #[test]
     fn tap_ms_graph_config_reads_unchanged_with_defaults() {

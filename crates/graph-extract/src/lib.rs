@@ -12,6 +12,8 @@ mod chain;
 pub mod config;
 pub mod error;
 mod extract;
+#[cfg(test)]
+mod fuzz;
 pub mod http;
 mod incremental;
 pub mod limits;

@@ -5,6 +5,7 @@
 
 mod azurite;
 mod duckdb;
+pub mod fuzz;
 mod process;
 mod s3;
 mod tools;

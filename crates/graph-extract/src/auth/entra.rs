@@ -65,23 +65,33 @@ impl AuthContext {
         let endpoint = self.token_url();
         let (status, body) =
             super::token_answer(self.http.post(&endpoint).form(form), &endpoint).await?;
-        if (200..300).contains(&status) {
-            let raw: RawSuccess =
-                serde_json::from_slice(&body).map_err(|err| AuthError::UnexpectedResponse {
-                    endpoint: endpoint.clone(),
-                    status,
-                    reason: err.to_string(),
-                })?;
-            return Ok(TokenResponse {
-                access: AccessToken {
-                    secret: raw.access_token,
-                    expires_at: super::expires_after(SystemTime::now(), raw.expires_in),
-                },
-                refresh_token: raw.refresh_token,
-            });
-        }
-        Err(parse_refusal(&endpoint, status, &body))
+        read_token_answer(&endpoint, status, &body, SystemTime::now())
     }
+}
+
+/// The token endpoint's answer: the tokens, or Entra's refusal (AADSTS code, description).
+pub(crate) fn read_token_answer(
+    endpoint: &str,
+    status: u16,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<TokenResponse, AuthError> {
+    if !(200..300).contains(&status) {
+        return Err(parse_refusal(endpoint, status, body));
+    }
+    let raw: RawSuccess =
+        serde_json::from_slice(body).map_err(|err| AuthError::UnexpectedResponse {
+            endpoint: endpoint.to_owned(),
+            status,
+            reason: crate::config::redacted_json_error(&err),
+        })?;
+    Ok(TokenResponse {
+        access: AccessToken {
+            secret: raw.access_token,
+            expires_at: super::expires_after(now, raw.expires_in),
+        },
+        refresh_token: raw.refresh_token,
+    })
 }
 
 pub(crate) fn parse_refusal(endpoint: &str, status: u16, body: &[u8]) -> AuthError {

@@ -86,41 +86,51 @@ impl TokenSource for ManagedIdentity {
                 None => request.header("Metadata", "true"),
             };
             let (status, body) = super::token_answer(request, endpoint).await?;
-            if !(200..300).contains(&status) {
-                let message = serde_json::from_slice::<Refusal>(&body)
-                    .ok()
-                    .and_then(|r| {
-                        let text = r.error_description.or(r.message)?;
-                        Some(match r.error {
-                            Some(error) => format!("{error}: {text}"),
-                            None => text,
-                        })
-                    })
-                    .unwrap_or_else(|| "no error description".to_owned());
-                let message = message.lines().next().unwrap_or_default().to_owned();
-                return Err(AuthError::ManagedIdentity { status, message });
-            }
-            let answer: Answer =
-                serde_json::from_slice(&body).map_err(|err| AuthError::UnexpectedResponse {
-                    endpoint: endpoint.to_owned(),
-                    status,
-                    reason: err.to_string(),
-                })?;
-            let expires_at = match (answer.expires_in, answer.expires_on) {
-                (Some(seconds), _) => super::expires_after(SystemTime::now(), seconds),
-                (None, Some(unix)) => super::expires_on(SystemTime::now(), unix),
-                (None, None) => {
-                    return Err(AuthError::UnexpectedResponse {
-                        endpoint: endpoint.to_owned(),
-                        status,
-                        reason: "no expires_in or expires_on".to_owned(),
-                    });
-                }
-            };
-            Ok(AccessToken {
-                secret: answer.access_token,
-                expires_at,
-            })
+            read_identity_answer(endpoint, status, &body, SystemTime::now())
         })
     }
+}
+
+/// The identity endpoint's answer: the token with its expiry, or the refusal's first line.
+pub(crate) fn read_identity_answer(
+    endpoint: &str,
+    status: u16,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<AccessToken, AuthError> {
+    if !(200..300).contains(&status) {
+        let message = serde_json::from_slice::<Refusal>(body)
+            .ok()
+            .and_then(|r| {
+                let text = r.error_description.or(r.message)?;
+                Some(match r.error {
+                    Some(error) => format!("{error}: {text}"),
+                    None => text,
+                })
+            })
+            .unwrap_or_else(|| "no error description".to_owned());
+        let message = message.lines().next().unwrap_or_default().to_owned();
+        return Err(AuthError::ManagedIdentity { status, message });
+    }
+    let answer: Answer =
+        serde_json::from_slice(body).map_err(|err| AuthError::UnexpectedResponse {
+            endpoint: endpoint.to_owned(),
+            status,
+            reason: crate::config::redacted_json_error(&err),
+        })?;
+    let expires_at = match (answer.expires_in, answer.expires_on) {
+        (Some(seconds), _) => super::expires_after(now, seconds),
+        (None, Some(unix)) => super::expires_on(now, unix),
+        (None, None) => {
+            return Err(AuthError::UnexpectedResponse {
+                endpoint: endpoint.to_owned(),
+                status,
+                reason: "no expires_in or expires_on".to_owned(),
+            });
+        }
+    };
+    Ok(AccessToken {
+        secret: answer.access_token,
+        expires_at,
+    })
 }

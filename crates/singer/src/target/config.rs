@@ -22,8 +22,13 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("target config is not valid JSON or has a wrong field: {0}")]
-    Parse(#[source] serde_json::Error),
+    /// Without the values serde_json quotes (see `redacted_json_error`); not a `#[source]`,
+    /// so error chains cannot print them either.
+    #[error(
+        "target config is not valid JSON or has a wrong field: {}",
+        graph_extract::config::redacted_json_error(.0)
+    )]
+    Parse(serde_json::Error),
     #[error("target config field `{field}` is `{value}`; allowed: {allowed}")]
     Invalid {
         field: &'static str,
@@ -100,7 +105,8 @@ fn number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Erro
             .trim()
             .parse()
             .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("`{t}` is not a whole number"))),
+            // The value is not repeated: a secret pasted into the wrong setting must not be.
+            .map_err(|_| serde::de::Error::custom("a text that is not a whole number")),
     }
 }
 
