@@ -128,6 +128,11 @@ impl MockServer {
         self.state.truth(only)
     }
 
+    /// Access tokens the identity endpoint issued so far, every grant together.
+    pub fn tokens_issued(&self) -> u64 {
+        self.state.tokens.total_tokens_issued()
+    }
+
     /// Requests answered so far, by stream and status.
     pub fn requests(&self) -> RequestCounts {
         self.state.requests.snapshot()

@@ -1,5 +1,6 @@
-//! `cargo xtask bench [sink|extract|memory|singer|incremental|all] [--quick]`: side-by-side figures written to
-//! BENCHMARKS.md (each section between its markers, hand-written text kept) and `bench/*.json`.
+//! `cargo xtask bench [sink|extract|memory|singer|incremental|soak|all] [--quick]`: side-by-side
+//! figures written to BENCHMARKS.md (the soak to RELIABILITY.md; each section between its markers,
+//! hand-written text kept) and `bench/*.json`.
 //!
 //! The full run builds release binaries and writes into the repository; `--quick` (CI smoke)
 //! builds with the dev profile, uses small sizes and writes under `<target>/bench-quick/`.
@@ -18,6 +19,7 @@ mod memory;
 mod report;
 mod singer;
 mod sink;
+mod soak;
 mod tools;
 
 use crate::test::workspace_root;
@@ -29,6 +31,7 @@ pub enum Section {
     Extract,
     Memory,
     Incremental,
+    Soak,
     All,
 }
 
@@ -92,20 +95,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(dir) => root.join(dir),
         None => root.join("target"),
     };
-    let (work, out_md, out_json) = match args.quick {
+    let (work, out_docs, out_json) = match args.quick {
         true => {
             let out = target.join("bench-quick");
-            (
-                target.join("bench-work-quick"),
-                out.join("BENCHMARKS.md"),
-                out,
-            )
+            (target.join("bench-work-quick"), out.clone(), out)
         }
-        false => (
-            target.join("bench-work"),
-            root.join("BENCHMARKS.md"),
-            root.join("bench"),
-        ),
+        false => (target.join("bench-work"), root.clone(), root.join("bench")),
     };
     std::fs::create_dir_all(&work)?;
     std::fs::create_dir_all(&out_json)?;
@@ -116,6 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Section::Extract,
             Section::Memory,
             Section::Incremental,
+            Section::Soak,
         ],
         s => vec![s],
     };
@@ -127,7 +123,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if sections.contains(&Section::Memory) {
         wanted.extend(["graph-mock", "msgraph-sync"]);
     }
-    if sections.contains(&Section::Incremental) && !wanted.contains(&"msgraph-sync") {
+    if (sections.contains(&Section::Incremental) || sections.contains(&Section::Soak))
+        && !wanted.contains(&"msgraph-sync")
+    {
         wanted.push("msgraph-sync");
     }
     let mut bins = match args.prebuilt {
@@ -162,9 +160,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let started = std::time::Instant::now();
     let mut machine = report::machine(&ctx, profile);
-    let mut doc = std::fs::read_to_string(&out_md).unwrap_or_default();
     for section in sections {
         let name = report::section_name(section);
+        let out_md = out_docs.join(report::document(section));
+        let doc = std::fs::read_to_string(&out_md).unwrap_or_default();
         eprintln!("xtask bench: {name}");
         let (data, markdown) = match section {
             Section::Sink => sink::run(&ctx)?,
@@ -172,6 +171,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Section::Extract => extract::run(&ctx)?,
             Section::Memory => memory::run(&ctx)?,
             Section::Incremental => incremental::run(&ctx)?,
+            Section::Soak => soak::run(&ctx)?,
             Section::All => unreachable!("expanded above"),
         };
         if machine["peers"].as_str().is_none_or(str::is_empty) {
@@ -180,15 +180,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let json = serde_json::json!({"machine": machine, "quick": ctx.quick, "runs": ctx.runs, "data": data});
         let path = out_json.join(format!("{name}.json"));
         std::fs::write(&path, serde_json::to_string_pretty(&json)?)?;
-        doc = report::splice(&doc, name, &report::stamp(&machine, &markdown));
+        let doc = report::splice(&doc, name, &report::stamp(&machine, &markdown));
         // Written after every section, so a long run that fails late keeps what it measured.
         std::fs::write(&out_md, &doc)?;
         eprintln!("xtask bench: {name} -> {}", path.display());
     }
     eprintln!(
-        "xtask bench: done in {:.0} s; report {}",
+        "xtask bench: done in {:.0} s; reports in {}",
         started.elapsed().as_secs_f64(),
-        out_md.display()
+        out_docs.display()
     );
     Ok(())
 }

@@ -15,7 +15,16 @@ pub fn section_name(section: Section) -> &'static str {
         Section::Extract => "extract",
         Section::Memory => "memory",
         Section::Incremental => "incremental",
+        Section::Soak => "soak",
         Section::All => "all",
+    }
+}
+
+/// The document a section's figure goes to: the soak is a reliability figure, not a speed one.
+pub fn document(section: Section) -> &'static str {
+    match section {
+        Section::Soak => "RELIABILITY.md",
+        _ => "BENCHMARKS.md",
     }
 }
 

@@ -8,6 +8,7 @@ mod gen_pages;
 mod incremental;
 mod rusage;
 mod sink;
+mod soak;
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +30,8 @@ enum Command {
     Extract(extract::Args),
     /// A full sync, an incremental one after a mutation, and a full-refresh compare.
     Incremental(incremental::Args),
+    /// A full sync of every stream under every fault at once, compared with the mock's truth.
+    Soak(soak::Args),
     /// Run a workload and write its own peak RSS and CPU time (see rusage.rs for why).
     Rusage(rusage::Args),
 }
@@ -42,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sink(args) => runtime(args.threads)?.block_on(sink::run(args))?,
         Command::Extract(args) => runtime(0)?.block_on(extract::run(args))?,
         Command::Incremental(args) => runtime(0)?.block_on(incremental::run(args))?,
+        Command::Soak(args) => runtime(0)?.block_on(soak::run(args))?,
     };
     println!("{value}");
     Ok(())
