@@ -7,37 +7,17 @@ use std::fs;
 use stream_spec::{Catalog, FieldType, PageSize, StreamKind, StreamSpec};
 use xtask::gen_schemas::{self, csdl::Model, reports, types};
 
-const ALL_STREAMS: [&str; 29] = [
-    "users",
-    "applications",
-    "service_principals",
-    "groups",
-    "group_member",
-    "group_owner",
-    "teams",
-    "channels",
-    "team_member",
-    "chats",
-    "chat_messages",
-    "mail_messages",
-    "calendar_events",
-    "contacts",
-    "drives",
-    "drive_items",
-    "audit_logs_directory",
-    "audit_logs_signins",
-    "conditional_access_policies",
-    "directory_roles",
-    "directory_role_templates",
-    "directory_role_member",
-    "subscribed_skus",
-    "office365_active_user_detail",
-    "email_activity_user_detail",
-    "mailbox_usage_detail",
-    "onedrive_usage_account_detail",
-    "sharepoint_site_usage_detail",
-    "teams_user_activity_user_detail",
-];
+/// The streams the catalog declares: one `catalog/<stream>.toml` each.
+fn catalog_streams() -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(gen_schemas::default_catalog_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    names
+}
 
 fn committed() -> Catalog {
     Catalog::from_dir(&gen_schemas::default_schemas_dir()).expect("schemas/ loads")
@@ -57,8 +37,11 @@ fn read_dir_texts(dir: &std::path::Path) -> BTreeMap<String, String> {
 
 #[test]
 fn committed_schemas_are_what_the_generator_writes() {
-    let files = gen_schemas::generate(&gen_schemas::default_metadata_dir())
-        .expect("generator runs on ../shared/msgraph");
+    let files = gen_schemas::generate(
+        &gen_schemas::default_metadata_dir(),
+        &gen_schemas::default_catalog_dir(),
+    )
+    .expect("generator runs on catalog/ and ../shared/msgraph");
     let out = tempfile::tempdir().unwrap();
     gen_schemas::write(out.path(), &files).unwrap();
     let fresh = read_dir_texts(out.path());
@@ -83,9 +66,7 @@ fn every_stream_is_declared_once() {
         .map(|s| s.stream.as_str())
         .collect();
     names.sort();
-    let mut expected = ALL_STREAMS.to_vec();
-    expected.sort();
-    assert_eq!(names, expected);
+    assert_eq!(names, catalog_streams());
     for spec in catalog.streams() {
         if let Some(parent) = &spec.parent {
             catalog.get(&parent.stream).expect("parent stream declared");
@@ -231,7 +212,7 @@ fn mixed_member_streams_carry_the_odata_type() {
 }
 
 #[test]
-fn report_streams_follow_reports_md() {
+fn report_streams_follow_their_catalog_columns() {
     let catalog = committed();
     let mailbox = catalog.get("mailbox_usage_detail").unwrap();
     assert_eq!(mailbox.kind, StreamKind::Report);
@@ -286,12 +267,29 @@ fn report_column_rule() {
 }
 
 #[test]
-fn a_report_section_with_a_misnamed_column_is_refused() {
-    let md = "# x\n\n## some_report\n\n- Graph path: `/reports/getX(period='D7')`\n\
-              - Suggested primary key: report_refresh_date\n- Columns (2):\n\
-              \x20 - Report Refresh Date -> report_refresh_date\n  - Site URL -> url\n";
-    let err = reports::report_streams(md).unwrap_err();
-    assert!(format!("{err:#}").contains("Site URL"), "{err:#}");
+fn a_catalog_entry_with_a_mistake_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| fs::write(dir.path().join(name), text).unwrap();
+    write(
+        "some_report.toml",
+        "kind = \"report\"\npath = \"/reports/getX(period='D7')\"\nprimary_key = [\"site_id\"]\n\
+         page_size = \"unsupported\"\npermission = \"Reports.Read.All\"\n\
+         columns = [\"Report Refresh Date\", \"Site URL\"]\n[incremental]\nmethod = \"append\"\n",
+    );
+    let err = gen_schemas::generate(&gen_schemas::default_metadata_dir(), dir.path()).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("some_report.toml") && text.contains("`site_id`"),
+        "{text}"
+    );
+
+    write("some_report.toml", "kind = \"report\"\npth = \"/x\"\n");
+    let err = gen_schemas::generate(&gen_schemas::default_metadata_dir(), dir.path()).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("some_report.toml") && text.contains("pth"),
+        "{text}"
+    );
 }
 
 const SMALL_CSDL: &str = r#"<?xml version="1.0"?>
@@ -343,7 +341,7 @@ fn csdl_inheritance_types_and_recursion() {
 #[test]
 fn a_missing_metadata_dir_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let err = gen_schemas::generate(dir.path()).unwrap_err();
+    let err = gen_schemas::generate(dir.path(), &gen_schemas::default_catalog_dir()).unwrap_err();
     let text = format!("{err:#}");
     assert!(
         text.contains("cleanMetadata.xml") && text.contains("--metadata"),

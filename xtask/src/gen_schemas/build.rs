@@ -1,30 +1,28 @@
-//! Entity stream declarations: the catalog table joined with the CSDL types.
+//! Entity stream declarations: a catalog entry joined with the CSDL types.
 
 use anyhow::{Context, bail};
-use stream_spec::{
-    Bookmark, DeltaQuery, Field, FieldType, Folders, Incremental, ParentRef, StreamSpec, snake_case,
-};
+use stream_spec::{Field, FieldType, StreamSpec, snake_case};
 
+use super::catalog::Entry;
 use super::csdl::{Model, Property};
-use super::streams::{
-    CONVERSATION_MEMBER_SUBTYPE, IncrementalDef, MIXED_DIRECTORY_PROPERTIES, MIXED_DIRECTORY_TYPES,
-    STREAMS, Shape, StreamDef,
+use super::shapes::{
+    CONVERSATION_MEMBER_SUBTYPE, MIXED_DIRECTORY_PROPERTIES, MIXED_DIRECTORY_TYPES, Shape,
 };
 use super::types;
 
-/// Declarations for every entity stream of [`STREAMS`], in table order.
-pub fn entity_specs(model: &Model) -> anyhow::Result<Vec<StreamSpec>> {
-    STREAMS
-        .iter()
-        .map(|def| entity_spec(model, def).with_context(|| format!("stream `{}`", def.stream)))
-        .collect()
-}
-
-fn entity_spec(model: &Model, def: &StreamDef) -> anyhow::Result<StreamSpec> {
-    let properties = properties(model, def)?;
-    for (excluded, _) in def.exclude {
-        if !properties.iter().any(|p| &p.name == excluded) {
-            bail!("excluded property `{excluded}` is not on {}", def.entity);
+/// The declaration of the entity stream `stream`.
+pub fn entity_spec(model: &Model, stream: &str, def: &Entry) -> anyhow::Result<StreamSpec> {
+    let entity = def
+        .entity
+        .as_deref()
+        .context("no `entity`: name the CSDL type, e.g. entity = \"microsoft.graph.device\"")?;
+    let properties = properties(model, entity, def.shape)?;
+    for excluded in &def.exclude {
+        if !properties.iter().any(|p| p.name == excluded.property) {
+            bail!(
+                "excluded property `{}` is not on {entity}",
+                excluded.property
+            );
         }
     }
     let mut fields: Vec<Field> = Vec::new();
@@ -37,77 +35,41 @@ fn entity_spec(model: &Model, def: &StreamDef) -> anyhow::Result<StreamSpec> {
             nullable: true,
         });
     }
-    let parent_column = def.parent.map(|(_, column)| column);
+    let parent_column = def.parent.as_ref().map(|p| p.column.as_str());
     for p in properties
         .iter()
-        .filter(|p| !def.exclude.iter().any(|(x, _)| *x == p.name))
+        .filter(|p| !def.exclude.iter().any(|x| x.property == p.name))
     {
         let mut field = types::field(model, p);
         if Some(field.name.as_str()) == parent_column {
             // chatMessage.chatId: the parent column arrow-sink adds carries the same id.
             continue;
         }
-        if def.primary_key.contains(&field.name.as_str()) {
+        if def.primary_key.contains(&field.name) {
             field.nullable = false;
         }
         fields.push(field);
     }
-    let parent = def.parent.map(|(stream, column)| ParentRef {
-        stream: stream.into(),
-        column: column.into(),
-    });
     Ok(StreamSpec {
-        stream: def.stream.into(),
+        stream: stream.into(),
         kind: def.kind,
-        path: def.path.into(),
-        parent,
-        primary_key: def.primary_key.iter().map(|k| k.to_string()).collect(),
-        query: pairs(def.query),
+        path: def.path.clone(),
+        parent: def.parent.clone(),
+        primary_key: def.primary_key.clone(),
+        query: def.query.clone(),
         page_size: def.page_size,
-        entity: Some(def.entity.into()),
-        permission: def.permission.into(),
+        entity: Some(entity.into()),
+        permission: def.permission.clone(),
         outlook_mailbox_limit: def.outlook_mailbox_limit,
-        incremental: incremental(&def.incremental),
+        incremental: def.incremental.clone(),
         fields,
     })
 }
 
-fn pairs(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn incremental(def: &IncrementalDef) -> Incremental {
-    match def {
-        IncrementalDef::Compare => Incremental::Compare,
-        IncrementalDef::Delta(d) => Incremental::Delta(DeltaQuery {
-            path: d.path.into(),
-            folders: d.folders.map(|f| Folders {
-                path: f.path.into(),
-                children: f.children.map(str::to_string),
-                query: pairs(f.query),
-                default_path: f.default_path.map(str::to_string),
-            }),
-            tombstone: d.tombstone.into(),
-            select: d.select,
-            window: d.window,
-        }),
-        IncrementalDef::Bookmark(b) => Incremental::Bookmark(Bookmark {
-            property: b.property.into(),
-            overlap_minutes: b.overlap_minutes,
-            retention_days: b.retention_days,
-            operator: b.operator,
-            order_by: b.order_by.map(str::to_string),
-        }),
-    }
-}
-
 /// The structural properties a stream declares, before exclusions.
-fn properties(model: &Model, def: &StreamDef) -> anyhow::Result<Vec<Property>> {
-    let mut out = model.all_properties(def.entity)?;
-    match def.shape {
+fn properties(model: &Model, entity: &str, shape: Shape) -> anyhow::Result<Vec<Property>> {
+    let mut out = model.all_properties(entity)?;
+    match shape {
         Shape::Entity => {}
         Shape::MixedDirectoryObjects => {
             for name in MIXED_DIRECTORY_PROPERTIES {

@@ -1,11 +1,11 @@
-//! `cargo xtask gen-schemas`: writes `schemas/<stream>.json` from Microsoft's CSDL
-//! (`cleanMetadata.xml`), the usage-report notes (`reports.md`) and the catalog table in
-//! [`streams`].
+//! `cargo xtask gen-schemas`: writes `schemas/<stream>.json` from the hand-written
+//! `catalog/<stream>.toml` (see [`catalog`]) and Microsoft's CSDL (`cleanMetadata.xml`).
 
 mod build;
+pub mod catalog;
 pub mod csdl;
 pub mod reports;
-pub mod streams;
+pub mod shapes;
 pub mod types;
 
 use std::collections::BTreeMap;
@@ -14,13 +14,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, ensure};
 
-pub use build::entity_specs;
+pub use build::entity_spec;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Directory holding cleanMetadata.xml and reports.md [default: <workspace>/../shared/msgraph]
+    /// Directory holding cleanMetadata.xml [default: <workspace>/../shared/msgraph]
     #[arg(long, value_name = "DIR")]
     pub metadata: Option<PathBuf>,
+    /// The stream declarations' sources, one <stream>.toml each [default: <workspace>/catalog]
+    #[arg(long, value_name = "DIR")]
+    pub catalog: Option<PathBuf>,
     /// Where to write the declarations [default: <workspace>/schemas]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -29,7 +32,8 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let metadata = args.metadata.unwrap_or_else(default_metadata_dir);
     let out = args.out.unwrap_or_else(default_schemas_dir);
-    let files = generate(&metadata)?;
+    let catalog = args.catalog.unwrap_or_else(default_catalog_dir);
+    let files = generate(&metadata, &catalog)?;
     write(&out, &files)?;
     println!(
         "wrote {} stream declarations to {}",
@@ -56,22 +60,31 @@ pub fn default_schemas_dir() -> PathBuf {
     workspace_root().join("schemas")
 }
 
-/// File name (`users.json`) -> file text, for every stream.
-pub fn generate(metadata_dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let read = |name: &str| {
-        let path = metadata_dir.join(name);
-        fs::read_to_string(&path).with_context(|| {
-            format!(
-                "cannot read {} (pass --metadata DIR, the folder with cleanMetadata.xml and reports.md)",
-                path.display()
-            )
-        })
-    };
-    let xml = read("cleanMetadata.xml")?;
-    let markdown = read("reports.md")?;
+pub fn default_catalog_dir() -> PathBuf {
+    workspace_root().join("catalog")
+}
+
+/// File name (`users.json`) -> file text, for every stream of the catalog.
+pub fn generate(
+    metadata_dir: &Path,
+    catalog_dir: &Path,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let path = metadata_dir.join("cleanMetadata.xml");
+    let xml = fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {} (pass --metadata DIR, the folder with cleanMetadata.xml)",
+            path.display()
+        )
+    })?;
     let model = csdl::Model::parse(&xml).context("parsing cleanMetadata.xml")?;
-    let mut specs = entity_specs(&model)?;
-    specs.extend(reports::report_streams(&markdown)?);
+    let mut specs = Vec::new();
+    for (stream, entry) in catalog::load(catalog_dir)? {
+        let spec = match entry.kind {
+            stream_spec::StreamKind::Report => reports::report_spec(&stream, &entry),
+            _ => entity_spec(&model, &stream, &entry),
+        };
+        specs.push(spec.with_context(|| format!("catalog/{stream}.toml"))?);
+    }
 
     let mut files = BTreeMap::new();
     for spec in specs {
