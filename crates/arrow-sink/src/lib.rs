@@ -1,4 +1,31 @@
 //! Declared schema -> Arrow -> partitioned Parquet on any object store. Knows nothing about HTTP.
+//!
+//! A run: [`SinkRun::start`] on a [`Landing`], pages in through [`SinkRun::sender`], then
+//! [`SinkRun::finish`], which commits the run's files, state and [`Manifest`] (the landing
+//! contract: rows carry `_run_id` and `_change`, runs only append).
+//!
+//! ```
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use arrow_sink::{Landing, PageInput, RunInput, SinkOptions, SinkRun};
+//!
+//! let landing = Landing::open("memory:///lake")?; // or a directory, s3://, az://, gs://
+//! let users = stream_spec::StreamSpec::from_json("users", r#"{
+//!     "stream": "users", "kind": "collection", "path": "/users", "primary_key": ["id"],
+//!     "page_size": {"cap": 999}, "permission": "User.Read.All",
+//!     "fields": [{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
+//!                {"graph": "displayName", "name": "display_name", "type": "utf8", "nullable": true}]
+//! }"#)?;
+//! let run = SinkRun::start(&landing, &[users], SinkOptions::default()).await?;
+//! let page = r#"{"value": [{"id": "u1", "displayName": "Ada"}, {"id": "u2", "extra": 1}]}"#;
+//! run.sender("users")?
+//!     .send(PageInput { parent_id: None, body: page.into(), chain_pages: None })
+//!     .await?;
+//! let manifest = run.finish(RunInput::default()).await?;
+//! let users = &manifest.streams["users"];
+//! assert_eq!((users.rows, users.changes.inserts), (2, 2));
+//! assert_eq!(users.report.new_properties.get("extra"), Some(&1)); // kept in `_extra`
+//! # Ok(()) }
+//! ```
 
 pub mod allocator;
 pub mod change;

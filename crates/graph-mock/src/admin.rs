@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::mutate::mutate;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::tenant::{Mutation, MutationOutcome};
 use crate::truth::TruthFilter;
 

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::graph::{self, GraphRequest};
 use crate::response::{GraphResponse, RequestIds};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Graph's limit of requests in one batch.
 pub(crate) const MAX_BATCH: usize = 20;

@@ -14,7 +14,7 @@ use crate::graph::GraphRequest;
 use crate::ids::{combine, hash_str};
 use crate::paging::{self, GraphQuery};
 use crate::response::{GraphResponse, RequestIds};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::tenant::{FolderKind, ParentRow, RowRef, Tenant, event_span};
 
 /// Which delta endpoint: what is in scope, how deletions look, what an expired token answers.

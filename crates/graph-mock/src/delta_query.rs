@@ -9,7 +9,7 @@ use crate::delta::{DeltaSource, DeltaTarget};
 use crate::graph::GraphRequest;
 use crate::paging::{self, GraphQuery};
 use crate::response::{GraphResponse, RequestIds};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Outlook's page size when the client states no preference.
 pub(crate) const OUTLOOK_DEFAULT_PAGE: u64 = 10;

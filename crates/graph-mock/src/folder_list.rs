@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::paging::{self, Cursor, GraphQuery};
 use crate::response::{GraphResponse, RequestIds};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::tenant::{FolderKind, ParentRow, RowRef};
 
 const DEFAULT_PAGE: u64 = 10;

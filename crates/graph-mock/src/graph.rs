@@ -11,7 +11,7 @@ use crate::delta::{DeltaSource, DeltaTarget};
 use crate::folder_list::FolderListing;
 use crate::paging::{self, GraphQuery};
 use crate::response::{GraphResponse, RequestIds, Transport};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::tenant::{FolderKind, ParentRow};
 use crate::truth::{Outcome, ParentRefusal, parent_refusal};
 use crate::{batch, delta, folder_list, mailbox, reports};

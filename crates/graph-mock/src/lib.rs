@@ -34,6 +34,7 @@ mod paging;
 mod reports;
 mod response;
 mod server;
+mod state;
 mod tenant;
 mod truth;
 

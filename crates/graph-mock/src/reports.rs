@@ -11,7 +11,7 @@ use serde_json::Value;
 use stream_spec::{StreamKind, StreamSpec};
 
 use crate::response::{GraphResponse, RequestIds};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::tenant::RowRef;
 
 pub(crate) const DOWNLOAD_ROUTE: &str = "/_download/reports/{stream}";

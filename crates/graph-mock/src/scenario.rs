@@ -7,7 +7,8 @@
 
 use crate::changes::{ExpectedChanges, diff};
 use crate::mutate::{MutateError, mutate};
-use crate::server::{AppState, MockServer};
+use crate::server::MockServer;
+use crate::state::AppState;
 use crate::tenant::{Mutation, Tenant};
 use crate::truth::TruthFilter;
 

@@ -21,35 +21,16 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 use crate::auth::TokenService;
-use crate::changes::{self, Snapshot};
+use crate::changes::Snapshot;
 use crate::config::MockConfig;
 use crate::faults::FaultEngine;
 use crate::graph::{self, GraphRequest};
 use crate::mutate::{MutateError, mutate};
 use crate::response::{GraphResponse, Transport};
+use crate::state::AppState;
 use crate::tenant::{Mutation, MutationOutcome, Tenant};
-use crate::truth::{self, RequestCounts, RequestLog, Truth, TruthFilter};
+use crate::truth::{RequestCounts, RequestLog, Truth, TruthFilter};
 use crate::{admin, reports};
-
-/// Shared by every handler.
-pub(crate) struct AppState {
-    pub tenant: Tenant,
-    pub faults: FaultEngine,
-    pub requests: RequestLog,
-    pub tokens: TokenService,
-    pub base_url: String,
-    pub graph_url: String,
-}
-
-impl AppState {
-    pub fn truth(&self, only: &TruthFilter) -> Truth {
-        truth::compute(&self.tenant, &self.faults.faults, only)
-    }
-
-    pub fn snapshot(&self, only: &TruthFilter) -> Snapshot {
-        changes::snapshot(&self.tenant, &self.faults.faults, only)
-    }
-}
 
 /// Marks a response whose connection must close without an answer.
 #[derive(Clone, Copy)]

@@ -2,6 +2,26 @@
 //!
 //! graph-extract, arrow-sink and graph-mock all read streams through this crate, so a declaration is
 //! never parsed twice in two ways. No HTTP and no Arrow here.
+//!
+//! ```
+//! use stream_spec::{Catalog, PageSize, StreamSpec};
+//!
+//! // The shipped streams, compiled in from schemas/*.json.
+//! let catalog = Catalog::embedded();
+//! let mail = catalog.get("mail_messages")?;
+//! assert_eq!(mail.primary_key, ["id", "user_id"]);
+//! assert_eq!(mail.parent.as_ref().map(|p| p.stream.as_str()), Some("users"));
+//!
+//! // A declaration is plain JSON; reading one checks it (keys among the fields, names, ...).
+//! let devices = StreamSpec::from_json("devices", r#"{
+//!     "stream": "devices", "kind": "collection", "path": "/devices", "primary_key": ["id"],
+//!     "page_size": {"cap": 999}, "permission": "Device.Read.All",
+//!     "fields": [{"graph": "id", "name": "id", "type": "utf8", "nullable": false}]
+//! }"#)?;
+//! assert_eq!(devices.page_size.top(5000), Some(999));
+//! assert!(StreamSpec::from_json("x", r#"{"stream": "x"}"#).is_err());
+//! # Ok::<(), stream_spec::SpecError>(())
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::Path;
