@@ -10,4 +10,5 @@ mod demo;
 mod incremental;
 mod killed;
 mod login;
+mod streams_dir;
 mod sync;

@@ -168,6 +168,10 @@ pub struct Config {
     pub domains: Vec<String>,
     /// Selected streams; empty means every declared stream.
     pub streams: Vec<String>,
+    /// Extra or overriding stream declarations (`<stream>.json`, the shape of `schemas/`), read
+    /// at run time: a Graph collection the build does not ship needs no rebuild. A relative
+    /// path in a config file is relative to that file.
+    pub streams_dir: Option<std::path::PathBuf>,
     /// Global limit of concurrent Graph requests.
     pub concurrency: usize,
     /// Skipped streams or parents fail the run at the end.
@@ -192,6 +196,7 @@ impl std::fmt::Debug for Config {
             .field("authority_host", &self.authority_host)
             .field("domains", &self.domains)
             .field("streams", &self.streams)
+            .field("streams_dir", &self.streams_dir)
             .field("concurrency", &self.concurrency)
             .field("strict", &self.strict)
             .field("use_batch", &self.use_batch)
@@ -224,6 +229,8 @@ struct RawConfig {
     #[serde(default)]
     streams: Vec<String>,
     #[serde(default)]
+    streams_dir: Option<std::path::PathBuf>,
+    #[serde(default)]
     concurrency: Option<NumberOrString>,
     #[serde(default)]
     strict: Option<BoolOrString>,
@@ -254,7 +261,22 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_json_with_env(&text, |k| std::env::var(k).ok())
+        let mut config = Self::from_json_with_env(&text, |k| std::env::var(k).ok())?;
+        if let (Some(dir), Some(base)) = (&config.streams_dir, path.parent())
+            && dir.is_relative()
+        {
+            config.streams_dir = Some(base.join(dir));
+        }
+        Ok(config)
+    }
+
+    /// The shipped stream declarations with those of [`Config::streams_dir`] added.
+    pub fn catalog(&self) -> Result<stream_spec::Catalog, stream_spec::SpecError> {
+        let shipped = stream_spec::Catalog::embedded();
+        match &self.streams_dir {
+            Some(dir) => shipped.with(stream_spec::Catalog::from_dir(dir)?),
+            None => Ok(shipped),
+        }
     }
 
     /// Parses config JSON without looking at the environment.
@@ -390,6 +412,7 @@ impl RawConfig {
             authority_host: trim_base(self.authority_host, cloud.authority_host()),
             domains: self.domains,
             streams: self.streams,
+            streams_dir: self.streams_dir.filter(|d| !d.as_os_str().is_empty()),
             concurrency,
             strict: boolean("strict", self.strict, false)?,
             use_batch: boolean("use_batch", self.use_batch, true)?,

@@ -1,7 +1,6 @@
 //! `msgraph-sync check`: authenticate, then probe every stream with one small request.
 
 use graph_extract::{Extractor, ProbeResult, ProbeStatus};
-use stream_spec::Catalog;
 
 use crate::connect::{Source, connect};
 use crate::failure::Failure;
@@ -19,7 +18,7 @@ pub async fn run(args: Args) -> Result<(), Failure> {
     let connection = connect(&args.source).await?;
     let extractor = Extractor::new(
         connection.config,
-        Catalog::embedded(),
+        connection.catalog,
         connection.tokens,
         connection.http,
     );

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use graph_extract::auth::{self, TokenProvider};
 use graph_extract::{Config, HttpSettings, build_http_client};
+use stream_spec::Catalog;
 
 use crate::demo::Demo;
 use crate::failure::Failure;
@@ -31,19 +32,55 @@ pub struct Source {
     /// Concurrent Graph requests (overrides the config's `concurrency`, 1..=64).
     #[arg(long)]
     pub concurrency: Option<usize>,
+    /// Extra or overriding stream declarations (`<stream>.json`, as `msgraph-sync streams new`
+    /// writes them), no rebuild needed; overrides the config's `streams_dir`.
+    #[arg(long, env = "MSGRAPH_SYNC_STREAMS_DIR", value_name = "DIR")]
+    pub streams_dir: Option<PathBuf>,
 }
 
 pub struct Connection {
     pub config: Config,
+    /// The shipped streams plus those of `--streams-dir` / `streams_dir`.
+    pub catalog: Catalog,
     pub tokens: Arc<dyn TokenProvider>,
     pub http: reqwest::Client,
     /// Keeps the demo tenant serving for as long as the connection lives.
     pub demo: Option<Demo>,
 }
 
+/// The shipped declarations with those of `dir` added, or a configuration error naming it.
+pub fn load_catalog(dir: Option<&std::path::Path>) -> Result<Catalog, Failure> {
+    let shipped = Catalog::embedded();
+    let Some(dir) = dir else {
+        return Ok(shipped);
+    };
+    Catalog::from_dir(dir)
+        .and_then(|extra| shipped.with(extra))
+        .with_context(|| {
+            format!(
+                "--streams-dir {} (check it with `msgraph-sync streams check {}`)",
+                dir.display(),
+                dir.display()
+            )
+        })
+        .map_err(Failure::Config)
+}
+
 pub async fn connect(source: &Source) -> Result<Connection, Failure> {
+    // Read first: a bad declaration fails before any request, and the demo tenant serves the
+    // extra streams too.
+    let catalog = match (&source.streams_dir, &source.config) {
+        (Some(dir), _) => load_catalog(Some(dir))?,
+        (None, Some(path)) if !source.demo => {
+            let config = Config::from_path(path)
+                .with_context(|| format!("config file {}", path.display()))
+                .map_err(Failure::Config)?;
+            load_catalog(config.streams_dir.as_deref())?
+        }
+        _ => Catalog::embedded(),
+    };
     let demo = if source.demo {
-        Some(Demo::start().await.map_err(Failure::Other)?)
+        Some(Demo::start(catalog.clone()).await.map_err(Failure::Other)?)
     } else {
         None
     };
@@ -75,6 +112,7 @@ pub async fn connect(source: &Source) -> Result<Connection, Failure> {
     })?;
     Ok(Connection {
         config,
+        catalog,
         tokens,
         http,
         demo,

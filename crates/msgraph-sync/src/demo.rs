@@ -11,8 +11,8 @@ pub struct Demo {
 }
 
 impl Demo {
-    pub async fn start() -> anyhow::Result<Self> {
-        let server = MockServer::start(MockConfig::default()).await?;
+    pub async fn start(catalog: stream_spec::Catalog) -> anyhow::Result<Self> {
+        let server = MockServer::start(MockConfig::default().catalog(catalog)).await?;
         eprintln!("demo tenant serving on {}", server.graph_url());
         Ok(Self { server })
     }

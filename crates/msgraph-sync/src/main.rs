@@ -41,7 +41,8 @@ enum Command {
     Check(check::Args),
     /// Delegated auth: sign in once in a browser and keep the refresh token for later runs.
     Login(login::Args),
-    /// List every stream with its keys, parent and required permission.
+    /// List every stream with its keys, parent and required permission; `streams check DIR`
+    /// validates declarations for `sync --streams-dir`.
     Streams(streams::Args),
     /// Rewrite each stream's change log to its current state (also migrates a pre-contract landing).
     Compact(compact::Args),
@@ -58,7 +59,7 @@ fn main() -> ExitCode {
         Command::Sync(args) => runtime().and_then(|rt| rt.block_on(sync::run(args, cli.json_logs))),
         Command::Login(args) => runtime().and_then(|rt| rt.block_on(login::run(args))),
         Command::Check(args) => runtime().and_then(|rt| rt.block_on(check::run(args))),
-        Command::Streams(args) => streams::run(args).map_err(Failure::Other),
+        Command::Streams(args) => streams::run(args),
         Command::Compact(args) => runtime().and_then(|rt| rt.block_on(compact::run(args))),
         Command::Mock(args) => runtime().and_then(|rt| rt.block_on(mock::run(args))),
     };

@@ -9,7 +9,6 @@ use arrow_sink::{
     FullScope, Landing, PageInput, PageSender, RunInput, SinkOptions, SinkRun, SkippedItem,
 };
 use graph_extract::{ExtractError, ExtractState, Extractor, Page, Plan, RunStats};
-use stream_spec::Catalog;
 use tokio::sync::mpsc;
 
 use crate::connect::{Source, connect};
@@ -76,7 +75,7 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
     let mut config = connection.config;
     config.strict |= args.strict;
 
-    let catalog = Catalog::embedded();
+    let catalog = connection.catalog.clone();
     let plan = Plan::new(&catalog, &config.streams).map_err(|e| Failure::Config(e.into()))?;
     let landed: Vec<_> = plan
         .streams()

@@ -461,3 +461,51 @@ fn about_and_bad_config() {
     assert_eq!(done.code, Some(2));
     assert!(done.stderr.contains("--config"), "{}", done.stderr);
 }
+
+/// Issue 16, item 3: the config's `streams_dir` (relative to it) adds a stream the build does
+/// not ship; discovery lists it and a sync sends it, with no rebuild.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_dir_in_the_config_adds_a_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let declarations = dir.path().join("streams");
+    std::fs::create_dir(&declarations).unwrap();
+    std::fs::write(
+        declarations.join("devices.json"),
+        r#"{"stream": "devices", "kind": "collection", "path": "/devices", "primary_key": ["id"],
+            "page_size": {"cap": 999}, "entity": "microsoft.graph.device",
+            "permission": "Device.Read.All",
+            "fields": [{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
+                       {"graph": "displayName", "name": "display_name", "type": "utf8", "nullable": true}]}"#,
+    )
+    .unwrap();
+    let catalog = stream_spec::Catalog::embedded()
+        .with(stream_spec::Catalog::from_dir(&declarations).unwrap())
+        .unwrap();
+    let mock = MockServer::start(MockConfig::default().users(24).catalog(catalog))
+        .await
+        .expect("mock starts");
+    let config = tap_config(dir.path(), &mock, r#","streams_dir":"streams""#);
+    let mut catalog = discover(&config);
+    assert!(
+        catalog["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["stream"] == "devices"),
+        "devices discovered"
+    );
+    select(&mut catalog, &["devices"]);
+    let done = sync(&config, &catalog, dir.path(), None);
+    let lines: Vec<Value> = done
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let records = lines
+        .iter()
+        .filter(|l| l["type"] == "RECORD" && l["stream"] == "devices")
+        .count() as u64;
+    assert_eq!(records, mock.truth().stream("devices").unwrap().rows);
+    assert!(records > 0);
+}

@@ -437,6 +437,49 @@ impl Catalog {
         Self { streams }
     }
 
+    /// This catalog with `extra`'s declarations added, each replacing a shipped one of the same
+    /// name (streams declared at run time: `--streams-dir`). Every parent must then be declared.
+    pub fn with(self, extra: Catalog) -> Result<Self, SpecError> {
+        let mut streams: Vec<StreamSpec> = self
+            .streams
+            .into_iter()
+            .filter(|s| extra.get(&s.stream).is_err())
+            .collect();
+        streams.extend(extra.streams);
+        let catalog = Self::new(streams);
+        catalog.check_parents()?;
+        Ok(catalog)
+    }
+
+    /// Every `parent` names a declared stream, and no stream is its own ancestor.
+    pub fn check_parents(&self) -> Result<(), SpecError> {
+        for spec in &self.streams {
+            let mut seen = vec![spec.stream.as_str()];
+            let mut current = spec;
+            while let Some(parent) = &current.parent {
+                let invalid = |message: String| SpecError::Invalid {
+                    file: spec.stream.clone(),
+                    message,
+                };
+                current = self.get(&parent.stream).map_err(|_| {
+                    invalid(format!(
+                        "parent `{}` is not declared (add its declaration, or fix the name)",
+                        parent.stream
+                    ))
+                })?;
+                if seen.contains(&current.stream.as_str()) {
+                    return Err(invalid(format!(
+                        "parents go round in a circle: {} -> {}",
+                        seen.join(" -> "),
+                        current.stream
+                    )));
+                }
+                seen.push(&current.stream);
+            }
+        }
+        Ok(())
+    }
+
     pub fn streams(&self) -> &[StreamSpec] {
         &self.streams
     }
@@ -459,6 +502,46 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plain(stream: &str, parent: Option<&str>) -> StreamSpec {
+        let (path, parent, key) = match parent {
+            Some(p) => (
+                format!("/{p}/{{parent_id}}/{stream}"),
+                format!(r#", "parent": {{"stream": "{p}", "column": "{p}_id"}}"#),
+                format!(r#"["id", "{p}_id"]"#),
+            ),
+            None => (format!("/{stream}"), String::new(), r#"["id"]"#.to_string()),
+        };
+        let text = format!(
+            r#"{{"stream": "{stream}", "kind": "collection", "path": "{path}", "primary_key": {key},
+                "page_size": {{"cap": 999}}, "permission": "X.Read.All"{parent},
+                "fields": [{{"graph": "id", "name": "id", "type": "utf8", "nullable": false}}]}}"#
+        );
+        StreamSpec::from_json(stream, &text).unwrap()
+    }
+
+    #[test]
+    fn streams_declared_at_run_time_add_to_and_replace_shipped_ones() {
+        let shipped = Catalog::embedded();
+        let count = shipped.streams().len();
+        let users = plain("users", None);
+        let extra = Catalog::new(vec![plain("devices", None), users.clone()]);
+        let both = shipped.clone().with(extra).unwrap();
+        assert_eq!(both.streams().len(), count + 1);
+        assert_eq!(both.get("users").unwrap(), &users);
+        assert!(both.get("devices").is_ok());
+
+        let orphan = Catalog::new(vec![plain("device_apps", Some("devices"))]);
+        let err = shipped.clone().with(orphan).unwrap_err().to_string();
+        assert!(
+            err.contains("device_apps") && err.contains("`devices` is not declared"),
+            "{err}"
+        );
+
+        let circle = Catalog::new(vec![plain("a", Some("b")), plain("b", Some("a"))]);
+        let err = shipped.with(circle).unwrap_err().to_string();
+        assert!(err.contains("circle"), "{err}");
+    }
 
     #[test]
     fn field_types_round_trip_in_their_documented_shape() {

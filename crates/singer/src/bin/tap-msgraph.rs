@@ -99,7 +99,12 @@ fn run(args: Args) -> Result<(), Failure> {
         Some(text) => tap::field_names(text).map_err(|e| Failure::Config(e.to_string()))?,
         None => FieldNames::default(),
     };
-    let catalog = Catalog::embedded();
+    let catalog = match (&args.config, &config_text) {
+        (Some(path), Some(text)) => {
+            tap::catalog_for(path, text).map_err(|e| Failure::Config(e.to_string()))?
+        }
+        _ => Catalog::embedded(),
+    };
     if args.discover {
         return print_json(&discover::catalog(&catalog, names));
     }

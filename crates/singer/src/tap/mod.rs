@@ -50,11 +50,43 @@ pub enum TapError {
 struct TapOptions {
     #[serde(default)]
     field_names: Option<String>,
+    #[serde(default)]
+    streams_dir: Option<std::path::PathBuf>,
+}
+
+fn tap_options(config_text: &str) -> Result<TapOptions, TapError> {
+    serde_json::from_str(config_text).map_err(|e| {
+        TapError::Config(format!(
+            "config: {}",
+            graph_extract::config::redacted_json_error(&e)
+        ))
+    })
+}
+
+/// The streams a config declares: the shipped ones plus those of its `streams_dir` (relative
+/// to the config file). For `--discover`, which needs no credentials.
+pub fn catalog_for(
+    config_path: &std::path::Path,
+    config_text: &str,
+) -> Result<stream_spec::Catalog, TapError> {
+    let shipped = stream_spec::Catalog::embedded();
+    let Some(dir) = tap_options(config_text)?
+        .streams_dir
+        .filter(|d| !d.as_os_str().is_empty())
+    else {
+        return Ok(shipped);
+    };
+    let dir = match (dir.is_relative(), config_path.parent()) {
+        (true, Some(base)) => base.join(dir),
+        _ => dir,
+    };
+    stream_spec::Catalog::from_dir(&dir)
+        .and_then(|extra| shipped.with(extra))
+        .map_err(|e| TapError::Config(format!("streams_dir {}: {e}", dir.display())))
 }
 
 pub fn field_names(config_text: &str) -> Result<FieldNames, TapError> {
-    let options: TapOptions =
-        serde_json::from_str(config_text).map_err(|e| TapError::Config(format!("config: {e}")))?;
+    let options = tap_options(config_text)?;
     match options.field_names.as_deref() {
         None | Some("") => Ok(FieldNames::default()),
         Some(value) => FieldNames::parse(value).ok_or_else(|| {
@@ -77,7 +109,9 @@ pub async fn sync<W: Write + Send + 'static>(
     prior_state: Option<serde_json::Value>,
     out: W,
 ) -> Result<W, TapError> {
-    let full = stream_spec::Catalog::embedded();
+    let full = config
+        .catalog()
+        .map_err(|e| TapError::Config(format!("streams_dir: {e}")))?;
     let (catalog, _dir) = selection
         .catalog(&full)
         .map_err(|e| TapError::Config(format!("preparing the selected fields: {e}")))?;
