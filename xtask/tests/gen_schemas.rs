@@ -438,3 +438,44 @@ fn incremental_methods_are_declared_as_issue_14_lists() {
         assert_eq!(spec.incremental, expected, "{}", spec.stream);
     }
 }
+
+/// README's permission table names every stream once, with the permission its declaration
+/// says (the part before any "(+ …)" note).
+#[test]
+fn readme_permission_table_matches_the_declarations() {
+    let readme = fs::read_to_string(gen_schemas::workspace_root().join("README.md")).unwrap();
+    let table = readme
+        .split("### Permissions")
+        .nth(1)
+        .expect("README has a Permissions section");
+    let catalog = committed();
+    let mut listed = Vec::new();
+    // The first table of the section: from its header to the first line that is not a row.
+    let rows = table
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'));
+    for row in rows.skip(2) {
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        assert_eq!(cells.len(), 5, "{row}");
+        let permission = cells[4].split(" (+").next().unwrap().trim();
+        let names: Vec<&str> = cells[0].split('`').skip(1).step_by(2).collect();
+        assert!(!names.is_empty(), "{row}");
+        for name in names {
+            let spec = catalog
+                .get(name)
+                .unwrap_or_else(|_| panic!("README lists `{name}`, which is not declared"));
+            assert_eq!(
+                spec.permission, permission,
+                "README's permission for `{name}`"
+            );
+            listed.push(name.to_string());
+        }
+    }
+    listed.sort();
+    assert_eq!(
+        listed,
+        catalog_streams(),
+        "README lists every stream exactly once"
+    );
+}

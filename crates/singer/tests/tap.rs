@@ -509,3 +509,23 @@ async fn streams_dir_in_the_config_adds_a_stream() {
     assert_eq!(records, mock.truth().stream("devices").unwrap().rows);
     assert!(records > 0);
 }
+
+/// Streams newer than singer-io's tap-ms-graph are offered but not selected by default, so an
+/// existing Meltano project does not start syncing them (and asking for their permissions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_newer_than_tap_ms_graph_are_discovered_unselected() {
+    let mock = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = discover(&tap_config(dir.path(), &mock, ""));
+    for name in ["devices", "sites"] {
+        let entry = catalog["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stream"] == name)
+            .unwrap_or_else(|| panic!("{name} discovered"));
+        let top = &entry["metadata"][0];
+        assert_eq!(top["breadcrumb"], json!([]));
+        assert_eq!(top["metadata"]["selected-by-default"], false, "{name}");
+    }
+}

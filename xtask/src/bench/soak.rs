@@ -53,8 +53,8 @@ fn describe(out: &Value, command: &str) -> String {
          (Retry-After in seconds, as an HTTP date, or absent), {:.0}% 503/504, {:.0}% dropped \
          connections, {:.0}% truncated bodies, Outlook's 4 concurrent requests per mailbox, and \
          access tokens that expire after {} s. `msgraph-sync sync` as a child process, every \
-         stream, `concurrency` 32, one run on a fresh landing; then every stream's landed keys \
-         are compared with the mock's truth.\n\n\
+         stream, `concurrency` 32, `use_batch` {}, one run on a fresh landing; then every \
+         stream's landed keys are compared with the mock's truth.\n\n\
          | users | streams | exit | wall s | Graph requests | 429 | 503 | 504 | dropped | truncated | 401 | tokens issued | rows landed | **lost** | **extra** | **duplicates** |\n\
          |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n\
          | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | **{}** | **{}** | **{}** |\n\n\
@@ -64,6 +64,7 @@ fn describe(out: &Value, command: &str) -> String {
         percent(&faults["drop"]),
         percent(&faults["truncate"]),
         faults["token_ttl_s"],
+        out["batch"],
         out["users"],
         out["streams_compared"],
         out["exit_code"],
