@@ -9,9 +9,17 @@ use serde_json::json;
 
 use crate::util::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_killed_while_writing_leaves_no_data_and_the_rerun_lands_everything() {
-    // Slow enough that the kill lands while pages are still being written.
+/// A sync running against a tenant slow enough (300 users, 30 ms a request, 2 at a time) that a
+/// signal lands while pages are still being written.
+struct SlowRun {
+    server: graph_mock::MockServer,
+    dir: tempfile::TempDir,
+    out: std::path::PathBuf,
+    args: Vec<String>,
+    child: tokio::process::Child,
+}
+
+async fn slow_run(streams: &[&str], lease_ttl: &str, stderr: Stdio) -> SlowRun {
     let sizes = Sizes {
         users: 300,
         ..Sizes::default()
@@ -22,19 +30,42 @@ async fn a_run_killed_while_writing_leaves_no_data_and_the_rerun_lands_everythin
     let config = write_config(
         dir.path(),
         &server,
-        json!({"streams": ["users", "mail_messages", "drive_items"], "concurrency": 2, "use_batch": false}),
+        json!({"streams": streams, "concurrency": 2, "use_batch": false}),
     );
     let out = dir.path().join("landing");
-    // A short lease: the killed run cannot give it back, so the rerun waits for it to expire.
-    let args = sync_args(&config, &out, &["--lease-ttl", "2"]);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_msgraph-sync"))
+    let args = sync_args(&config, &out, &["--lease-ttl", lease_ttl]);
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_msgraph-sync"))
         .args(&args)
         .current_dir(dir.path())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    SlowRun {
+        server,
+        dir,
+        out,
+        args,
+        child,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_while_writing_leaves_no_data_and_the_rerun_lands_everything() {
+    // A short lease: the killed run cannot give it back, so the rerun waits for it to expire.
+    let SlowRun {
+        server,
+        dir,
+        out,
+        args,
+        mut child,
+    } = slow_run(
+        &["users", "mail_messages", "drive_items"],
+        "2",
+        Stdio::null(),
+    )
+    .await;
     // Kill in the middle: pages have been fetched, decoded and handed to the writers, and many
     // more are still to come (a full run takes ~1,000 requests).
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -92,29 +123,14 @@ async fn a_run_killed_while_writing_leaves_no_data_and_the_rerun_lands_everythin
 /// lease given back, so the next run starts at once and lands everything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_stopped_by_sigterm_aborts_cleanly_and_frees_the_root() {
-    let sizes = Sizes {
-        users: 300,
-        ..Sizes::default()
-    };
-    let faults = Faults::default().latency(Duration::from_millis(30));
-    let server = mock(MockConfig::default().sizes(sizes).faults(faults)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &server,
-        json!({"streams": ["users", "mail_messages"], "concurrency": 2, "use_batch": false}),
-    );
-    let out = dir.path().join("landing");
     // A long lease: only a release lets the rerun start at once.
-    let args = sync_args(&config, &out, &["--lease-ttl", "600"]);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_msgraph-sync"))
-        .args(&args)
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let SlowRun {
+        server,
+        dir,
+        out,
+        args,
+        mut child,
+    } = slow_run(&["users", "mail_messages"], "600", Stdio::piped()).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while server.requests().total < 200 {
         assert!(

@@ -250,11 +250,7 @@ fn fuzz_report_csv() {
 /// (each is named in the manifest), and the run commits.
 #[test]
 fn fuzz_run_commits_good_pages_whole_and_bad_ones_not_at_all() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = test_support::fuzz::runtime();
     let handle = runtime.handle().clone();
     // Each case is a run on disk: an eighth of the inputs of the decode-only targets.
     let cases = (fuzz_cases() / 8).max(8);

@@ -103,11 +103,7 @@ fn singer_input() -> impl Strategy<Value = Vec<u8>> {
 
 #[test]
 fn fuzz_singer_lines() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = test_support::fuzz::runtime();
     let handle = runtime.handle().clone();
     let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = runs.clone();

@@ -16,6 +16,15 @@ pub use proptest;
 
 const DEFAULT_CASES: u32 = 256;
 
+/// A two-worker tokio runtime, for targets that drive async code (a sink run) per input.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 /// Inputs per target for this run.
 pub fn fuzz_cases() -> u32 {
     std::env::var("MSGRAPH_SYNC_FUZZ_CASES")

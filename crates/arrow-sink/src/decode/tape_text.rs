@@ -196,6 +196,24 @@ mod tests {
         }
     }
 
+    /// Each row's `v` of NDJSON `input`, written back out by [`write_value`] from the tape.
+    fn texts_of(input: &str) -> Vec<String> {
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![Field::new(
+            "v",
+            DataType::Utf8,
+            true,
+        )]));
+        let mut reader = ReaderBuilder::new(schema)
+            .with_decoder_factory(Arc::new(TextFactory))
+            .build(input.as_bytes())
+            .unwrap();
+        let batch = reader.next().unwrap().unwrap();
+        let texts = batch.column(0).as_string::<i32>();
+        (0..texts.len())
+            .map(|i| texts.value(i).to_string())
+            .collect()
+    }
+
     #[test]
     fn strings_are_escaped_as_serde_json_escapes_them() {
         let samples = [
@@ -221,18 +239,7 @@ mod tests {
         let deep = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
         let nested_objects = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
         for value in [deep, nested_objects] {
-            let input = format!("{{\"v\": {value}}}");
-            let schema = Arc::new(arrow::datatypes::Schema::new(vec![Field::new(
-                "v",
-                DataType::Utf8,
-                true,
-            )]));
-            let mut reader = ReaderBuilder::new(schema)
-                .with_decoder_factory(Arc::new(TextFactory))
-                .build(input.as_bytes())
-                .unwrap();
-            let batch = reader.next().unwrap().unwrap();
-            assert_eq!(batch.column(0).as_string::<i32>().value(0), value);
+            assert_eq!(texts_of(&format!("{{\"v\": {value}}}")), [value]);
         }
     }
 
@@ -241,25 +248,15 @@ mod tests {
         let input = r#"{"v": {"a": [1, 2.50, -3e2], "b\"q": "tab\there \u00e9 ✓", "c": null, "d": true, "e": {}}}
 {"v": "plain"}
 {"v": 12345678901234567890}"#;
-        let schema = Arc::new(arrow::datatypes::Schema::new(vec![Field::new(
-            "v",
-            DataType::Utf8,
-            true,
-        )]));
-        let mut reader = ReaderBuilder::new(schema)
-            .with_decoder_factory(Arc::new(TextFactory))
-            .build(input.as_bytes())
-            .unwrap();
-        let batch = reader.next().unwrap().unwrap();
-        let texts = batch.column(0).as_string::<i32>();
+        let texts = texts_of(input);
         assert_eq!(texts.len(), 3);
         assert_eq!(
-            texts.value(0),
+            texts[0],
             r#"{"a":[1,2.50,-3e2],"b\"q":"tab\there é ✓","c":null,"d":true,"e":{}}"#
         );
-        let reparsed: serde_json::Value = serde_json::from_str(texts.value(0)).unwrap();
+        let reparsed: serde_json::Value = serde_json::from_str(&texts[0]).unwrap();
         assert_eq!(reparsed["b\"q"], "tab\there é ✓");
-        assert_eq!(texts.value(1), r#""plain""#);
-        assert_eq!(texts.value(2), "12345678901234567890");
+        assert_eq!(texts[1], r#""plain""#);
+        assert_eq!(texts[2], "12345678901234567890");
     }
 }
