@@ -479,3 +479,71 @@ fn readme_permission_table_matches_the_declarations() {
         "README lists every stream exactly once"
     );
 }
+
+/// Issue 16: a stream's facts live in its declaration. No stream name is spelled in the
+/// non-test code of graph-extract or arrow-sink (graph-mock still knows its tenant's streams by
+/// name: sizes, shapes, derived values — the next step of the issue).
+#[test]
+fn no_stream_name_is_spelled_in_library_code() {
+    let names = catalog_streams();
+    let root = gen_schemas::workspace_root();
+    let mut found = Vec::new();
+    for krate in ["graph-extract", "arrow-sink"] {
+        let src = root.join("crates").join(krate).join("src");
+        let mut files = Vec::new();
+        let mut dirs = vec![src.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    files.push(path);
+                }
+            }
+        }
+        // Modules declared `#[cfg(test)] mod name;` are tests as a whole.
+        let mut test_modules = std::collections::BTreeSet::new();
+        for file in &files {
+            let text = fs::read_to_string(file).unwrap();
+            let lines: Vec<&str> = text.lines().map(str::trim).collect();
+            for pair in lines.windows(2) {
+                if pair[0] == "#[cfg(test)]"
+                    && let Some(name) = pair[1]
+                        .strip_prefix("mod ")
+                        .and_then(|m| m.strip_suffix(';'))
+                {
+                    test_modules.insert(format!("{name}.rs"));
+                }
+            }
+        }
+        for file in files {
+            let name = file.file_name().unwrap().to_string_lossy().to_string();
+            if test_modules.contains(&name) {
+                continue;
+            }
+            let text = fs::read_to_string(&file).unwrap();
+            // Test modules sit at the end of each file; comments and docs may name streams.
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for (n, line) in code.lines().enumerate() {
+                let line = line.trim_start();
+                if line.starts_with("//") {
+                    continue;
+                }
+                for stream in &names {
+                    if line.contains(&format!("\"{stream}\"")) {
+                        found.push(format!(
+                            "{}:{}: \"{stream}\"",
+                            file.strip_prefix(&root).unwrap().display(),
+                            n + 1
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "stream names in library code (move the fact into the declaration): {found:#?}"
+    );
+}

@@ -179,7 +179,7 @@ impl Extractor {
     ) -> Result<RunContext, ExtractError> {
         let client = self.client()?;
         let streams: Vec<&StreamSpec> = plan.streams().collect();
-        let extra = ExtraQuery::for_config(&self.config);
+        let extra = ExtraQuery::for_config(&self.config, &self.catalog);
         let reads = plan_reads(
             &self.catalog,
             streams.iter().copied(),

@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Deserialize;
 use serde::de::{IgnoredAny, SeqAccess, Visitor};
-use stream_spec::{StreamKind, StreamSpec};
+use stream_spec::{Catalog, StreamKind, StreamSpec};
 
 use crate::config::Config;
 
@@ -71,14 +71,24 @@ pub struct ExtraQuery {
 }
 
 impl ExtraQuery {
-    /// Per stream, what `config` adds: `domains` on `users`. (`start_date` is the first lower
-    /// bound of the bookmark streams: see `incremental`.)
-    pub fn for_config(config: &Config) -> HashMap<String, ExtraQuery> {
-        let mut extra = HashMap::new();
-        if !config.domains.is_empty() {
-            extra.insert("users".to_string(), Self::domains(&config.domains));
+    /// Per stream, what `config` adds: `domains` on every stream that declares a
+    /// `domain_property`. (`start_date` is the first lower bound of the bookmark streams: see
+    /// `incremental`.)
+    pub fn for_config(config: &Config, catalog: &Catalog) -> HashMap<String, ExtraQuery> {
+        if config.domains.is_empty() {
+            return HashMap::new();
         }
-        extra
+        catalog
+            .streams()
+            .iter()
+            .filter_map(|spec| {
+                let property = spec.domain_property.as_deref()?;
+                Some((
+                    spec.stream.clone(),
+                    Self::domains(property, &config.domains),
+                ))
+            })
+            .collect()
     }
 
     /// `$filter=property ge 2026-01-01T00:00:00Z` (an unquoted OData DateTimeOffset, in UTC).
@@ -107,14 +117,14 @@ impl ExtraQuery {
         }
     }
 
-    /// `$filter=endswith(userPrincipalName,'@a') or ...`, `$count=true`, ConsistencyLevel.
-    pub fn domains(domains: &[String]) -> Self {
+    /// `$filter=endswith(<property>,'@a') or ...`, `$count=true`, ConsistencyLevel.
+    pub fn domains(property: &str, domains: &[String]) -> Self {
         if domains.is_empty() {
             return Self::default();
         }
         let filter = domains
             .iter()
-            .map(|d| format!("endswith(userPrincipalName,'@{}')", d.replace('\'', "''")))
+            .map(|d| format!("endswith({property},'@{}')", d.replace('\'', "''")))
             .collect::<Vec<_>>()
             .join(" or ");
         Self {
@@ -370,6 +380,7 @@ mod tests {
             entity: None,
             permission: "User.Read.All".into(),
             outlook_mailbox_limit: false,
+            domain_property: None,
             incremental: Default::default(),
             fields: vec![
                 field("id", "id"),
@@ -418,7 +429,7 @@ mod tests {
         let mut s = spec("/users", PageSize::Cap(999), false);
         s.query
             .insert("$filter".into(), "accountEnabled eq true".into());
-        let extra = ExtraQuery::domains(&["a.com".into(), "b.org".into()]);
+        let extra = ExtraQuery::domains("userPrincipalName", &["a.com".into(), "b.org".into()]);
         assert!(extra.consistency_eventual);
         let rel = first_relative_url(&s, None, 500, &extra);
         assert!(rel.contains("$count=true"), "{rel}");
@@ -444,10 +455,12 @@ mod tests {
             r#"{"tenant_id":"t","client_id":"c","start_date":"2026-01-01","domains":["a.com"]}"#,
         )
         .unwrap();
-        let extra = ExtraQuery::for_config(&config);
+        // The declarations say which streams `domains` filters: the shipped ones, only users.
+        let catalog = stream_spec::Catalog::embedded();
+        let extra = ExtraQuery::for_config(&config, &catalog);
         assert_eq!(extra.keys().collect::<Vec<_>>(), ["users"]);
         let without = Config::from_json(r#"{"tenant_id":"t","client_id":"c"}"#).unwrap();
-        assert!(ExtraQuery::for_config(&without).is_empty());
+        assert!(ExtraQuery::for_config(&without, &catalog).is_empty());
     }
 
     #[test]

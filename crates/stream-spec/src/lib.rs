@@ -51,6 +51,11 @@ pub struct StreamSpec {
     /// Fixed query parameters sent on the first request (e.g. `$filter` for teams).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub query: BTreeMap<String, String>,
+    /// The property the config's `domains` restricts (`userPrincipalName` on users): the
+    /// stream is read with `$filter=endswith(<property>,'@<domain>') or ...`, and so are the
+    /// streams that fan out over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_property: Option<String>,
     /// The endpoint's `$top` rule.
     pub page_size: PageSize,
     /// Graph entity type the records are (`microsoft.graph.user`); `None` for reports.

@@ -61,6 +61,7 @@ pub fn entity_spec(model: &Model, stream: &str, def: &Entry) -> anyhow::Result<S
         entity: Some(entity.into()),
         permission: def.permission.clone(),
         outlook_mailbox_limit: def.outlook_mailbox_limit,
+        domain_property: def.domain_property.clone(),
         incremental: def.incremental.clone(),
         fields,
     })

@@ -22,6 +22,9 @@ pub struct Entry {
     pub primary_key: Vec<String>,
     #[serde(default)]
     pub query: BTreeMap<String, String>,
+    /// The property the config's `domains` filters on (`userPrincipalName` on users).
+    #[serde(default)]
+    pub domain_property: Option<String>,
     pub page_size: PageSize,
     /// The CSDL entity type (`microsoft.graph.user`); absent for usage reports.
     #[serde(default)]

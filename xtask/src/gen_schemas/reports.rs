@@ -49,6 +49,7 @@ pub fn report_spec(stream: &str, def: &Entry) -> anyhow::Result<StreamSpec> {
         entity: None,
         permission: def.permission.clone(),
         outlook_mailbox_limit: false,
+        domain_property: None,
         incremental: def.incremental.clone(),
         fields,
     })

@@ -305,6 +305,7 @@ pub fn stream_spec(
         entity: None,
         permission: "none".to_string(),
         outlook_mailbox_limit: false,
+        domain_property: None,
         incremental: Incremental::Feed(Feed {
             tombstone: DELETED_AT.to_string(),
         }),
