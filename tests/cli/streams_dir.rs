@@ -8,21 +8,22 @@ use stream_spec::Catalog;
 
 use crate::util::*;
 
-const DEVICES: &str = r#"{
-  "stream": "devices",
+/// A Graph collection this build does not ship (Universal Print's printers).
+const PRINTERS: &str = r#"{
+  "stream": "printers",
   "kind": "collection",
-  "path": "/devices",
+  "path": "/print/printers",
   "primary_key": ["id"],
   "page_size": {"cap": 999},
-  "entity": "microsoft.graph.device",
-  "permission": "Device.Read.All",
+  "entity": "microsoft.graph.printer",
+  "permission": "Printer.Read.All",
   "incremental": {"method": "compare"},
   "fields": [
     {"graph": "id", "name": "id", "type": "utf8", "nullable": false},
     {"graph": "displayName", "name": "display_name", "type": "utf8", "nullable": true},
-    {"graph": "operatingSystem", "name": "operating_system", "type": "utf8", "nullable": true},
-    {"graph": "accountEnabled", "name": "account_enabled", "type": "boolean", "nullable": true},
-    {"graph": "approximateLastSignInDateTime", "name": "approximate_last_sign_in_date_time", "type": "timestamp_us_utc", "nullable": true}
+    {"graph": "manufacturer", "name": "manufacturer", "type": "utf8", "nullable": true},
+    {"graph": "isShared", "name": "is_shared", "type": "boolean", "nullable": true},
+    {"graph": "registeredDateTime", "name": "registered_date_time", "type": "timestamp_us_utc", "nullable": true}
   ]
 }"#;
 
@@ -31,14 +32,14 @@ async fn a_stream_declared_in_a_directory_syncs_without_a_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     let declarations = dir.path().join("streams");
     std::fs::create_dir(&declarations).unwrap();
-    std::fs::write(declarations.join("devices.json"), DEVICES).unwrap();
+    std::fs::write(declarations.join("printers.json"), PRINTERS).unwrap();
     let catalog = Catalog::embedded()
         .with(Catalog::from_dir(&declarations).unwrap())
         .unwrap();
     let server = mock(MockConfig::default().catalog(catalog)).await;
     let truth = server.truth();
     let expected = truth
-        .stream("devices")
+        .stream("printers")
         .expect("the mock serves the declared stream");
     assert!(expected.rows > 0);
 
@@ -50,7 +51,7 @@ async fn a_stream_declared_in_a_directory_syncs_without_a_rebuild() {
     )
     .await;
     assert_eq!(listed.code, 0, "{listed:?}");
-    assert!(listed.stdout.contains("devices") && listed.stdout.contains("Device.Read.All"));
+    assert!(listed.stdout.contains("printers") && listed.stdout.contains("Printer.Read.All"));
     let checked = msgraph_sync(
         ["streams", "check", declarations.to_str().unwrap()],
         dir.path(),
@@ -59,7 +60,7 @@ async fn a_stream_declared_in_a_directory_syncs_without_a_rebuild() {
     .await;
     assert_eq!(checked.code, 0, "{checked:?}");
     assert!(
-        checked.stdout.contains("devices: adds a stream"),
+        checked.stdout.contains("printers: adds a stream"),
         "{checked:?}"
     );
 
@@ -67,7 +68,7 @@ async fn a_stream_declared_in_a_directory_syncs_without_a_rebuild() {
     let config = write_config(
         dir.path(),
         &server,
-        json!({"streams": ["devices", "users"]}),
+        json!({"streams": ["printers", "users"]}),
     );
     let out = dir.path().join("landing");
     let args = sync_args(
@@ -79,7 +80,7 @@ async fn a_stream_declared_in_a_directory_syncs_without_a_rebuild() {
     assert_eq!(run.code, 0, "{run:?}");
     let (rows, keys) = landed(
         &out,
-        "devices",
+        "printers",
         &expected.primary_key,
         &expected.primary_key,
     );
@@ -90,19 +91,19 @@ async fn a_stream_declared_in_a_directory_syncs_without_a_rebuild() {
     let config = write_config(
         dir.path(),
         &server,
-        json!({"streams": ["devices"], "streams_dir": "streams"}),
+        json!({"streams": ["printers"], "streams_dir": "streams"}),
     );
     let again = dir.path().join("landing-2");
     let run = msgraph_sync(sync_args(&config, &again, &[]), dir.path(), &[]).await;
     assert_eq!(run.code, 0, "{run:?}");
     let (rows, _) = landed(
         &again,
-        "devices",
+        "printers",
         &expected.primary_key,
         &expected.primary_key,
     );
     assert_eq!(rows, expected.rows);
-    let config = write_config(dir.path(), &server, json!({"streams": ["devices"]}));
+    let config = write_config(dir.path(), &server, json!({"streams": ["printers"]}));
     let unknown = msgraph_sync(
         sync_args(&config, &dir.path().join("landing-3"), &[]),
         dir.path(),
@@ -110,7 +111,7 @@ async fn a_stream_declared_in_a_directory_syncs_without_a_rebuild() {
     )
     .await;
     assert_eq!(unknown.code, 2, "{unknown:?}");
-    assert!(unknown.stderr.contains("devices"), "{unknown:?}");
+    assert!(unknown.stderr.contains("printers"), "{unknown:?}");
 }
 
 #[tokio::test]
@@ -121,27 +122,28 @@ async fn streams_check_names_every_wrong_declaration() {
     let write = |name: &str, text: String| std::fs::write(bad.join(name), text).unwrap();
     write(
         "unknown_type.json",
-        DEVICES
-            .replace("\"devices\"", "\"unknown_type\"")
+        PRINTERS
+            .replace("\"printers\"", "\"unknown_type\"")
             .replace("\"boolean\"", "\"bool\""),
     );
     write(
         "key_not_a_field.json",
-        DEVICES
-            .replace("\"devices\"", "\"key_not_a_field\"")
-            .replace(r#"["id"]"#, r#"["device_id"]"#),
+        PRINTERS
+            .replace("\"printers\"", "\"key_not_a_field\"")
+            .replace(r#"["id"]"#, r#"["printer_id"]"#),
     );
     write(
         "placeholder.json",
-        DEVICES
-            .replace("\"devices\"", "\"placeholder\"")
-            .replace("\"/devices\"", "\"/devices/{parent_id}/apps\""),
+        PRINTERS.replace("\"printers\"", "\"placeholder\"").replace(
+            "\"/print/printers\"",
+            "\"/print/printers/{parent_id}/jobs\"",
+        ),
     );
     let run = msgraph_sync(["streams", "check", bad.to_str().unwrap()], dir.path(), &[]).await;
     assert_eq!(run.code, 2, "{run:?}");
     for (file, says) in [
         ("unknown_type.json", "bool"),
-        ("key_not_a_field.json", "device_id"),
+        ("key_not_a_field.json", "printer_id"),
         ("placeholder.json", "{parent_id}"),
     ] {
         let line = run
@@ -160,14 +162,17 @@ async fn streams_check_names_every_wrong_declaration() {
     // Files that are each fine can still make no catalog: a parent nobody declares.
     let orphan = dir.path().join("orphan");
     std::fs::create_dir(&orphan).unwrap();
-    let child = DEVICES
-        .replace("\"devices\"", "\"device_apps\"")
-        .replace("\"/devices\"", "\"/devices/{parent_id}/apps\"")
+    let child = PRINTERS
+        .replace("\"printers\"", "\"printer_jobs\"")
+        .replace(
+            "\"/print/printers\"",
+            "\"/print/printers/{parent_id}/jobs\"",
+        )
         .replace(
             r#"["id"]"#,
-            r#"["id", "device_id"], "parent": {"stream": "devices", "column": "device_id"}"#,
+            r#"["id", "printer_id"], "parent": {"stream": "printers", "column": "printer_id"}"#,
         );
-    std::fs::write(orphan.join("device_apps.json"), child).unwrap();
+    std::fs::write(orphan.join("printer_jobs.json"), child).unwrap();
     let run = msgraph_sync(
         ["streams", "check", orphan.to_str().unwrap()],
         dir.path(),
@@ -176,7 +181,7 @@ async fn streams_check_names_every_wrong_declaration() {
     .await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
-        run.stderr.contains("device_apps") && run.stderr.contains("`devices` is not declared"),
+        run.stderr.contains("printer_jobs") && run.stderr.contains("`printers` is not declared"),
         "{}",
         run.stderr
     );

@@ -470,10 +470,10 @@ async fn streams_dir_in_the_config_adds_a_stream() {
     let declarations = dir.path().join("streams");
     std::fs::create_dir(&declarations).unwrap();
     std::fs::write(
-        declarations.join("devices.json"),
-        r#"{"stream": "devices", "kind": "collection", "path": "/devices", "primary_key": ["id"],
-            "page_size": {"cap": 999}, "entity": "microsoft.graph.device",
-            "permission": "Device.Read.All",
+        declarations.join("printers.json"),
+        r#"{"stream": "printers", "kind": "collection", "path": "/print/printers", "primary_key": ["id"],
+            "page_size": {"cap": 999}, "entity": "microsoft.graph.printer",
+            "permission": "Printer.Read.All",
             "fields": [{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
                        {"graph": "displayName", "name": "display_name", "type": "utf8", "nullable": true}]}"#,
     )
@@ -491,10 +491,10 @@ async fn streams_dir_in_the_config_adds_a_stream() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|s| s["stream"] == "devices"),
-        "devices discovered"
+            .any(|s| s["stream"] == "printers"),
+        "printers discovered"
     );
-    select(&mut catalog, &["devices"]);
+    select(&mut catalog, &["printers"]);
     let done = sync(&config, &catalog, dir.path(), None);
     let lines: Vec<Value> = done
         .stdout
@@ -504,9 +504,9 @@ async fn streams_dir_in_the_config_adds_a_stream() {
         .collect();
     let records = lines
         .iter()
-        .filter(|l| l["type"] == "RECORD" && l["stream"] == "devices")
+        .filter(|l| l["type"] == "RECORD" && l["stream"] == "printers")
         .count() as u64;
-    assert_eq!(records, mock.truth().stream("devices").unwrap().rows);
+    assert_eq!(records, mock.truth().stream("printers").unwrap().rows);
     assert!(records > 0);
 }
 
