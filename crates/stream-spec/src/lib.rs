@@ -530,16 +530,16 @@ mod tests {
         let shipped = Catalog::embedded();
         let count = shipped.streams().len();
         let users = plain("users", None);
-        let extra = Catalog::new(vec![plain("devices", None), users.clone()]);
+        let extra = Catalog::new(vec![plain("printers", None), users.clone()]);
         let both = shipped.clone().with(extra).unwrap();
         assert_eq!(both.streams().len(), count + 1);
         assert_eq!(both.get("users").unwrap(), &users);
-        assert!(both.get("devices").is_ok());
+        assert!(both.get("printers").is_ok());
 
-        let orphan = Catalog::new(vec![plain("device_apps", Some("devices"))]);
+        let orphan = Catalog::new(vec![plain("printer_jobs", Some("printers"))]);
         let err = shipped.clone().with(orphan).unwrap_err().to_string();
         assert!(
-            err.contains("device_apps") && err.contains("`devices` is not declared"),
+            err.contains("printer_jobs") && err.contains("`printers` is not declared"),
             "{err}"
         );
 
