@@ -272,11 +272,7 @@ impl Config {
 
     /// The shipped stream declarations with those of [`Config::streams_dir`] added.
     pub fn catalog(&self) -> Result<stream_spec::Catalog, stream_spec::SpecError> {
-        let shipped = stream_spec::Catalog::embedded();
-        match &self.streams_dir {
-            Some(dir) => shipped.with(stream_spec::Catalog::from_dir(dir)?),
-            None => Ok(shipped),
-        }
+        stream_spec::Catalog::embedded_with(self.streams_dir.as_deref())
     }
 
     /// Parses config JSON without looking at the environment.

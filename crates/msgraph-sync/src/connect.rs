@@ -50,45 +50,38 @@ pub struct Connection {
 
 /// The shipped declarations with those of `dir` added, or a configuration error naming it.
 pub fn load_catalog(dir: Option<&std::path::Path>) -> Result<Catalog, Failure> {
-    let shipped = Catalog::embedded();
-    let Some(dir) = dir else {
-        return Ok(shipped);
-    };
-    Catalog::from_dir(dir)
-        .and_then(|extra| shipped.with(extra))
+    Catalog::embedded_with(dir)
         .with_context(|| {
-            format!(
-                "--streams-dir {} (check it with `msgraph-sync streams check {}`)",
-                dir.display(),
-                dir.display()
-            )
+            let dir = dir.map_or_else(String::new, |d| d.display().to_string());
+            format!("--streams-dir {dir} (check it with `msgraph-sync streams check {dir}`)")
         })
         .map_err(Failure::Config)
 }
 
 pub async fn connect(source: &Source) -> Result<Connection, Failure> {
-    // Read first: a bad declaration fails before any request, and the demo tenant serves the
-    // extra streams too.
-    let catalog = match (&source.streams_dir, &source.config) {
-        (Some(dir), _) => load_catalog(Some(dir))?,
-        (None, Some(path)) if !source.demo => {
-            let config = Config::from_path(path)
+    let from_file = match (&source.config, source.demo) {
+        (Some(path), false) => Some(
+            Config::from_path(path)
                 .with_context(|| format!("config file {}", path.display()))
-                .map_err(Failure::Config)?;
-            load_catalog(config.streams_dir.as_deref())?
-        }
-        _ => Catalog::embedded(),
+                .map_err(Failure::Config)?,
+        ),
+        _ => None,
     };
+    // Read before any request: a bad declaration fails first, and the demo tenant serves the
+    // extra streams too.
+    let streams_dir = source
+        .streams_dir
+        .clone()
+        .or_else(|| from_file.as_ref().and_then(|c| c.streams_dir.clone()));
+    let catalog = load_catalog(streams_dir.as_deref())?;
     let demo = if source.demo {
         Some(Demo::start(catalog.clone()).await.map_err(Failure::Other)?)
     } else {
         None
     };
-    let mut config = match (&demo, &source.config) {
+    let mut config = match (&demo, from_file) {
         (Some(demo), _) => demo.config(),
-        (None, Some(path)) => Config::from_path(path)
-            .with_context(|| format!("config file {}", path.display()))
-            .map_err(Failure::Config)?,
+        (None, Some(config)) => config,
         (None, None) => unreachable!("clap requires --config or --demo"),
     };
     if !source.streams.is_empty() {

@@ -442,6 +442,16 @@ impl Catalog {
         Self { streams }
     }
 
+    /// The shipped declarations, with those of `dir` added when given (see [`Catalog::with`]):
+    /// what `--streams-dir` and the configs' `streams_dir` mean.
+    pub fn embedded_with(dir: Option<&Path>) -> Result<Self, SpecError> {
+        let shipped = Self::embedded();
+        match dir {
+            Some(dir) => shipped.with(Self::from_dir(dir)?),
+            None => Ok(shipped),
+        }
+    }
+
     /// This catalog with `extra`'s declarations added, each replacing a shipped one of the same
     /// name (streams declared at run time: `--streams-dir`). Every parent must then be declared.
     pub fn with(self, extra: Catalog) -> Result<Self, SpecError> {

@@ -69,19 +69,17 @@ pub fn catalog_for(
     config_path: &std::path::Path,
     config_text: &str,
 ) -> Result<stream_spec::Catalog, TapError> {
-    let shipped = stream_spec::Catalog::embedded();
     let Some(dir) = tap_options(config_text)?
         .streams_dir
         .filter(|d| !d.as_os_str().is_empty())
     else {
-        return Ok(shipped);
+        return Ok(stream_spec::Catalog::embedded());
     };
     let dir = match (dir.is_relative(), config_path.parent()) {
         (true, Some(base)) => base.join(dir),
         _ => dir,
     };
-    stream_spec::Catalog::from_dir(&dir)
-        .and_then(|extra| shipped.with(extra))
+    stream_spec::Catalog::embedded_with(Some(&dir))
         .map_err(|e| TapError::Config(format!("streams_dir {}: {e}", dir.display())))
 }
 
