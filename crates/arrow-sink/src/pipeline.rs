@@ -541,7 +541,7 @@ impl PageSender {
             // Blocking here is the back-pressure from a slow writer; the permit bounds how many
             // decode threads can wait like this.
             let _ = lane.batches.blocking_send(LaneMessage::Page {
-                parent_id: page.parent_id,
+                parent_id: page.parent.as_ref().map(stream_spec::ParentKey::scope),
                 decoded: Box::new(decoded),
                 _permit: permit,
             });

@@ -129,7 +129,7 @@ impl StreamSchema {
 }
 
 /// The output Arrow schema: declared fields in order with their output names, then the parent-key
-/// column, then [`EXTRA_COLUMN`]. Only primary-key columns (and the parent column) are non-null:
+/// columns the rows do not carry (outermost first), then [`EXTRA_COLUMN`]. Only primary-key columns (and the parent column) are non-null:
 /// Graph does not honour `nullable: false` on ordinary properties, and one such row must not fail
 /// a page.
 pub fn arrow_schema(spec: &StreamSpec) -> Result<Schema, SchemaError> {
@@ -142,10 +142,10 @@ pub fn arrow_schema(spec: &StreamSpec) -> Result<Schema, SchemaError> {
             Field::new(&f.name, data_type, !keys.contains(f.name.as_str()))
         })
         .collect();
-    if let Some(parent) = &spec.parent
-        && !spec.parent_in_rows()
-    {
-        fields.push(Field::new(&parent.column, DataType::Utf8, false));
+    for column in spec.parent_columns() {
+        if spec.field(column).is_none() {
+            fields.push(Field::new(column, DataType::Utf8, false));
+        }
     }
     fields.push(Field::new(EXTRA_COLUMN, DataType::Utf8, true));
     let mut seen = HashSet::new();
@@ -178,6 +178,9 @@ pub fn schema_hash(spec: &StreamSpec) -> String {
         kind: StreamKind,
         fields: &'a [stream_spec::Field],
         parent_column: Option<&'a str>,
+        /// A grandchild's ancestors' columns; absent before there were grandchildren.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        ancestor_columns: Vec<&'a str>,
         primary_key: &'a [String],
     }
     let canonical = Canonical {
@@ -185,6 +188,7 @@ pub fn schema_hash(spec: &StreamSpec) -> String {
         kind: spec.kind,
         fields: &spec.fields,
         parent_column: spec.parent.as_ref().map(|p| p.column.as_str()),
+        ancestor_columns: spec.ancestor_columns(),
         primary_key: &spec.primary_key,
     };
     // Serialising plain structs, vectors and strings cannot fail.

@@ -37,7 +37,7 @@ fn mail() -> StreamSpec {
 
 fn page(parent: Option<&str>, records: Value) -> PageInput {
     PageInput {
-        parent_id: parent.map(str::to_string),
+        parent: parent.map(stream_spec::ParentKey::top),
         body: Bytes::from(json!({ "value": records }).to_string()),
         chain_pages: Some(1),
     }
@@ -195,7 +195,7 @@ async fn a_full_read_that_lost_a_page_deletes_nothing() {
     )
     .await;
     let broken = PageInput {
-        parent_id: None,
+        parent: None,
         body: Bytes::from_static(b"<html>"),
         chain_pages: None,
     };

@@ -42,7 +42,7 @@ fn mail() -> StreamSpec {
 
 fn page(parent: Option<&str>, records: Value) -> PageInput {
     PageInput {
-        parent_id: parent.map(str::to_string),
+        parent: parent.map(stream_spec::ParentKey::top),
         body: Bytes::from(json!({ "value": records }).to_string()),
         chain_pages: Some(1),
     }

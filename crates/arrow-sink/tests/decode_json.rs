@@ -20,7 +20,7 @@ fn page(records: Value, parent_id: Option<&str>) -> PageInput {
         "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$skiptoken=X"
     });
     PageInput {
-        parent_id: parent_id.map(str::to_string),
+        parent: parent_id.map(stream_spec::ParentKey::top),
         body: Bytes::from(serde_json::to_vec(&body).unwrap()),
         chain_pages: None,
     }
@@ -438,7 +438,7 @@ fn empty_pages_and_malformed_bodies() {
     assert_eq!(empty.batch.schema(), *decoder.schema().output());
 
     let broken = PageInput {
-        parent_id: None,
+        parent: None,
         body: Bytes::from_static(b"{\"value\": [{\"id\": "),
         chain_pages: None,
     };
@@ -447,7 +447,7 @@ fn empty_pages_and_malformed_bodies() {
         Err(DecodeError::Envelope { .. })
     ));
     let no_value = PageInput {
-        parent_id: None,
+        parent: None,
         body: Bytes::from_static(b"{\"error\": {}}"),
         chain_pages: None,
     };
@@ -457,7 +457,7 @@ fn empty_pages_and_malformed_bodies() {
     ));
     // The whole body is read in one pass: what serde_json used to reject around `value` still fails.
     let body = |b: &'static [u8]| PageInput {
-        parent_id: None,
+        parent: None,
         body: Bytes::from_static(b),
         chain_pages: None,
     };

@@ -13,7 +13,7 @@ fn csv_page(text: &str) -> PageInput {
     let mut body = b"\xEF\xBB\xBF".to_vec();
     body.extend_from_slice(text.as_bytes());
     PageInput {
-        parent_id: None,
+        parent: None,
         body: Bytes::from(body),
         chain_pages: None,
     }
@@ -112,7 +112,7 @@ fn a_csv_without_bom_and_only_a_header_is_an_empty_page() {
     )
     .unwrap();
     let page = PageInput {
-        parent_id: None,
+        parent: None,
         body: Bytes::from_static(b"Report Refresh Date,User Principal Name\n"),
         chain_pages: None,
     };

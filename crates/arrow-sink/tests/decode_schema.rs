@@ -19,7 +19,9 @@ fn every_generated_declaration_converts_with_keys_non_null() {
         let output = schema.output();
         assert_eq!(
             output.fields().len(),
-            spec.fields.len() + usize::from(spec.parent.is_some()) + 1
+            spec.fields.len() + spec.parent_columns().len() + 1,
+            "{}: declared fields, parent-key columns, _extra",
+            spec.stream
         );
         assert_eq!(output.fields().last().unwrap().name(), EXTRA_COLUMN);
         for key in &spec.primary_key {

@@ -73,7 +73,7 @@ fn print_fast_path_cost_of_drift_and_keys() {
         // Another mailbox each round: keys include the parent, so every row lands as new.
         round += 1;
         let page = PageInput {
-            parent_id: Some(format!("user-{round}")),
+            parent: Some(stream_spec::ParentKey::top(format!("user-{round}"))),
             body: body.clone(),
             chain_pages: None,
         };

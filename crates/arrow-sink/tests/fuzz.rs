@@ -99,7 +99,7 @@ fn page(body: Vec<u8>) -> PageInput {
 /// A page of a child stream comes with its parent's id.
 fn child_page(body: Vec<u8>, parent_id: Option<&str>) -> PageInput {
     PageInput {
-        parent_id: parent_id.map(str::to_string),
+        parent: parent_id.map(stream_spec::ParentKey::top),
         body: Bytes::from(body),
         chain_pages: None,
     }

@@ -50,7 +50,7 @@ fn users_page(first: usize, count: usize) -> PageInput {
         .collect();
     let body = json!({"@odata.context": "x", "value": value});
     PageInput {
-        parent_id: None,
+        parent: None,
         body: Bytes::from(serde_json::to_vec(&body).unwrap()),
         chain_pages: None,
     }
@@ -413,7 +413,7 @@ fn blobs_page(first: usize, count: usize, state: &mut u64) -> PageInput {
         })
         .collect();
     PageInput {
-        parent_id: None,
+        parent: None,
         body: Bytes::from(serde_json::to_vec(&json!({"value": value})).unwrap()),
         chain_pages: None,
     }

@@ -20,7 +20,7 @@ fn groups() -> StreamSpec {
 
 fn page(body: &str) -> PageInput {
     PageInput {
-        parent_id: None,
+        parent: None,
         body: Bytes::from(body.to_string()),
         chain_pages: None,
     }

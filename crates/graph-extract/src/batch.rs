@@ -10,7 +10,7 @@ use bytes::Bytes;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use stream_spec::StreamSpec;
+use stream_spec::{ParentKey, StreamSpec};
 
 use crate::chain::RunContext;
 use crate::error::{ExtractError, GraphError, RequestError};
@@ -55,7 +55,7 @@ struct ItemResponse<'a> {
 /// One child request waiting for its first page.
 struct Pending<'s> {
     spec: &'s StreamSpec,
-    parent_id: String,
+    parent_id: ParentKey,
     url: String,
     /// The first URL lists the whole scope.
     full: bool,
@@ -71,7 +71,10 @@ enum ItemOutcome {
 
 impl RunContext {
     /// Fetches the first pages of `items` (child stream, parent id) via `$batch`, then each chain.
-    pub async fn run_batch(&self, items: Vec<(&StreamSpec, String)>) -> Result<(), ExtractError> {
+    pub async fn run_batch(
+        &self,
+        items: Vec<(&StreamSpec, ParentKey)>,
+    ) -> Result<(), ExtractError> {
         let mut chains = Vec::new();
         let mut pending: Vec<Pending<'_>> = Vec::new();
         for (spec, parent_id) in items {
@@ -172,7 +175,7 @@ impl RunContext {
         req.mailboxes = round
             .iter()
             .filter(|item| item.spec.outlook_mailbox_limit)
-            .map(|item| item.parent_id.clone())
+            .map(|item| item.parent_id.id().to_string())
             .collect();
         let response = self
             .client

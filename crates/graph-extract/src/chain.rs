@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use reqwest::header::{HeaderName, HeaderValue};
-use stream_spec::StreamSpec;
+use stream_spec::{ParentKey, StreamSpec};
 use tokio::sync::mpsc;
 
 use crate::error::{ExtractError, RequestError};
@@ -84,6 +84,8 @@ pub(crate) struct RunContext {
     pub sender: mpsc::Sender<Page>,
     /// Query additions per stream (the `domains` filter on `users`).
     pub extra: HashMap<String, ExtraQuery>,
+    /// The planned children of each stream that has any (a pass's tree, by parent name).
+    pub children: HashMap<String, Vec<crate::plan::Pass>>,
     pub gates: HashMap<String, StreamGate>,
     pub emitted: Vec<String>,
     pub stream_names: HashMap<String, Arc<str>>,
@@ -105,11 +107,11 @@ impl RunContext {
             .unwrap_or_else(|| NONE.get_or_init(ExtraQuery::default))
     }
 
-    pub fn first_url(&self, spec: &StreamSpec, parent_id: Option<&str>) -> String {
+    pub fn first_url(&self, spec: &StreamSpec, parent: Option<&ParentKey>) -> String {
         paging::first_url(
             &self.base_url,
             spec,
-            parent_id,
+            parent,
             self.page_size,
             self.extra_for(&spec.stream),
         )
@@ -130,7 +132,7 @@ impl RunContext {
     pub fn page_request<'a>(
         &self,
         spec: &StreamSpec,
-        parent_id: Option<&str>,
+        parent: Option<&ParentKey>,
         url: &'a str,
     ) -> GraphRequest<'a> {
         let mut req = GraphRequest::get(url);
@@ -144,7 +146,8 @@ impl RunContext {
             req.headers.push((PREFER, value));
         }
         if spec.outlook_mailbox_limit {
-            req.mailboxes.extend(parent_id.map(str::to_string));
+            // Outlook streams hang under users: the parent's id is the mailbox.
+            req.mailboxes.extend(parent.map(|p| p.id().to_string()));
         }
         req
     }
@@ -154,7 +157,7 @@ impl RunContext {
     pub async fn follow_chain(
         &self,
         spec: &StreamSpec,
-        parent_id: Option<&str>,
+        parent: Option<&ParentKey>,
         first: FirstPage,
         feed: Option<&IdFeed>,
         (pages, last): (&ParentPages, bool),
@@ -168,7 +171,6 @@ impl RunContext {
             tombstone: read.tombstone(),
             bookmark: read.bookmark_property(),
         };
-        let parent: Option<Arc<str>> = parent_id.map(Arc::from);
         let mut end = ChainEnd::default();
         let mut next = first;
         let mut followed = FollowedLinks::default();
@@ -179,7 +181,7 @@ impl RunContext {
             let body = match next {
                 FirstPage::Body(body) => body,
                 FirstPage::Url(url) => {
-                    let req = self.page_request(spec, parent_id, &url);
+                    let req = self.page_request(spec, parent, &url);
                     self.client.send(&req, &counters).await?.body
                 }
             };
@@ -210,7 +212,7 @@ impl RunContext {
             if emit {
                 let page = Page {
                     stream: stream.clone(),
-                    parent_id: parent.clone(),
+                    parent: parent.cloned(),
                     format: PageFormat::Json,
                     body,
                     rows,
@@ -241,11 +243,12 @@ impl RunContext {
     }
 
     /// Runs one child stream for one parent, turning refusals into skips. `first`: the first
-    /// page, where a `$batch` already fetched it.
+    /// page, where a `$batch` already fetched it. A child with planned children of its own fans
+    /// them out over its rows as its pages arrive.
     pub async fn child(
         &self,
         spec: &StreamSpec,
-        parent_id: String,
+        parent: ParentKey,
         first: Option<Start>,
     ) -> Result<(), ExtractError> {
         if self
@@ -256,25 +259,33 @@ impl RunContext {
         {
             return Ok(());
         }
+        let scope = parent.scope();
         let result = if self.read(&spec.stream).is_per_folder() {
-            self.read_folders(spec, &parent_id).await
+            self.read_folders(spec, &parent).await
         } else {
-            let start = first.unwrap_or_else(|| self.start(spec, Some(&parent_id)));
-            self.read_scope(spec, Some(&parent_id), start, None)
-                .await
-                .map(|end| vec![end.at(parent_id.clone())])
+            let start = first.unwrap_or_else(|| self.start(spec, Some(&parent)));
+            let end = match self.children.get(&spec.stream) {
+                Some(children) => {
+                    self.read_with_children(spec, &parent, start, children)
+                        .await?
+                }
+                None => self.read_scope(spec, Some(&parent), start, None).await,
+            };
+            end.map(|end| vec![end.at(scope.clone())])
         };
-        let result = result.map(|ends| self.tracker.parent_done(&spec.stream, &parent_id, ends));
-        self.settle(spec, Some(&parent_id), result)
+        let result = result.map(|ends| self.tracker.parent_done(&spec.stream, &scope, ends));
+        self.settle(spec, Some(&parent), result)
     }
 
     /// Turns a chain's outcome into the run's: skips recorded, fatal errors returned.
     pub fn settle(
         &self,
         spec: &StreamSpec,
-        parent_id: Option<&str>,
+        parent: Option<&ParentKey>,
         result: Result<(), ChainError>,
     ) -> Result<(), ExtractError> {
+        let parent_id = parent.map(ParentKey::scope);
+        let parent_id = parent_id.as_deref();
         let gate = self.gates.get(&spec.stream);
         let error = match result {
             Ok(()) => {

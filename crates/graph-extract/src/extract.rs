@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use stream_spec::{Catalog, StreamKind, StreamSpec};
+use stream_spec::{Catalog, ParentKey, StreamKind, StreamSpec};
 use tokio::sync::mpsc;
 
 use crate::auth::{self, TokenProvider};
@@ -12,7 +12,7 @@ use crate::chain::{ChainError, RunContext};
 use crate::config::{Config, ConfigError};
 use crate::error::{ExtractError, RequestError};
 use crate::http::{GraphClient, HttpSettings, RequestBounds, build_http_client};
-use crate::incremental::{Clock, IdFeed, Tracker, plan_reads};
+use crate::incremental::{Clock, IdFeed, ScopeEnd, Start, Tracker, plan_reads};
 use crate::limits::{Limits, OUTLOOK_MAILBOX_LIMIT};
 use crate::paging::{ExtraQuery, Page};
 use crate::plan::{Pass, Plan};
@@ -197,6 +197,13 @@ impl Extractor {
             recorder: Recorder::new(streams.iter().map(|s| s.stream.as_str())),
             sender,
             extra,
+            children: plan
+                .passes
+                .iter()
+                .flat_map(Pass::streams)
+                .filter(|p| !p.children.is_empty())
+                .map(|p| (p.spec.stream.clone(), p.children.clone()))
+                .collect(),
             gates: streams
                 .iter()
                 .filter(|s| s.parent.is_some())
@@ -248,40 +255,60 @@ impl RunContext {
         }
         if pass.children.is_empty() {
             let track = self.read(&spec.stream).track_ids;
-            let result = self.read_top(spec, track.then(|| IdFeed::new(None))).await;
+            let result = self
+                .read_top(spec, track.then(|| IdFeed::new(None, None)))
+                .await;
             return self.settle(spec, None, result);
         }
-        let (ids_tx, ids_rx) = mpsc::channel::<String>(PARENT_ID_BUFFER);
+        let (ids_tx, ids_rx) = mpsc::channel::<ParentKey>(PARENT_ID_BUFFER);
         // The feed owns the sender: when the parent's round ends, the channel closes.
-        let parent = self.read_top(spec, Some(IdFeed::new(Some(ids_tx))));
+        let parent = self.read_top(spec, Some(IdFeed::new(Some(ids_tx), None)));
         let children = self.fan_out(&pass.children, ids_rx);
         let (parent_result, children_result) = tokio::join!(parent, children);
         let parent_refused = matches!(&parent_result, Err(ChainError::Request(_)));
         // A child's fatal error closes the id channel under the parent: report the child's error.
         children_result?;
         self.settle(spec, None, parent_result)?;
-        if self.recorder.has_failed(&spec.stream) {
-            self.fail_children_of_failed_parent(pass);
-        } else if parent_refused {
-            self.skip_children_of_refused_parent(pass);
-        }
+        self.settle_descendants(pass, parent_refused);
         Ok(())
     }
 
-    /// The parent stream failed midway: its children saw only some parents, so none of them is
-    /// landed this run either (their state stays as it was).
-    fn fail_children_of_failed_parent(&self, pass: &Pass) {
+    /// After a pass: the streams below a parent stream that failed, or was refused, did not see
+    /// all their parents, so none of them is landed this run either (their state stays as it
+    /// was). Applied at every level: a grandchild follows its child.
+    fn settle_descendants(&self, pass: &Pass, refused: bool) {
+        let failed = self.recorder.has_failed(&pass.spec.stream);
+        let denied = self
+            .gates
+            .get(&pass.spec.stream)
+            .is_some_and(StreamGate::is_denied);
         for child in &pass.children {
-            self.tracker.skipped(&child.stream);
-            self.recorder.fail(StreamFailure {
-                stream: child.stream.clone(),
-                parent_id: None,
-                error: Arc::new(RequestError::Protocol {
-                    what: format!("stream `{}`", child.stream),
-                    reason: format!("its parent stream `{}` failed", pass.spec.stream),
-                }),
-            });
+            for below in child.streams() {
+                if failed {
+                    self.fail_for_parent(&below.spec, &pass.spec);
+                } else if refused || denied {
+                    self.skip_for_parent(&below.spec, &pass.spec);
+                }
+            }
+            if !failed && !refused && !denied {
+                self.settle_descendants(child, false);
+            }
         }
+    }
+
+    fn fail_for_parent(&self, child: &StreamSpec, parent: &StreamSpec) {
+        if self.recorder.has_failed(&child.stream) {
+            return;
+        }
+        self.tracker.skipped(&child.stream);
+        self.recorder.fail(StreamFailure {
+            stream: child.stream.clone(),
+            parent_id: None,
+            error: Arc::new(RequestError::Protocol {
+                what: format!("stream `{}`", child.stream),
+                reason: format!("its parent stream `{}` failed", parent.stream),
+            }),
+        });
     }
 
     /// Reads a top-level stream's one scope; with `feed`, its live ids go to the children (and,
@@ -298,19 +325,42 @@ impl RunContext {
         Ok(())
     }
 
+    /// Reads one parent's scope of a child stream that is a parent itself (channels of a team):
+    /// the ids on its pages go to its own children as they arrive.
+    pub(crate) async fn read_with_children(
+        &self,
+        spec: &StreamSpec,
+        parent: &ParentKey,
+        start: Start,
+        children: &[Pass],
+    ) -> Result<Result<ScopeEnd, ChainError>, ExtractError> {
+        let (ids_tx, ids_rx) = mpsc::channel::<ParentKey>(PARENT_ID_BUFFER);
+        let feed = IdFeed::new(Some(ids_tx), Some(parent.clone()));
+        let own = async move {
+            let end = self
+                .read_scope(spec, Some(parent), start, Some(&feed))
+                .await;
+            // Closes the id channel: the children's fan-out ends with this scope.
+            drop(feed);
+            end
+        };
+        let below = Box::pin(self.fan_out(children, ids_rx));
+        let (own, below) = tokio::join!(own, below);
+        below?;
+        Ok(own)
+    }
+
     /// The parent stream was refused (and skipped): its children have no parents to run over.
-    fn skip_children_of_refused_parent(&self, pass: &Pass) {
-        for child in &pass.children {
-            self.tracker.skipped(&child.stream);
-            self.recorder.skip(Skip {
-                stream: child.stream.clone(),
-                parent_id: None,
-                status: 403,
-                code: "ParentStreamSkipped".into(),
-                message: format!("parent stream `{}` was refused", pass.spec.stream),
-                permission: pass.spec.permission.clone(),
-            });
-        }
+    fn skip_for_parent(&self, child: &StreamSpec, parent: &StreamSpec) {
+        self.tracker.skipped(&child.stream);
+        self.recorder.skip(Skip {
+            stream: child.stream.clone(),
+            parent_id: None,
+            status: 403,
+            code: "ParentStreamSkipped".into(),
+            message: format!("parent stream `{}` was refused", parent.stream),
+            permission: parent.permission.clone(),
+        });
     }
 
     /// Runs every child stream over the parent ids as they arrive, with bounded concurrency.
@@ -318,11 +368,13 @@ impl RunContext {
     /// With `$batch`, one envelope holds one child stream for several parents, so its items touch
     /// different mailboxes (never more than one of Outlook's 4 slots each); the global limit counts
     /// the items (see [`items_per_batch`]).
-    async fn fan_out(
+    pub(crate) async fn fan_out(
         &self,
-        children: &[StreamSpec],
-        mut ids: mpsc::Receiver<String>,
+        children: &[Pass],
+        mut ids: mpsc::Receiver<ParentKey>,
     ) -> Result<(), ExtractError> {
+        let children: Vec<&StreamSpec> = children.iter().map(|c| &c.spec).collect();
+        let children = &children;
         let ids = futures::stream::poll_fn(move |cx| ids.poll_recv(cx));
         if self.use_batch {
             let per_batch = items_per_batch(self.concurrency);
@@ -331,17 +383,17 @@ impl RunContext {
             let envelopes = 2 * self.concurrency.div_ceil(per_batch);
             ids.ready_chunks(per_batch)
                 .flat_map(|parents| {
-                    futures::stream::iter(children.iter().map(move |c| (c, parents.clone())))
+                    futures::stream::iter(children.iter().map(move |c| (*c, parents.clone())))
                 })
                 .map(|(spec, parents)| {
-                    self.run_batch(parents.into_iter().map(|id| (spec, id)).collect())
+                    Box::pin(self.run_batch(parents.into_iter().map(|id| (spec, id)).collect()))
                 })
                 .buffer_unordered(envelopes)
                 .try_collect::<()>()
                 .await
         } else {
-            ids.flat_map(|id| futures::stream::iter(children.iter().map(move |c| (c, id.clone()))))
-                .map(|(spec, id)| self.child(spec, id, None))
+            ids.flat_map(|id| futures::stream::iter(children.iter().map(move |c| (*c, id.clone()))))
+                .map(|(spec, id)| Box::pin(self.child(spec, id, None)))
                 .buffer_unordered(self.concurrency * 2)
                 .try_collect::<()>()
                 .await

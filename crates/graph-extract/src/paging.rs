@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Deserialize;
 use serde::de::{IgnoredAny, SeqAccess, Visitor};
-use stream_spec::{Catalog, StreamKind, StreamSpec};
+use stream_spec::{Catalog, ParentKey, StreamKind, StreamSpec};
 
 use crate::config::Config;
 
@@ -49,8 +49,8 @@ pub enum PageFormat {
 #[derive(Debug, Clone)]
 pub struct Page {
     pub stream: Arc<str>,
-    /// The parent's id for child streams (goes into the declared parent column).
-    pub parent_id: Option<Arc<str>>,
+    /// The parent's key for child streams (its ids go into the declared parent-key columns).
+    pub parent: Option<ParentKey>,
     pub format: PageFormat,
     pub body: Bytes,
     /// Records in this page (`value` entries, or CSV data lines).
@@ -140,12 +140,11 @@ impl ExtraQuery {
 /// Path and query of a stream's first page, relative to the version root (as `$batch` wants it).
 pub fn first_relative_url(
     spec: &StreamSpec,
-    parent_id: Option<&str>,
+    parent: Option<&ParentKey>,
     page_size: u32,
     extra: &ExtraQuery,
 ) -> String {
-    let encoded_parent = parent_id.map(path_segment);
-    let path = spec.path_for(encoded_parent.as_deref());
+    let path = spec.fill_path(&spec.path, parent, path_segment);
     let mut params: BTreeMap<&str, String> = spec
         .query
         .iter()
@@ -205,14 +204,14 @@ pub fn relative_url<K: AsRef<str>>(path: String, params: &BTreeMap<K, String>) -
 pub fn first_url(
     base: &str,
     spec: &StreamSpec,
-    parent_id: Option<&str>,
+    parent: Option<&ParentKey>,
     page_size: u32,
     extra: &ExtraQuery,
 ) -> String {
     format!(
         "{}{}",
         base.trim_end_matches('/'),
-        first_relative_url(spec, parent_id, page_size, extra)
+        first_relative_url(spec, parent, page_size, extra)
     )
 }
 
@@ -396,7 +395,7 @@ mod tests {
         let url = first_url(
             "http://127.0.0.1:1/v1.0/",
             &s,
-            Some("u-1"),
+            Some(&ParentKey::top("u-1")),
             999,
             &ExtraQuery::default(),
         );
@@ -407,13 +406,29 @@ mod tests {
         let capped = spec("/chats/{parent_id}/messages", PageSize::Cap(50), true);
         let rel = first_relative_url(
             &capped,
-            Some("19:a/b@thread.v2"),
+            Some(&ParentKey::top("19:a/b@thread.v2")),
             999,
             &ExtraQuery::default(),
         );
         assert_eq!(
             rel,
             "/chats/19:a%2Fb@thread.v2/messages?$select=id,displayName&$top=50"
+        );
+        // A grandchild's path takes every id of its parent's key.
+        let mut grandchild = spec(
+            "/teams/{team_id}/channels/{parent_id}/messages",
+            PageSize::Cap(50),
+            true,
+        );
+        grandchild.parent = Some(stream_spec::ParentRef {
+            stream: "channels".into(),
+            column: "channel_id".into(),
+        });
+        let channel = ParentKey::top("t-1").child("19:c@thread.tacv2");
+        let rel = first_relative_url(&grandchild, Some(&channel), 999, &ExtraQuery::default());
+        assert_eq!(
+            rel,
+            "/teams/t-1/channels/19:c@thread.tacv2/messages?$select=id,displayName&$top=50"
         );
     }
 

@@ -1,4 +1,5 @@
-//! Which passes a selection needs: one pass per top-level stream, its selected children riding on it.
+//! Which passes a selection needs: one pass per top-level stream, its selected descendants riding
+//! on it (children fan out over its ids, grandchildren over each child's, and so on).
 
 use stream_spec::{Catalog, SpecError, StreamSpec};
 
@@ -6,20 +7,48 @@ use stream_spec::{Catalog, SpecError, StreamSpec};
 pub enum PlanError {
     #[error(transparent)]
     Unknown(#[from] SpecError),
-    #[error(
-        "stream `{stream}` has parent `{parent}`, which has a parent itself; only one level of fan-out is supported"
-    )]
-    NestedParent { stream: String, parent: String },
 }
 
-/// One pass over a top-level stream.
+/// One stream read in a pass: a top-level stream, or a stream fanned out over its parent's rows.
 #[derive(Debug, Clone)]
 pub struct Pass {
     pub spec: StreamSpec,
-    /// Whether the parent's own pages go to the sink (false when only pulled in for its ids).
+    /// Whether the stream's own pages go to the sink (false when only pulled in for its ids).
     pub emit: bool,
-    /// Selected child streams fanned out over this stream's ids, sharing this one pass.
-    pub children: Vec<StreamSpec>,
+    /// Planned streams fanned out over this stream's rows, sharing this one pass.
+    pub children: Vec<Pass>,
+}
+
+impl Pass {
+    fn new(spec: &StreamSpec) -> Self {
+        Self {
+            spec: spec.clone(),
+            emit: false,
+            children: Vec::new(),
+        }
+    }
+
+    /// This stream and every stream below it, parents first.
+    pub fn streams(&self) -> Box<dyn Iterator<Item = &Pass> + '_> {
+        Box::new(std::iter::once(self).chain(self.children.iter().flat_map(Pass::streams)))
+    }
+
+    /// The planned child of this stream named `stream`, added (not emitted) if missing.
+    fn child_mut(&mut self, spec: &StreamSpec) -> &mut Pass {
+        match self
+            .children
+            .iter()
+            .position(|c| c.spec.stream == spec.stream)
+        {
+            Some(i) => &mut self.children[i],
+            None => {
+                self.children.push(Pass::new(spec));
+                self.children
+                    .sort_by(|a, b| a.spec.stream.cmp(&b.spec.stream));
+                self.child_mut(spec)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -33,66 +62,58 @@ impl Plan {
         let selected: Vec<&StreamSpec> = if selection.is_empty() {
             catalog.streams().iter().collect()
         } else {
-            let mut specs = selection
+            selection
                 .iter()
                 .map(|name| catalog.get(name))
-                .collect::<Result<Vec<_>, _>>()?;
-            specs.sort_by(|a, b| a.stream.cmp(&b.stream));
-            specs.dedup_by(|a, b| a.stream == b.stream);
-            specs
+                .collect::<Result<Vec<_>, _>>()?
         };
         let mut passes: Vec<Pass> = Vec::new();
-        for spec in &selected {
-            let Some(parent) = &spec.parent else { continue };
-            let parent_spec = catalog.get(&parent.stream)?;
-            if parent_spec.parent.is_some() {
-                return Err(PlanError::NestedParent {
-                    stream: spec.stream.clone(),
-                    parent: parent.stream.clone(),
-                });
+        for spec in selected {
+            // The stream's ancestors, outermost first: each is read for the ids below it.
+            let mut line = vec![spec];
+            while let Some(parent) = &line[0].parent {
+                line.insert(0, catalog.get(&parent.stream)?);
             }
-            let pass = match passes
-                .iter_mut()
-                .position(|p| p.spec.stream == parent.stream)
-            {
+            let top = match passes.iter().position(|p| p.spec.stream == line[0].stream) {
                 Some(i) => &mut passes[i],
                 None => {
-                    passes.push(Pass {
-                        spec: parent_spec.clone(),
-                        emit: false,
-                        children: Vec::new(),
-                    });
+                    passes.push(Pass::new(line[0]));
                     passes.last_mut().expect("just pushed")
                 }
             };
-            pass.children.push((*spec).clone());
-        }
-        for spec in selected.iter().filter(|s| s.parent.is_none()) {
-            match passes.iter_mut().find(|p| p.spec.stream == spec.stream) {
-                Some(pass) => pass.emit = true,
-                None => passes.push(Pass {
-                    spec: (*spec).clone(),
-                    emit: true,
-                    children: Vec::new(),
-                }),
-            }
+            let node = line[1..]
+                .iter()
+                .fold(top, |node, spec| node.child_mut(spec));
+            node.emit = true;
         }
         passes.sort_by(|a, b| a.spec.stream.cmp(&b.spec.stream));
         Ok(Self { passes })
     }
 
-    /// Every stream the plan touches (emitted or not).
+    /// Every stream the plan touches (emitted or not), parents before their children.
     pub fn streams(&self) -> impl Iterator<Item = &StreamSpec> {
         self.passes
             .iter()
-            .flat_map(|p| std::iter::once(&p.spec).chain(p.children.iter()))
+            .flat_map(Pass::streams)
+            .map(|pass| &pass.spec)
     }
 
     /// Whether a stream's pages go to the sink.
     pub fn emits(&self, stream: &str) -> bool {
-        self.passes.iter().any(|p| {
-            (p.emit && p.spec.stream == stream) || p.children.iter().any(|c| c.stream == stream)
-        })
+        self.passes
+            .iter()
+            .flat_map(Pass::streams)
+            .any(|p| p.emit && p.spec.stream == stream)
+    }
+
+    /// The planned children of `stream`.
+    pub fn children_of(&self, stream: &str) -> Vec<&Pass> {
+        self.passes
+            .iter()
+            .flat_map(Pass::streams)
+            .find(|p| p.spec.stream == stream)
+            .map(|p| p.children.iter().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -162,8 +183,66 @@ pub(crate) mod tests {
             .map(|p| (p.spec.stream.as_str(), p.emit))
             .collect();
         assert_eq!(names, vec![("groups", true), ("users", true)]);
-        assert_eq!(plan.passes[0].children[0].stream, "group_member");
+        assert_eq!(plan.passes[0].children[0].spec.stream, "group_member");
         assert_eq!(Plan::new(&catalog(), &[]).unwrap().streams().count(), 5);
+    }
+
+    #[test]
+    fn a_grandchild_pulls_in_its_parent_and_grandparent_in_one_pass() {
+        let dir = tempfile_dir();
+        let stream = |name: &str, path: &str, parent: Option<(&str, &str)>, key: &str| {
+            let parent = parent
+                .map(|(p, c)| format!(r#","parent":{{"stream":"{p}","column":"{c}"}}"#))
+                .unwrap_or_default();
+            format!(
+                r#"{{"stream":"{name}","kind":"collection","path":"{path}"{parent},"primary_key":{key},
+                "page_size":{{"cap":50}},"permission":"P","fields":[{{"graph":"id","name":"id","type":"utf8","nullable":false}}]}}"#
+            )
+        };
+        for (name, text) in [
+            ("teams", stream("teams", "/teams", None, r#"["id"]"#)),
+            (
+                "channels",
+                stream(
+                    "channels",
+                    "/teams/{parent_id}/channels",
+                    Some(("teams", "team_id")),
+                    r#"["id","team_id"]"#,
+                ),
+            ),
+            (
+                "channel_messages",
+                stream(
+                    "channel_messages",
+                    "/teams/{team_id}/channels/{parent_id}/messages",
+                    Some(("channels", "channel_id")),
+                    r#"["id","team_id","channel_id"]"#,
+                ),
+            ),
+        ] {
+            std::fs::write(dir.join(format!("{name}.json")), text).unwrap();
+        }
+        let catalog = Catalog::from_dir(&dir).unwrap();
+        catalog.check_parents().unwrap();
+        let plan = Plan::new(&catalog, &["channel_messages".into()]).unwrap();
+        assert_eq!(plan.passes.len(), 1);
+        let streams: Vec<_> = plan.streams().map(|s| s.stream.as_str()).collect();
+        assert_eq!(streams, ["teams", "channels", "channel_messages"]);
+        assert!(!plan.emits("teams") && !plan.emits("channels"));
+        assert!(plan.emits("channel_messages"));
+        assert_eq!(
+            plan.children_of("channels")[0].spec.stream,
+            "channel_messages"
+        );
+        let messages = catalog.get("channel_messages").unwrap();
+        assert_eq!(messages.parent_columns(), ["team_id", "channel_id"]);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("plan-test-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `check`: one small request per stream, to tell before a run which streams the app may read.
 
-use futures::future::join_all;
-use stream_spec::StreamSpec;
+use futures::future::{BoxFuture, FutureExt, join_all};
+use stream_spec::{ParentKey, StreamSpec};
 
 use crate::error::{ExtractError, GraphError, RequestError};
 use crate::http::{GraphClient, GraphRequest};
@@ -70,39 +70,71 @@ async fn probe_pass(
     base_url: &str,
     pass: &Pass,
 ) -> Result<Vec<ProbeResult>, ExtractError> {
-    let (status, parent_ids) = match fetch(client, base_url, &pass.spec, None, PARENTS_PROBED).await
-    {
-        Ok(ids) => (ProbeStatus::Ok, ids),
+    let (status, parents) = match fetch(client, base_url, &pass.spec, None, PARENTS_PROBED).await {
+        Ok(ids) => (
+            ProbeStatus::Ok,
+            ids.into_iter().map(ParentKey::top).collect(),
+        ),
         Err(Refusal::Auth(err)) => return Err(err),
         Err(Refusal::Status(status)) => (status, Vec::new()),
     };
     let mut results = vec![result(&pass.spec, status)];
-    let children = pass.children.iter().map(|child| {
-        let parent_ids = &parent_ids;
-        async move {
-            if parent_ids.is_empty() {
-                let parent = pass.spec.stream.clone();
-                return Ok(result(child, ProbeStatus::NoParent { parent }));
-            }
-            let mut last = None;
-            for parent_id in parent_ids {
-                match fetch(client, base_url, child, Some(parent_id), 1).await {
-                    Ok(_) => return Ok(result(child, ProbeStatus::Ok)),
-                    Err(Refusal::Auth(err)) => return Err(err),
-                    // A missing permission is the same for every parent.
-                    Err(Refusal::Status(ProbeStatus::PermissionMissing)) => {
-                        return Ok(result(child, ProbeStatus::PermissionMissing));
-                    }
-                    Err(Refusal::Status(status)) => last = Some(status),
-                }
-            }
-            Ok(result(child, last.expect("at least one parent was probed")))
-        }
-    });
-    for child in join_all(children).await {
-        results.push(child?);
-    }
+    results.extend(probe_children(client, base_url, pass, parents).await?);
     Ok(results)
+}
+
+/// Probes the children of `pass` over a few of its rows (`parents`), and theirs in turn over the
+/// rows the first readable parent gave.
+fn probe_children<'a>(
+    client: &'a GraphClient,
+    base_url: &'a str,
+    pass: &'a Pass,
+    parents: Vec<ParentKey>,
+) -> BoxFuture<'a, Result<Vec<ProbeResult>, ExtractError>> {
+    async move {
+        let children = pass.children.iter().map(|child| {
+            let parents = &parents;
+            async move {
+                let no_parent = || {
+                    let parent = pass.spec.stream.clone();
+                    result(&child.spec, ProbeStatus::NoParent { parent })
+                };
+                if parents.is_empty() {
+                    let mut results = vec![no_parent()];
+                    results.extend(probe_children(client, base_url, child, Vec::new()).await?);
+                    return Ok(results);
+                }
+                let mut last = None;
+                let mut rows = Vec::new();
+                for parent in parents {
+                    match fetch(client, base_url, &child.spec, Some(parent), PARENTS_PROBED).await {
+                        Ok(ids) => {
+                            rows = ids.iter().map(|id| parent.child(id)).collect();
+                            last = Some(ProbeStatus::Ok);
+                            break;
+                        }
+                        Err(Refusal::Auth(err)) => return Err(err),
+                        // A missing permission is the same for every parent.
+                        Err(Refusal::Status(ProbeStatus::PermissionMissing)) => {
+                            last = Some(ProbeStatus::PermissionMissing);
+                            break;
+                        }
+                        Err(Refusal::Status(status)) => last = Some(status),
+                    }
+                }
+                let status = last.expect("at least one parent was probed");
+                let mut results = vec![result(&child.spec, status)];
+                results.extend(probe_children(client, base_url, child, rows).await?);
+                Ok::<_, ExtractError>(results)
+            }
+        });
+        let mut results = Vec::new();
+        for child in join_all(children).await {
+            results.extend(child?);
+        }
+        Ok(results)
+    }
+    .boxed()
 }
 
 fn result(spec: &StreamSpec, status: ProbeStatus) -> ProbeResult {
@@ -123,13 +155,15 @@ async fn fetch(
     client: &GraphClient,
     base_url: &str,
     spec: &StreamSpec,
-    parent_id: Option<&str>,
+    parent_id: Option<&ParentKey>,
     top: u32,
 ) -> Result<Vec<String>, Refusal> {
     let url = paging::first_url(base_url, spec, parent_id, top, &ExtraQuery::default());
     let mut request = GraphRequest::get(&url);
     if spec.outlook_mailbox_limit {
-        request.mailboxes.extend(parent_id.map(str::to_string));
+        request
+            .mailboxes
+            .extend(parent_id.map(|p| p.id().to_string()));
     }
     if spec.kind == stream_spec::StreamKind::Report {
         // Reports answer with a 302 to a CSV; the redirect itself proves access.

@@ -64,7 +64,7 @@ impl RunContext {
             counters.rows.fetch_add(rows as u64, Ordering::Relaxed);
             let page = Page {
                 stream: self.name(&spec.stream),
-                parent_id: None,
+                parent: None,
                 format: PageFormat::Csv,
                 body,
                 rows,

@@ -79,7 +79,7 @@ async fn faulty_run(use_batch: bool) {
     let mut chains = Chains::new();
     for page in &collected.pages {
         let chain = chains
-            .entry((&*page.stream, page.parent_id.as_deref()))
+            .entry((&*page.stream, page.parent.as_ref().map(|p| p.id())))
             .or_default();
         chain.0 += 1;
         chain.1.extend(page.chain_pages);
@@ -334,7 +334,7 @@ async fn domains_filter_restricts_users_and_their_children() {
             .filter(|p| &*p.stream == "contacts")
             .all(|p| wanted
                 .iter()
-                .any(|(id, _)| Some(id.as_str()) == p.parent_id.as_deref()))
+                .any(|(id, _)| Some(id.as_str()) == p.parent.as_ref().map(|k| k.id())))
     );
 }
 

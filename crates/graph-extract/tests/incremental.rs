@@ -383,7 +383,7 @@ async fn chat_messages_resume_per_chat_from_their_bookmark() {
     assert!(!second.full_scopes.contains_key("chat_messages"));
     let landed: std::collections::BTreeSet<String> = pages
         .iter()
-        .filter(|p| p.parent_id.as_deref() == Some(chat.as_str()))
+        .filter(|p| p.parent.as_ref().map(|k| k.id()) == Some(chat.as_str()))
         .flat_map(|p| {
             let body: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
             body["value"]

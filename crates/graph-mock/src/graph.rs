@@ -90,17 +90,22 @@ pub(crate) fn resolve<'a>(state: &'a AppState, path: &str, query: &GraphQuery) -
     if let Some(route) = mailbox::resolve(tenant, &request) {
         return route;
     }
-    let mut best: Option<(&StreamSpec, Option<&str>, usize)> = None;
+    let mut best: Option<(&StreamSpec, Option<Vec<&str>>, usize)> = None;
     for spec in tenant.specs() {
         let template = segments(&spec.path);
         if template.len() != request.len() {
             continue;
         }
         let mut parent_id = None;
+        let mut ancestors = Vec::new();
         let mut report_argument = None;
         let fits = template.iter().zip(&request).all(|(t, r)| {
             if *t == "{parent_id}" {
                 parent_id = Some(*r);
+                true
+            } else if t.starts_with('{') && t.ends_with('}') {
+                // A grandchild's ancestor id (`{team_id}`), outermost first.
+                ancestors.push(*r);
                 true
             } else if spec.kind == StreamKind::Report && t.contains('(') {
                 let (function, _) = t.split_once('(').unwrap_or((t, ""));
@@ -129,15 +134,16 @@ pub(crate) fn resolve<'a>(state: &'a AppState, path: &str, query: &GraphQuery) -
             .query
             .iter()
             .all(|(k, v)| query.get(k).is_some_and(|got| got == v));
-        if declared_match && best.is_none_or(|(_, _, n)| spec.query.len() > n) {
-            best = Some((spec, parent_id, spec.query.len()));
+        if declared_match && best.as_ref().is_none_or(|(_, _, n)| spec.query.len() > *n) {
+            let key = parent_id.map(|id| [ancestors.as_slice(), &[id]].concat());
+            best = Some((spec, key, spec.query.len()));
         }
     }
-    let Some((spec, parent_id, _)) = best else {
+    let Some((spec, parent_key, _)) = best else {
         return Route::NotFound;
     };
-    let parent = match (parent_id, &spec.parent) {
-        (Some(id), Some(parent_ref)) => match tenant.parent_from_id(&parent_ref.stream, id) {
+    let parent = match (parent_key, &spec.parent) {
+        (Some(ids), Some(parent_ref)) => match tenant.parent_from_ids(&parent_ref.stream, &ids) {
             Some(parent) => Some(parent),
             None => return Route::MissingParent { spec },
         },

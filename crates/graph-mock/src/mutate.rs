@@ -41,8 +41,16 @@ pub(crate) fn mutate(tenant: &Tenant, mutation: &Mutation) -> Result<MutationOut
         (Shape::TopLevel, _, None) => vec![None],
         (Shape::TopLevel, _, Some(_)) => return Err(MutateError::NoParent(stream.to_string())),
         (Shape::Child | Shape::Members, Some(parent_ref), Some(id)) => {
+            // A parent that is a child itself (a channel) is found among its stream's rows.
             let parent = tenant
                 .parent_from_id(&parent_ref.stream, id)
+                .or_else(|| {
+                    let id = id.to_ascii_lowercase();
+                    tenant
+                        .parents(&parent_ref.stream)
+                        .into_iter()
+                        .find(|p| p.id == id)
+                })
                 .ok_or_else(|| MutateError::UnknownParent {
                     stream: stream.to_string(),
                     parent: id.clone(),

@@ -212,7 +212,7 @@ async fn forward_pages(
             }
         };
         let input = PageInput {
-            parent_id: page.parent_id.map(|p| p.to_string()),
+            parent: page.parent,
             body: page.body,
             chain_pages: page.chain_pages,
         };

@@ -29,7 +29,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 mod naming;
+mod parent_key;
 pub use naming::{report_column_name, snake_case};
+pub use parent_key::{ParentKey, scope_of};
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
@@ -333,7 +335,7 @@ impl StreamSpec {
         }
         for key in &self.primary_key {
             let declared = self.fields.iter().any(|f| &f.name == key)
-                || self.parent.as_ref().is_some_and(|p| &p.column == key);
+                || self.parent_columns().contains(&key.as_str());
             if !declared {
                 return Err(invalid(format!(
                     "primary key `{key}` is not a declared column"
@@ -344,6 +346,14 @@ impl StreamSpec {
             return Err(invalid(
                 "`{parent_id}` in path and `parent` go together".into(),
             ));
+        }
+        for ancestor in self.ancestor_columns() {
+            if ancestor == "parent_id" || ancestor == "folder_id" || ancestor.is_empty() {
+                return Err(invalid(format!(
+                    "`{{{ancestor}}}` in path names no ancestor column (a grandchild path names \
+                     its grandparent's column, e.g. `/teams/{{team_id}}/channels/{{parent_id}}/messages`)"
+                )));
+            }
         }
         if let Incremental::Delta(delta) = &self.incremental {
             if delta.path.contains("{parent_id}") != self.parent.is_some() {
@@ -375,6 +385,55 @@ impl StreamSpec {
             Some(id) => self.path.replace("{parent_id}", id),
             None => self.path.clone(),
         }
+    }
+
+    /// `path` (the declared one, or a delta path) with a parent key filled in: `{parent_id}` is
+    /// the parent's id, each ancestor placeholder (`{team_id}`) the id at its place in the key.
+    /// `encode` turns an id into a path segment.
+    pub fn fill_path(
+        &self,
+        path: &str,
+        parent: Option<&ParentKey>,
+        encode: impl Fn(&str) -> String,
+    ) -> String {
+        let Some(parent) = parent else {
+            return path.to_string();
+        };
+        let mut filled = path.replace("{parent_id}", &encode(parent.id()));
+        for (column, id) in self.ancestor_columns().iter().zip(parent.ids()) {
+            filled = filled.replace(&format!("{{{column}}}"), &encode(id));
+        }
+        filled
+    }
+
+    /// The columns of a grandchild's ancestors above its parent, outermost first: the path's
+    /// placeholders other than `{parent_id}` and `{folder_id}` (`team_id` in
+    /// `/teams/{team_id}/channels/{parent_id}/messages`).
+    pub fn ancestor_columns(&self) -> Vec<&str> {
+        let mut columns = Vec::new();
+        let mut rest = self.path.as_str();
+        while let Some(start) = rest.find('{') {
+            let Some(len) = rest[start..].find('}') else {
+                break;
+            };
+            let name = &rest[start + 1..start + len];
+            if name != "parent_id" && name != "folder_id" {
+                columns.push(name);
+            }
+            rest = &rest[start + len + 1..];
+        }
+        columns
+    }
+
+    /// Every parent-key column a child row carries, outermost first: the ancestors' columns,
+    /// then `parent.column`. Empty for a top-level stream.
+    pub fn parent_columns(&self) -> Vec<&str> {
+        let Some(parent) = &self.parent else {
+            return Vec::new();
+        };
+        let mut columns = self.ancestor_columns();
+        columns.push(&parent.column);
+        columns
     }
 
     /// Top-level Graph property names, for `$select`.
@@ -466,7 +525,8 @@ impl Catalog {
         Ok(catalog)
     }
 
-    /// Every `parent` names a declared stream, and no stream is its own ancestor.
+    /// Every `parent` names a declared stream, no stream is its own ancestor, and a grandchild's
+    /// path names its parent's parent-key columns (the ids its URL and rows need).
     pub fn check_parents(&self) -> Result<(), SpecError> {
         for spec in &self.streams {
             let mut seen = vec![spec.stream.as_str()];
@@ -490,6 +550,25 @@ impl Catalog {
                     )));
                 }
                 seen.push(&current.stream);
+            }
+        }
+        // Only once no parent goes round in a circle: ancestors are then finite.
+        for spec in &self.streams {
+            if let Some(parent) = spec.parent.as_ref().and_then(|p| self.get(&p.stream).ok()) {
+                let (have, need) = (spec.ancestor_columns(), parent.parent_columns());
+                if have != need {
+                    let need: Vec<String> = need.iter().map(|c| format!("{{{c}}}")).collect();
+                    return Err(SpecError::Invalid {
+                        file: spec.stream.clone(),
+                        message: format!(
+                            "its parent `{}` hangs under {} ids, so its path names [{}] \
+                             before `{{parent_id}}`",
+                            parent.stream,
+                            need.len(),
+                            need.join(", ")
+                        ),
+                    });
+                }
             }
         }
         Ok(())
@@ -551,6 +630,29 @@ mod tests {
         assert!(
             err.contains("printer_jobs") && err.contains("`printers` is not declared"),
             "{err}"
+        );
+
+        // A grandchild's path names its parent's whole key; one that leaves the team out is
+        // refused, naming the placeholder it needs.
+        let mut messages = plain("printer_jobs", Some("printers"));
+        messages.parent.as_mut().unwrap().column = "job_id".into();
+        let mut channel = plain("printers", Some("users"));
+        channel.path = "/users/{parent_id}/printers".into();
+        let short = Catalog::new(vec![channel.clone(), messages.clone()]);
+        let err = shipped.clone().with(short).unwrap_err().to_string();
+        assert!(err.contains("[{users_id}]"), "{err}");
+        messages.path = "/users/{users_id}/printers/{parent_id}/jobs".into();
+        messages.primary_key = vec!["id".into(), "users_id".into(), "job_id".into()];
+        let both = shipped
+            .clone()
+            .with(Catalog::new(vec![channel, messages]))
+            .unwrap();
+        let jobs = both.get("printer_jobs").unwrap();
+        assert_eq!(jobs.parent_columns(), ["users_id", "job_id"]);
+        let key = ParentKey::top("u/1").child("p1");
+        assert_eq!(
+            jobs.fill_path(&jobs.path, Some(&key), |id| id.replace('/', "%2F")),
+            "/users/u%2F1/printers/p1/jobs"
         );
 
         let circle = Catalog::new(vec![plain("a", Some("b")), plain("b", Some("a"))]);

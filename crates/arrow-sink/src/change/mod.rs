@@ -81,6 +81,16 @@ impl ChangeCounts {
     }
 }
 
+/// The scope a row's parent-key columns name (see [`stream_spec::scope_of`]); `None` for a
+/// top-level row (no columns) or where one of them is null.
+pub(crate) fn row_scope(columns: &[&StringArray], row: usize) -> Option<String> {
+    if columns.is_empty() || columns.iter().any(|c| !c.is_valid(row)) {
+        return None;
+    }
+    let ids: Vec<&str> = columns.iter().map(|c| c.value(row)).collect();
+    Some(stream_spec::scope_of(&ids))
+}
+
 /// What of a stream this run read in full, so live keys in it that were not seen are deletes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FullScope {
@@ -98,11 +108,12 @@ pub(crate) struct Classifier {
     run_id: Arc<str>,
     rank: u32,
     pub counts: ChangeCounts,
-    /// Output columns a delete row keeps: the primary key and the parent column.
+    /// Output columns a delete row keeps: the primary key and the parent-key columns.
     kept_on_delete: Vec<bool>,
-    /// Position of the single-column key whose deleted values children need (`None` when no
-    /// landed stream has this one as parent).
-    deleted_id_column: Option<usize>,
+    /// The columns that make a deleted row's scope for its children: its parent-key columns,
+    /// then `id` (`None` when no landed stream has this one as parent).
+    deleted_scope_columns: Option<Vec<usize>>,
+    /// Scopes (see [`stream_spec::scope_of`]) of the rows deleted this run: their children go.
     pub deleted_ids: HashSet<String>,
     /// Pages that failed to decode: their scope was not read in full, whatever the caller says.
     pub failed_whole: bool,
@@ -118,16 +129,17 @@ impl Classifier {
         collect_deleted_ids: bool,
     ) -> Self {
         let output = schema.output();
-        let parent_column = schema
+        let parent_columns: Vec<usize> = schema
             .spec()
-            .parent
-            .as_ref()
-            .and_then(|p| output.index_of(&p.column).ok());
-        let kept_on_delete = (0..output.fields().len())
-            .map(|i| schema.key_indices().contains(&i) || Some(i) == parent_column)
+            .parent_columns()
+            .iter()
+            .filter_map(|c| output.index_of(c).ok())
             .collect();
-        let deleted_id_column = match schema.key_indices() {
-            [single] if collect_deleted_ids => Some(*single),
+        let kept_on_delete = (0..output.fields().len())
+            .map(|i| schema.key_indices().contains(&i) || parent_columns.contains(&i))
+            .collect();
+        let deleted_scope_columns = match output.index_of("id") {
+            Ok(id) if collect_deleted_ids => Some([parent_columns, vec![id]].concat()),
             _ => None,
         };
         Self {
@@ -137,7 +149,7 @@ impl Classifier {
             rank,
             counts: ChangeCounts::default(),
             kept_on_delete,
-            deleted_id_column,
+            deleted_scope_columns,
             deleted_ids: HashSet::new(),
             failed_whole: false,
             failed_parents: HashSet::new(),
@@ -153,8 +165,8 @@ impl Classifier {
     }
 
     /// A page that failed to decode: its scope (parent, or the whole stream) is not swept.
-    pub fn page_failed(&mut self, parent_id: Option<&str>) {
-        match parent_id {
+    pub fn page_failed(&mut self, parent: Option<&str>) {
+        match parent {
             Some(parent) if self.schema.spec().parent.is_some() => {
                 self.failed_parents.insert(parent.to_string());
             }
@@ -249,11 +261,16 @@ impl Classifier {
             };
             columns.push(column);
         }
-        if let Some(id) = self.deleted_id_column {
-            let ids = columns[id].as_string::<i32>();
+        if let Some(scope_columns) = &self.deleted_scope_columns {
+            let scope: Vec<_> = scope_columns
+                .iter()
+                .map(|&i| columns[i].as_string::<i32>())
+                .collect();
             for (row, &change) in changes.iter().enumerate() {
-                if change == Change::Delete && ids.is_valid(row) {
-                    self.deleted_ids.insert(ids.value(row).to_string());
+                if change == Change::Delete
+                    && let Some(scope) = row_scope(&scope, row)
+                {
+                    self.deleted_ids.insert(scope);
                 }
             }
         }

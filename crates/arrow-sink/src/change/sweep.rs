@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take;
 
 use super::load::{key_names, read_columns, stream_files};
@@ -28,11 +28,16 @@ pub(crate) async fn sweep_stream(
     let output = schema.output().clone();
     let keys = key_names(&schema);
     let mut names: Vec<String> = keys.clone();
-    let parent_column = schema.spec().parent.as_ref().map(|p| p.column.clone());
-    if let Some(parent) = &parent_column
-        && !names.contains(parent)
-    {
-        names.push(parent.clone());
+    let parent_columns: Vec<String> = schema
+        .spec()
+        .parent_columns()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    for parent in &parent_columns {
+        if !names.contains(parent) {
+            names.push(parent.clone());
+        }
     }
     let positions: Vec<usize> = names
         .iter()
@@ -42,9 +47,10 @@ pub(crate) async fn sweep_stream(
                 .expect("key and parent columns are output columns")
         })
         .collect();
-    let parent_at = parent_column
-        .as_ref()
-        .and_then(|p| names.iter().position(|n| n == p));
+    let parent_at: Vec<usize> = parent_columns
+        .iter()
+        .filter_map(|p| names.iter().position(|n| n == p))
+        .collect();
     let columns: Vec<&str> = names.iter().map(String::as_str).collect();
     let compare_error = |source| WriteError::Compare {
         stream: stream.clone(),
@@ -58,15 +64,18 @@ pub(crate) async fn sweep_stream(
         let mut batches: Vec<RecordBatch> = Vec::new();
         read_columns(landing, &stream, file, &columns, |batch| {
             let hashes = key_hashes(&batch.columns()[..keys.len()]).map_err(compare_error)?;
-            let parents = parent_at.map(|i| batch.column(i).as_string::<i32>());
+            let parents: Vec<_> = parent_at
+                .iter()
+                .map(|&i| batch.column(i).as_string::<i32>())
+                .collect();
             let mut rows = Vec::new();
             for (row, hash) in hashes.iter().enumerate() {
                 let Some(hash) = *hash else { continue };
                 if !classifier.state().is_unseen_live(hash) {
                     continue;
                 }
-                let parent = parents.and_then(|p| p.is_valid(row).then(|| p.value(row)));
-                if eligible(parent) && classifier.state_mut().delete(hash, rank) {
+                let parent = super::row_scope(&parents, row);
+                if eligible(parent.as_deref()) && classifier.state_mut().delete(hash, rank) {
                     rows.push(row as u32);
                 }
             }

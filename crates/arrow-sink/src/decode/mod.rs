@@ -17,7 +17,7 @@ use arrow::compute::filter;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use bytes::Bytes;
-use stream_spec::StreamSpec;
+use stream_spec::{ParentKey, StreamSpec};
 
 pub use report::DecodeReport;
 
@@ -25,11 +25,12 @@ use crate::keys::KeyGuard;
 use crate::schema::{EXTRA_COLUMN, SchemaError, StreamSchema, is_report};
 use drift::ObjectShape;
 
-/// One page as fetched: the raw response body and, for fan-out streams, the parent's id.
+/// One page as fetched: the raw response body and, for fan-out streams, the parent's key.
 /// For report streams the body is the CSV download.
 #[derive(Debug, Clone)]
 pub struct PageInput {
-    pub parent_id: Option<String>,
+    /// The ids the page's rows hang under, outermost first (one per parent-key column).
+    pub parent: Option<ParentKey>,
     pub body: Bytes,
     /// Set on the last page of a chain (one parent's pages, or a top-level stream's): how many
     /// pages the chain had. The chain's primary keys are then forgotten once all its pages are
@@ -75,8 +76,14 @@ pub enum DecodeError {
         #[source]
         source: ArrowError,
     },
-    #[error("stream `{stream}`: page has no parent id but the stream fans out over `{parent}`")]
-    MissingParent { stream: String, parent: String },
+    #[error(
+        "stream `{stream}`: the page's parent key has {got} ids, but the stream's parent-key columns are [{columns}]"
+    )]
+    MissingParent {
+        stream: String,
+        got: usize,
+        columns: String,
+    },
     #[error("stream `{stream}`: assembling the batch: {source}")]
     Assemble {
         stream: String,
@@ -157,35 +164,42 @@ impl PageDecoder {
     /// undeclared properties, null and repeated keys are not errors (see [`DecodeReport`]).
     pub fn decode(&self, page: &PageInput) -> Result<DecodedPage, DecodeError> {
         let decoded = self.decode_inner(page);
-        self.guard.page_done(self.chain_of(page), page.chain_pages);
+        self.guard
+            .page_done(self.chain_of(page).as_deref(), page.chain_pages);
         decoded
     }
 
-    /// Which chain a page's keys belong to: its parent for child streams (whose keys hold the
-    /// parent column), the whole stream otherwise.
-    fn chain_of<'a>(&self, page: &'a PageInput) -> Option<&'a str> {
+    /// Which chain a page's keys belong to: its parent's scope for child streams (whose keys
+    /// hold the parent-key columns), the whole stream otherwise.
+    fn chain_of(&self, page: &PageInput) -> Option<String> {
         self.schema
             .spec()
             .parent
             .as_ref()
-            .and(page.parent_id.as_deref())
+            .and(page.parent.as_ref())
+            .map(ParentKey::scope)
     }
 
     fn decode_inner(&self, page: &PageInput) -> Result<DecodedPage, DecodeError> {
         let stream = self.schema.stream();
-        let parent_id = match &self.schema.spec().parent {
-            Some(_) if self.schema.spec().parent_in_rows() => None,
-            Some(parent) => {
-                Some(
-                    page.parent_id
-                        .as_deref()
-                        .ok_or_else(|| DecodeError::MissingParent {
-                            stream: stream.to_string(),
-                            parent: parent.stream.clone(),
-                        })?,
-                )
+        let spec = self.schema.spec();
+        // The parent-key columns the rows do not carry themselves come from the page's key.
+        let parent_columns = spec.parent_columns();
+        let added: Vec<&str> = match &page.parent {
+            _ if parent_columns.iter().all(|c| spec.field(c).is_some()) => Vec::new(),
+            Some(key) if key.ids().len() == parent_columns.len() => parent_columns
+                .iter()
+                .zip(key.ids())
+                .filter(|(c, _)| spec.field(c).is_none())
+                .map(|(_, id)| id.as_str())
+                .collect(),
+            parent => {
+                return Err(DecodeError::MissingParent {
+                    stream: stream.to_string(),
+                    got: parent.as_ref().map_or(0, |k| k.ids().len()),
+                    columns: parent_columns.join(", "),
+                });
             }
-            None => None,
         };
         let decoded = if is_report(self.schema.spec()) {
             csv::decode_report(&self.schema, &page.body)?
@@ -198,9 +212,8 @@ impl PageDecoder {
         };
 
         let mut columns = decoded.columns;
-        if let Some(parent_id) = parent_id {
-            let parent =
-                StringArray::from_iter_values(std::iter::repeat_n(parent_id, decoded.num_rows));
+        for id in added {
+            let parent = StringArray::from_iter_values(std::iter::repeat_n(id, decoded.num_rows));
             columns.push(Arc::new(parent));
         }
         columns.push(Arc::new(StringArray::from(decoded.extras)));
@@ -213,7 +226,7 @@ impl PageDecoder {
             .collect();
         let verdict = self
             .guard
-            .check(self.chain_of(page), &key_columns)
+            .check(self.chain_of(page).as_deref(), &key_columns)
             .map_err(assemble)?;
         if let Some(keep) = &verdict.keep {
             columns = columns

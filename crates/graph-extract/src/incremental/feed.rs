@@ -5,13 +5,16 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
+use stream_spec::ParentKey;
 use tokio::sync::mpsc;
 
 use crate::chain::ChainError;
 
 pub(crate) struct IdFeed {
     /// `None` when no child stream is planned: the ids are only kept for the state.
-    tx: Option<mpsc::Sender<String>>,
+    tx: Option<mpsc::Sender<ParentKey>>,
+    /// The key of the rows' own parent (a child stream's feed): the children's keys extend it.
+    under: Option<ParentKey>,
     ids: Mutex<Ids>,
 }
 
@@ -23,9 +26,10 @@ struct Ids {
 }
 
 impl IdFeed {
-    pub fn new(tx: Option<mpsc::Sender<String>>) -> Self {
+    pub fn new(tx: Option<mpsc::Sender<ParentKey>>, under: Option<ParentKey>) -> Self {
         Self {
             tx,
+            under,
             ids: Mutex::default(),
         }
     }
@@ -88,7 +92,11 @@ impl IdFeed {
     async fn send(&self, ids: Vec<String>) -> Result<(), ChainError> {
         let Some(tx) = &self.tx else { return Ok(()) };
         for id in ids {
-            tx.send(id).await.map_err(|_| ChainError::Cancelled)?;
+            let key = match &self.under {
+                Some(under) => under.child(&id),
+                None => ParentKey::top(id),
+            };
+            tx.send(key).await.map_err(|_| ChainError::Cancelled)?;
         }
         Ok(())
     }
@@ -105,7 +113,7 @@ mod tests {
     #[tokio::test]
     async fn a_delta_round_adds_the_prior_live_ids_once() {
         let (tx, mut rx) = mpsc::channel(16);
-        let feed = IdFeed::new(Some(tx));
+        let feed = IdFeed::new(Some(tx), None);
         feed.page(strings(&["new", "changed"]), strings(&["gone"]))
             .await
             .unwrap();
@@ -118,14 +126,14 @@ mod tests {
         );
         let mut sent = Vec::new();
         while let Some(id) = rx.recv().await {
-            sent.push(id);
+            sent.push(id.id().to_string());
         }
         assert_eq!(sent, ["new", "changed", "same"]);
     }
 
     #[tokio::test]
     async fn a_full_round_after_a_restart_is_the_whole_truth() {
-        let feed = IdFeed::new(None);
+        let feed = IdFeed::new(None, None);
         feed.page(strings(&["a"]), strings(&["b"])).await.unwrap();
         feed.restart();
         feed.page(strings(&["b", "c"]), vec![]).await.unwrap();

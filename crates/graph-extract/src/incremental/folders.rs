@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::Deserialize;
-use stream_spec::{DeltaQuery, Folders, StreamSpec};
+use stream_spec::{DeltaQuery, Folders, ParentKey, StreamSpec};
 
 use super::{Method, ScopeEnd, Start, resync_error};
 use crate::chain::{ChainError, FollowedLinks, ParentPages, RunContext};
@@ -50,14 +50,16 @@ impl RunContext {
     pub(crate) async fn read_folders(
         &self,
         spec: &StreamSpec,
-        parent_id: &str,
+        parent: &ParentKey,
     ) -> Result<Vec<ScopeEnd>, ChainError> {
+        let scope = parent.scope();
+        let parent_id = scope.as_str();
         let read = self.read(&spec.stream);
         let Method::Delta(q) = &read.method else {
             unreachable!("folders belong to delta streams")
         };
         let folders = q.folders.as_ref().expect("a per-folder stream");
-        let listed = self.list_folders(spec, folders, parent_id).await?;
+        let listed = self.list_folders(spec, folders, parent).await?;
         let mut chains: Vec<FolderChain<'_>> = listed
             .iter()
             .map(|id| FolderChain {
@@ -96,14 +98,11 @@ impl RunContext {
                 };
                 let start = match link {
                     Some(link) => Start::Link(link),
-                    None => self.folder_start(spec, q, chain, parent_id),
+                    None => self.folder_start(spec, q, chain, parent),
                 };
                 let full = start.full();
                 let at = (&pages, last);
-                match self
-                    .follow_start(spec, Some(parent_id), start, None, at)
-                    .await
-                {
+                match self.follow_start(spec, Some(parent), start, None, at).await {
                     Ok(end) => ends.push(ScopeEnd::new(end, full).at(chain.scope.clone())),
                     Err(e) if resync_error(&e).is_some() => {
                         resync = Some(e);
@@ -117,7 +116,7 @@ impl RunContext {
             return Ok(ends);
         }
         match &resync {
-            Some(e) => self.note_resync(spec, Some(parent_id), e),
+            Some(e) => self.note_resync(spec, Some(parent), e),
             None => {
                 crate::stats::StreamCounters::bump(&self.recorder.counters(&spec.stream).resyncs)
             }
@@ -125,9 +124,9 @@ impl RunContext {
         let mut ends = Vec::with_capacity(chains.len());
         for (i, chain) in chains.iter().enumerate() {
             let at = (&pages, i + 1 == chains.len());
-            let start = self.folder_start(spec, q, chain, parent_id);
+            let start = self.folder_start(spec, q, chain, parent);
             let end = self
-                .follow_start(spec, Some(parent_id), start, None, at)
+                .follow_start(spec, Some(parent), start, None, at)
                 .await?;
             ends.push(ScopeEnd::new(end, true).resynced().at(chain.scope.clone()));
         }
@@ -139,14 +138,14 @@ impl RunContext {
         spec: &StreamSpec,
         q: &DeltaQuery,
         chain: &FolderChain<'_>,
-        parent_id: &str,
+        parent: &ParentKey,
     ) -> Start {
         Start::Url {
             relative: self.delta_url(
                 spec,
                 q,
                 chain.path,
-                Some(parent_id),
+                Some(parent),
                 chain.folder_id.as_deref(),
             ),
             full: true,
@@ -159,11 +158,9 @@ impl RunContext {
         &self,
         spec: &StreamSpec,
         folders: &Folders,
-        parent_id: &str,
+        parent: &ParentKey,
     ) -> Result<Vec<String>, ChainError> {
-        let base = folders
-            .path
-            .replace("{parent_id}", &paging::path_segment(parent_id));
+        let base = spec.fill_path(&folders.path, Some(parent), paging::path_segment);
         // Graph lists folders 10 to a page unless asked for more.
         let mut query = folders.query.clone();
         query.insert("$top".into(), FOLDER_PAGE.to_string());
@@ -177,7 +174,7 @@ impl RunContext {
         while let Some(mut url) = queue.pop_front() {
             followed.first_visit(&url);
             loop {
-                let req = self.page_request(spec, Some(parent_id), &url);
+                let req = self.page_request(spec, Some(parent), &url);
                 let body = self.client.send(&req, &counters).await?.body;
                 let page: FolderPage = serde_json::from_slice(&body).map_err(|e| {
                     ChainError::Request(RequestError::Protocol {

@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
-use stream_spec::{Bookmark, Catalog, DeltaQuery, Incremental, StreamSpec};
+use stream_spec::{Bookmark, Catalog, DeltaQuery, Incremental, ParentKey, StreamSpec};
 
 pub(crate) use feed::IdFeed;
 pub(crate) use tracker::{ScopeEnd, Tracker};
@@ -99,10 +99,14 @@ impl StreamRead {
         emitted: bool,
         extra: &ExtraQuery,
     ) -> Self {
+        let has_children = catalog.children(&spec.stream).next().is_some();
         let method = match &spec.incremental {
             // `$filter` on a delta query takes only ids: the `domains` filter on users needs
             // the plain collection, read in full and compared.
             Incremental::Delta(_) if !extra.params.is_empty() => Method::Compare,
+            // A child that is a parent too keeps no live ids per parent: a delta round would
+            // leave its unchanged rows' children out, so it is read in full.
+            Incremental::Delta(_) if spec.parent.is_some() && has_children => Method::Compare,
             Incremental::Delta(q) => Method::Delta(q.clone()),
             Incremental::Bookmark(b) => Method::Bookmark(b.clone()),
             Incremental::Append => Method::Append,
@@ -110,8 +114,7 @@ impl StreamRead {
             Incremental::Compare | Incremental::Feed(_) => Method::Compare,
         };
         let prior = prior.cloned().unwrap_or_default();
-        let track_ids =
-            matches!(method, Method::Delta(_)) && catalog.children(&spec.stream).next().is_some();
+        let track_ids = matches!(method, Method::Delta(_)) && has_children;
         // Children of a delta parent fan out over its live ids; without them a delta round (which
         // lists changed ids only) would leave unchanged parents out.
         let ids_missing = track_ids && prior.ids.is_none();
@@ -199,10 +202,11 @@ impl RunContext {
     }
 
     /// Where the chain of a scope without folders starts.
-    pub(crate) fn start(&self, spec: &StreamSpec, parent_id: Option<&str>) -> Start {
+    pub(crate) fn start(&self, spec: &StreamSpec, parent_id: Option<&ParentKey>) -> Start {
         let read = self.read(&spec.stream);
+        let scope = parent_id.map_or_else(|| TOP_LEVEL.to_string(), ParentKey::scope);
         match &read.method {
-            Method::Delta(q) => match read.link(parent_id.unwrap_or(TOP_LEVEL)) {
+            Method::Delta(q) => match read.link(&scope) {
                 Some(link) => Start::Link(link.to_string()),
                 None => Start::Url {
                     relative: self.delta_url(spec, q, &q.path, parent_id, None),
@@ -225,7 +229,7 @@ impl RunContext {
     fn fresh_start(
         &self,
         spec: &StreamSpec,
-        parent_id: Option<&str>,
+        parent_id: Option<&ParentKey>,
         path: &str,
         folder: Option<&str>,
     ) -> Start {
@@ -238,7 +242,7 @@ impl RunContext {
         }
     }
 
-    fn plain_url(&self, spec: &StreamSpec, parent_id: Option<&str>) -> String {
+    fn plain_url(&self, spec: &StreamSpec, parent_id: Option<&ParentKey>) -> String {
         paging::first_relative_url(
             spec,
             parent_id,
@@ -255,13 +259,10 @@ impl RunContext {
         spec: &StreamSpec,
         q: &DeltaQuery,
         path: &str,
-        parent_id: Option<&str>,
+        parent_id: Option<&ParentKey>,
         folder_id: Option<&str>,
     ) -> String {
-        let mut path = path.to_string();
-        if let Some(parent) = parent_id {
-            path = path.replace("{parent_id}", &paging::path_segment(parent));
-        }
+        let mut path = spec.fill_path(path, parent_id, paging::path_segment);
         if let Some(folder) = folder_id {
             path = path.replace("{folder_id}", &paging::path_segment(folder));
         }
@@ -303,11 +304,11 @@ impl RunContext {
         spec: &StreamSpec,
         b: &Bookmark,
         read: &StreamRead,
-        parent_id: Option<&str>,
+        parent_id: Option<&ParentKey>,
     ) -> Start {
-        let scope = parent_id.unwrap_or(TOP_LEVEL);
+        let scope = parent_id.map_or_else(|| TOP_LEVEL.to_string(), ParentKey::scope);
         let bookmark = (!read.fresh)
-            .then(|| read.prior.bookmarks.get(scope))
+            .then(|| read.prior.bookmarks.get(&scope))
             .flatten()
             .map(|at| *at - TimeDelta::minutes(i64::from(b.overlap_minutes)));
         let lower = match (bookmark, self.clock.start_date) {
@@ -347,7 +348,7 @@ impl RunContext {
     pub(crate) async fn read_scope(
         &self,
         spec: &StreamSpec,
-        parent_id: Option<&str>,
+        parent_id: Option<&ParentKey>,
         start: Start,
         feed: Option<&IdFeed>,
     ) -> Result<ScopeEnd, ChainError> {
@@ -376,11 +377,11 @@ impl RunContext {
         Ok(ScopeEnd::new(end, true).resynced())
     }
 
-    fn note_resync(&self, spec: &StreamSpec, parent_id: Option<&str>, error: &ChainError) {
+    fn note_resync(&self, spec: &StreamSpec, parent_id: Option<&ParentKey>, error: &ChainError) {
         if let Some(graph) = resync_error(error) {
             tracing::info!(
                 stream = %spec.stream,
-                parent_id,
+                parent = parent_id.map(ParentKey::scope),
                 status = graph.status,
                 code = %graph.code,
                 "delta token refused; reading the scope again in full"
@@ -393,7 +394,7 @@ impl RunContext {
     async fn follow_start(
         &self,
         spec: &StreamSpec,
-        parent_id: Option<&str>,
+        parent_id: Option<&ParentKey>,
         start: Start,
         feed: Option<&IdFeed>,
         pages: (&ParentPages, bool),

@@ -111,12 +111,10 @@ pub fn keys_of(spec: &StreamSpec, pages: &[Page]) -> (u64, BTreeSet<Vec<String>>
                 .primary_key
                 .iter()
                 .map(|column| {
-                    if spec.parent.as_ref().is_some_and(|p| &p.column == column) {
-                        return page
-                            .parent_id
-                            .as_deref()
-                            .expect("child page has parent")
-                            .to_string();
+                    let parent_columns = spec.parent_columns();
+                    if let Some(at) = parent_columns.iter().position(|c| c == column) {
+                        let parent = page.parent.as_ref().expect("child page has parent");
+                        return parent.ids()[at].clone();
                     }
                     let graph = &spec.field(column).expect("key column declared").graph;
                     match &record[graph.as_str()] {

@@ -85,10 +85,14 @@ pub(crate) fn ascii_last_name(seed: u64, index: u64) -> &'static str {
 
 /// The value of a primary-key column as it lands (a string).
 pub(crate) fn key_value(tenant: &Tenant, row: RowRef<'_>, column: &str) -> String {
-    if let Some(parent) = row.parent
-        && row.spec.parent.as_ref().is_some_and(|p| p.column == column)
-    {
-        return parent.id.clone();
+    if let Some(parent) = row.parent {
+        if row.spec.parent.as_ref().is_some_and(|p| p.column == column) {
+            return parent.id.clone();
+        }
+        let ancestors = row.spec.ancestor_columns();
+        if let Some(at) = ancestors.iter().position(|c| *c == column) {
+            return parent.ancestors[at].clone();
+        }
     }
     let graph = row
         .spec

@@ -40,8 +40,27 @@ pub(crate) enum Shape {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ParentRow {
     pub stream: String,
+    /// The parent's index: its raw position for a top-level row (a group's for a team); for a
+    /// row that is a child itself (a channel), a 24-bit digest of its row key, so its own
+    /// children's keys still fit [`child_key`].
     pub index: u64,
     pub id: String,
+    /// The ids above it, outermost first (a channel's team), for a grandchild's URL and key.
+    pub ancestors: Vec<String>,
+}
+
+impl ParentRow {
+    /// The parent of `row`'s children when `row` is itself a child row.
+    fn of_child(tenant: &Tenant, row: RowRef<'_>, above: &ParentRow) -> Self {
+        let mut ancestors = above.ancestors.clone();
+        ancestors.push(above.id.clone());
+        Self {
+            stream: row.spec.stream.clone(),
+            index: ids::mix(row.key()) & ((1 << (ids::KEY_BITS / 2)) - 1),
+            id: tenant.row_id(row),
+            ancestors,
+        }
+    }
 }
 
 /// One row position: a stream, its parent if any, and the raw index under that parent.
@@ -300,14 +319,54 @@ impl Tenant {
             stream: parent_stream.to_string(),
             index,
             id: id.to_ascii_lowercase(),
+            ancestors: Vec::new(),
         })
     }
 
-    /// Every existing row of a parent stream, as parents.
+    /// The parent a grandchild URL names by its ids, outermost first (`[team id, channel id]`):
+    /// each must be a live row under the one before it.
+    pub fn parent_from_ids(&self, parent_stream: &str, ids: &[&str]) -> Option<ParentRow> {
+        let spec = self.spec(parent_stream)?;
+        let (Some(above), [outer @ .., id]) = (&spec.parent, ids) else {
+            return match ids {
+                [id] => self.parent_from_id(parent_stream, id),
+                _ => None,
+            };
+        };
+        let above = self.parent_from_ids(&above.stream, outer)?;
+        let key = ids::decode_guid(self.seed, parent_stream, id)?;
+        let index = key & ((1 << (ids::KEY_BITS / 2)) - 1);
+        let row = RowRef {
+            spec,
+            parent: Some(&above),
+            index,
+        };
+        let live = row.key() == key && index < self.raw_len(spec, Some(&above)) && self.exists(row);
+        live.then(|| ParentRow::of_child(self, row, &above))
+    }
+
+    /// Every existing row of a parent stream, as parents (a child stream's under every one of
+    /// its own parents).
     pub fn parents(&self, parent_stream: &str) -> Vec<ParentRow> {
         let Some(spec) = self.spec(parent_stream) else {
             return Vec::new();
         };
+        if let Some(above) = &spec.parent {
+            let mut parents = Vec::new();
+            for above in self.parents(&above.stream) {
+                for index in 0..self.raw_len(spec, Some(&above)) {
+                    let row = RowRef {
+                        spec,
+                        parent: Some(&above),
+                        index,
+                    };
+                    if self.exists(row) {
+                        parents.push(ParentRow::of_child(self, row, &above));
+                    }
+                }
+            }
+            return parents;
+        }
         (0..self.raw_len(spec, None))
             .map(|raw| RowRef {
                 spec,
@@ -322,6 +381,7 @@ impl Tenant {
                     _ => row.index,
                 },
                 id: self.row_id(row),
+                ancestors: Vec::new(),
             })
             .collect()
     }

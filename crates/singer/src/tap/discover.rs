@@ -155,8 +155,8 @@ pub fn json_schema(spec: &StreamSpec, names: FieldNames) -> Value {
             type_schema(&field.data_type, !key, names),
         );
     }
-    if let Some(parent) = &spec.parent {
-        properties.insert(parent.column.clone(), json!({"type": "string"}));
+    for column in spec.parent_columns() {
+        properties.insert(column.to_string(), json!({"type": "string"}));
     }
     // Delta streams send deletions as records with `_sdc_deleted_at` set.
     if matches!(spec.incremental, Incremental::Delta(_)) {

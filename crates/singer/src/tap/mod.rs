@@ -317,14 +317,23 @@ impl<W: Write> RecordWriter<W> {
                 stream: spec.stream.clone(),
                 message: format!("page is not a Graph collection: {e}"),
             })?;
-        let parent = match (&spec.parent, &page.parent_id) {
-            (Some(p), Some(id)) => Some(format!(
-                "{}:{}",
-                serde_json::to_string(&p.column).unwrap_or_default(),
-                serde_json::to_string(&**id).unwrap_or_default()
-            )),
-            _ => None,
-        };
+        // Each parent-key column with its id from the page's key, outermost first.
+        let parent = page.parent.as_ref().map(|key| {
+            let pairs: Vec<String> = spec
+                .parent_columns()
+                .iter()
+                .zip(key.ids())
+                .map(|(column, id)| {
+                    format!(
+                        "{}:{}",
+                        serde_json::to_string(column).unwrap_or_default(),
+                        serde_json::to_string(id).unwrap_or_default()
+                    )
+                })
+                .collect();
+            pairs.join(",")
+        });
+        let parent = parent.filter(|p| !p.is_empty());
         let deleted = format!("\"{}\":\"{time}\"", crate::target::schema::DELETED_AT);
         let tombstone = spec.incremental.tombstone();
         let mut rows = 0;
@@ -354,7 +363,7 @@ impl<W: Write> RecordWriter<W> {
         }
         let decoded = self.decoders[&stream]
             .decode(&PageInput {
-                parent_id: page.parent_id.as_ref().map(|p| p.to_string()),
+                parent: page.parent.clone(),
                 body: page.body.clone(),
                 chain_pages: page.chain_pages,
             })

@@ -173,7 +173,7 @@ async fn send_spooled(
                 };
                 sender
                     .send(PageInput {
-                        parent_id: None,
+                        parent: None,
                         body,
                         chain_pages: None,
                     })

@@ -87,7 +87,7 @@ fn store_pages(
             ndjson.write_all(b"\n")?;
             ndjson_bytes += record.get().len() as u64 + 1;
         }
-        let parent = page.parent_id.as_deref().unwrap_or("");
+        let parent = page.parent.as_ref().map_or(String::new(), |p| p.scope());
         writeln!(index, "{name}\t{parent}\t{}", envelope.value.len())?;
         pages += 1;
         rows += envelope.value.len() as u64;

@@ -42,7 +42,7 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         let body = tokio::fs::read(args.data.join("pages").join(file)).await?;
         bytes_in += body.len() as u64;
         let page = PageInput {
-            parent_id: (!parent.is_empty()).then(|| parent.to_string()),
+            parent: (!parent.is_empty()).then(|| stream_spec::ParentKey::top(parent)),
             body: Bytes::from(body),
             chain_pages: None,
         };
