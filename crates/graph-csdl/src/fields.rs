@@ -190,3 +190,74 @@ pub fn check_unique_names(path: &str, fields: &[Field]) -> Result<(), CsdlError>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph() -> &'static Model {
+        crate::embedded().expect("the shipped CSDL parses")
+    }
+
+    #[test]
+    fn member_collections_get_their_mixed_shape() {
+        let entity = "microsoft.graph.directoryObject";
+        let key = ["id".to_string(), "group_id".to_string()];
+        let rules = FieldRules {
+            shape: Shape::for_entity(entity),
+            parent_column: Some("group_id"),
+            primary_key: &key,
+            ..FieldRules::default()
+        };
+        let fields = entity_fields(graph(), entity, &rules).unwrap();
+        assert_eq!(fields[0].name, "odata_type");
+        assert_eq!(fields[1].name, "id");
+        let upn = fields.iter().find(|f| f.name == "user_principal_name");
+        assert!(upn.is_some_and(|f| f.nullable), "{fields:?}");
+        assert_eq!(
+            Shape::for_entity("microsoft.graph.conversationMember"),
+            Shape::ConversationMembers
+        );
+    }
+
+    #[test]
+    fn the_parent_column_and_exclusions_leave_properties_out() {
+        let entity = "microsoft.graph.chatMessage";
+        let key = ["id".to_string(), "chat_id".to_string()];
+        let rules = FieldRules {
+            exclude: &["body"],
+            parent_column: Some("chat_id"),
+            primary_key: &key,
+            ..FieldRules::default()
+        };
+        let fields = entity_fields(graph(), entity, &rules).unwrap();
+        assert!(
+            fields
+                .iter()
+                .all(|f| f.name != "chat_id" && f.name != "body")
+        );
+        assert!(fields.iter().any(|f| f.name == "channel_identity"));
+
+        let wrong = FieldRules {
+            exclude: &["bodyy"],
+            ..FieldRules::default()
+        };
+        let err = entity_fields(graph(), entity, &wrong).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "excluded property `bodyy` is not on microsoft.graph.chatMessage"
+        );
+    }
+
+    #[test]
+    fn names_that_collide_after_snake_case_are_refused() {
+        let field = |graph: &str| Field {
+            graph: graph.into(),
+            name: snake_case(graph),
+            data_type: FieldType::Utf8,
+            nullable: true,
+        };
+        let err = check_unique_names("x", &[field("eTag"), field("e_tag")]).unwrap_err();
+        assert_eq!(err.to_string(), "x: two fields are named `e_tag`");
+    }
+}
