@@ -210,7 +210,7 @@ async fn the_permission_is_taken_from_a_shipped_declaration_or_asked_for() {
     let spec = StreamSpec::from_json("devices", &run.stdout).unwrap();
     assert_eq!(spec.permission, "Directory.Read.All");
 
-    // Nothing shipped reads printers: no permission is guessed.
+    // Nothing shipped reads printers: no permission is guessed, nor an empty one written.
     let run = msgraph_sync(
         ["streams", "new", "--path", "/print/printers"],
         dir.path(),
@@ -219,6 +219,21 @@ async fn the_permission_is_taken_from_a_shipped_declaration_or_asked_for() {
     .await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("pass --permission"), "{run:?}");
+    let run = msgraph_sync(
+        [
+            "streams",
+            "new",
+            "--path",
+            "/print/printers",
+            "--permission",
+            " ",
+        ],
+        dir.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--permission is empty"), "{run:?}");
     assert!(tree(dir.path()).is_empty(), "nothing is written");
 
     // A wrong segment is named, with what could follow.

@@ -71,6 +71,11 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     }
     let parent = parent(args, &resolved, &stream, &shipped, &declared)?;
     let (permission, from) = match &args.permission {
+        Some(permission) if permission.trim().is_empty() => {
+            return Err(config(anyhow!(
+                "--permission is empty: name the application permission (`Printer.Read.All`)"
+            )));
+        }
         Some(permission) => (permission.clone(), None),
         None => known_permission(&shipped, &resolved).map_err(config)?,
     };
