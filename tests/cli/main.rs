@@ -12,4 +12,5 @@ mod incremental;
 mod killed;
 mod login;
 mod streams_dir;
+mod streams_new;
 mod sync;

@@ -24,7 +24,7 @@ enum Task {
     },
     /// Only install the test tools into .tools/ and print the environment the tests use.
     Tools,
-    /// Regenerate schemas/*.json from catalog/*.toml and ../shared/msgraph's CSDL.
+    /// Regenerate schemas/*.json from catalog/*.toml and the CSDL graph-csdl ships.
     GenSchemas(gen_schemas::Args),
     /// Side-by-side benchmarks (sink, Singer target, extraction, memory) -> BENCHMARKS.md + bench/*.json.
     Bench(bench::Args),

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::fs;
 
+use graph_csdl::{Model, types};
 use stream_spec::{Catalog, FieldType, PageSize, StreamKind, StreamSpec};
-use xtask::gen_schemas::{self, csdl::Model, reports, types};
+use xtask::gen_schemas::{self, reports};
 
 /// The streams the catalog declares: one `catalog/<stream>.toml` each.
 fn catalog_streams() -> Vec<String> {

@@ -16,6 +16,7 @@ mod login;
 mod mock;
 mod progress;
 mod streams;
+mod streams_new;
 mod summary;
 mod sync;
 mod table;
@@ -41,8 +42,8 @@ enum Command {
     Check(check::Args),
     /// Delegated auth: sign in once in a browser and keep the refresh token for later runs.
     Login(login::Args),
-    /// List every stream with its keys, parent and required permission; `streams check DIR`
-    /// validates declarations for `sync --streams-dir`.
+    /// List every stream with its keys, parent and required permission; `streams new` writes a
+    /// declaration for `sync --streams-dir DIR`, `streams check DIR` validates them.
     Streams(streams::Args),
     /// Rewrite each stream's change log to its current state (also migrates a pre-contract landing).
     Compact(compact::Args),

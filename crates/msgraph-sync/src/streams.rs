@@ -25,11 +25,15 @@ enum Action {
     /// Validate the declarations in DIR (`<stream>.json` each) against the shipped ones: every
     /// error at once, each naming its file; exit 2 when any is wrong.
     Check { dir: PathBuf },
+    /// Write a declaration for a Graph collection (`--path /print/printers`), its fields from the
+    /// CSDL this build ships, for `sync --streams-dir DIR`.
+    New(crate::streams_new::Args),
 }
 
 pub fn run(args: Args) -> Result<(), Failure> {
     match &args.action {
         Some(Action::Check { dir }) => check(dir),
+        Some(Action::New(new)) => crate::streams_new::run(new),
         None => {
             let catalog = crate::connect::load_catalog(args.streams_dir.as_deref())?;
             list(&catalog, args.json).map_err(Failure::Other)

@@ -1,14 +1,11 @@
-//! Entity stream declarations: a catalog entry joined with the CSDL types.
+//! Entity stream declarations: a catalog entry joined with the CSDL types (the field rules live in
+//! graph-csdl, shared with `msgraph-sync streams new`).
 
-use anyhow::{Context, bail};
-use stream_spec::{Field, FieldType, StreamSpec, snake_case};
+use anyhow::Context;
+use graph_csdl::{FieldRules, Model, entity_fields};
+use stream_spec::StreamSpec;
 
 use super::catalog::Entry;
-use super::csdl::{Model, Property};
-use super::shapes::{
-    CONVERSATION_MEMBER_SUBTYPE, MIXED_DIRECTORY_PROPERTIES, MIXED_DIRECTORY_TYPES, Shape,
-};
-use super::types;
 
 /// The declaration of the entity stream `stream`.
 pub fn entity_spec(model: &Model, stream: &str, def: &Entry) -> anyhow::Result<StreamSpec> {
@@ -16,40 +13,14 @@ pub fn entity_spec(model: &Model, stream: &str, def: &Entry) -> anyhow::Result<S
         .entity
         .as_deref()
         .context("no `entity`: name the CSDL type, e.g. entity = \"microsoft.graph.device\"")?;
-    let properties = properties(model, entity, def.shape)?;
-    for excluded in &def.exclude {
-        if !properties.iter().any(|p| p.name == excluded.property) {
-            bail!(
-                "excluded property `{}` is not on {entity}",
-                excluded.property
-            );
-        }
-    }
-    let mut fields: Vec<Field> = Vec::new();
-    if def.shape != Shape::Entity {
-        // The concrete type of each member (`#microsoft.graph.user`) tells the rows apart.
-        fields.push(Field {
-            graph: "@odata.type".into(),
-            name: snake_case("@odata.type"),
-            data_type: FieldType::Utf8,
-            nullable: true,
-        });
-    }
-    let parent_column = def.parent.as_ref().map(|p| p.column.as_str());
-    for p in properties
-        .iter()
-        .filter(|p| !def.exclude.iter().any(|x| x.property == p.name))
-    {
-        let mut field = types::field(model, p);
-        if Some(field.name.as_str()) == parent_column {
-            // chatMessage.chatId: the parent column arrow-sink adds carries the same id.
-            continue;
-        }
-        if def.primary_key.contains(&field.name) {
-            field.nullable = false;
-        }
-        fields.push(field);
-    }
+    let exclude: Vec<&str> = def.exclude.iter().map(|x| x.property.as_str()).collect();
+    let rules = FieldRules {
+        shape: def.shape,
+        exclude: &exclude,
+        parent_column: def.parent.as_ref().map(|p| p.column.as_str()),
+        primary_key: &def.primary_key,
+    };
+    let fields = entity_fields(model, entity, &rules)?;
     Ok(StreamSpec {
         stream: stream.into(),
         kind: def.kind,
@@ -65,45 +36,4 @@ pub fn entity_spec(model: &Model, stream: &str, def: &Entry) -> anyhow::Result<S
         incremental: def.incremental.clone(),
         fields,
     })
-}
-
-/// The structural properties a stream declares, before exclusions.
-fn properties(model: &Model, entity: &str, shape: Shape) -> anyhow::Result<Vec<Property>> {
-    let mut out = model.all_properties(entity)?;
-    match shape {
-        Shape::Entity => {}
-        Shape::MixedDirectoryObjects => {
-            for name in MIXED_DIRECTORY_PROPERTIES {
-                if out.iter().any(|p| p.name == *name) {
-                    continue;
-                }
-                let mut found = None;
-                for ty in MIXED_DIRECTORY_TYPES {
-                    if let Some(p) = model
-                        .all_properties(ty)?
-                        .into_iter()
-                        .find(|p| p.name == *name)
-                    {
-                        found = Some(p);
-                        break;
-                    }
-                }
-                let mut p = found.with_context(|| format!("no member type declares `{name}`"))?;
-                // Absent on the member types that lack it.
-                p.nullable = true;
-                out.push(p);
-            }
-        }
-        Shape::ConversationMembers => {
-            for p in model.all_properties(CONVERSATION_MEMBER_SUBTYPE)? {
-                if !out.iter().any(|q| q.name == p.name) {
-                    out.push(Property {
-                        nullable: true,
-                        ..p
-                    });
-                }
-            }
-        }
-    }
-    Ok(out)
 }

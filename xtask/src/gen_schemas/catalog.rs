@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use stream_spec::{Incremental, PageSize, ParentRef, StreamKind};
 
-use super::shapes::Shape;
+use graph_csdl::Shape;
 
 /// One stream's declaration source; its name is the file's.
 #[derive(Debug, Clone, Deserialize)]

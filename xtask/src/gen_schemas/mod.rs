@@ -1,24 +1,23 @@
 //! `cargo xtask gen-schemas`: writes `schemas/<stream>.json` from the hand-written
-//! `catalog/<stream>.toml` (see [`catalog`]) and Microsoft's CSDL (`cleanMetadata.xml`).
+//! `catalog/<stream>.toml` (see [`catalog`]) and Microsoft's CSDL (`cleanMetadata.xml`, the copy
+//! graph-csdl ships unless `--metadata DIR` names another).
 
 mod build;
 pub mod catalog;
-pub mod csdl;
 pub mod reports;
-pub mod shapes;
-pub mod types;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, ensure};
+use graph_csdl::Model;
 
 pub use build::entity_spec;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Directory holding cleanMetadata.xml [default: <workspace>/../shared/msgraph]
+    /// Directory holding cleanMetadata.xml [default: the copy shipped in crates/graph-csdl/csdl]
     #[arg(long, value_name = "DIR")]
     pub metadata: Option<PathBuf>,
     /// The stream declarations' sources, one <stream>.toml each [default: <workspace>/catalog]
@@ -30,10 +29,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let metadata = args.metadata.unwrap_or_else(default_metadata_dir);
     let out = args.out.unwrap_or_else(default_schemas_dir);
     let catalog = args.catalog.unwrap_or_else(default_catalog_dir);
-    let files = generate(&metadata, &catalog)?;
+    let files = match &args.metadata {
+        Some(dir) => generate(dir, &catalog)?,
+        None => generate_from(graph_csdl::embedded()?, &catalog)?,
+    };
     write(&out, &files)?;
     println!(
         "wrote {} stream declarations to {}",
@@ -51,7 +52,8 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `<workspace>/../shared/msgraph`: CI clones the repository with `shared/` beside it.
+/// `<workspace>/../shared/msgraph`, the shipped CSDL's source: CI clones the repository with
+/// `shared/` beside it.
 pub fn default_metadata_dir() -> PathBuf {
     workspace_root().join("../shared/msgraph")
 }
@@ -76,19 +78,27 @@ pub fn generate(
             path.display()
         )
     })?;
-    let model = csdl::Model::parse(&xml).context("parsing cleanMetadata.xml")?;
+    let model = Model::parse(&xml).context("parsing cleanMetadata.xml")?;
+    generate_from(&model, catalog_dir)
+}
+
+/// [`generate`] with the CSDL already parsed.
+pub fn generate_from(
+    model: &Model,
+    catalog_dir: &Path,
+) -> anyhow::Result<BTreeMap<String, String>> {
     let mut specs = Vec::new();
     for (stream, entry) in catalog::load(catalog_dir)? {
         let spec = match entry.kind {
             stream_spec::StreamKind::Report => reports::report_spec(&stream, &entry),
-            _ => entity_spec(&model, &stream, &entry),
+            _ => entity_spec(model, &stream, &entry),
         };
         specs.push(spec.with_context(|| format!("catalog/{stream}.toml"))?);
     }
 
     let mut files = BTreeMap::new();
     for spec in specs {
-        check_unique_names(&spec.stream, &spec.fields)?;
+        graph_csdl::check_unique_names(&spec.stream, &spec.fields)?;
         let mut text = serde_json::to_string_pretty(&spec)?;
         text.push('\n');
         // The same check every reader applies.
@@ -101,30 +111,6 @@ pub fn generate(
         );
     }
     Ok(files)
-}
-
-/// Two Graph names that snake_case to one column name would make an unwritable table.
-fn check_unique_names(path: &str, fields: &[stream_spec::Field]) -> anyhow::Result<()> {
-    let mut seen = std::collections::BTreeSet::new();
-    for field in fields {
-        ensure!(
-            seen.insert(&field.name),
-            "{path}: two fields are named `{}`",
-            field.name
-        );
-        let nested = match &field.data_type {
-            stream_spec::FieldType::Struct(children) => Some(children),
-            stream_spec::FieldType::List(item) => match item.as_ref() {
-                stream_spec::FieldType::Struct(children) => Some(children),
-                _ => None,
-            },
-            _ => None,
-        };
-        if let Some(children) = nested {
-            check_unique_names(&format!("{path}.{}", field.name), children)?;
-        }
-    }
-    Ok(())
 }
 
 /// Writes the files and removes stale `*.json` declarations the catalog no longer has.

@@ -2,7 +2,7 @@
 
 use stream_spec::{Field, FieldType, snake_case};
 
-use super::csdl::{Model, Property};
+use crate::model::{Model, Property, collection_item};
 
 /// Complex types nest at most this many structs deep below a top-level column (a top-level struct
 /// column is depth 1). Deeper values, and any complex type already on the path (recursion), are kept
@@ -22,10 +22,7 @@ pub fn field(model: &Model, property: &Property) -> Field {
 }
 
 fn field_type(model: &Model, type_ref: &str, path: &mut Vec<String>) -> FieldType {
-    if let Some(inner) = type_ref
-        .strip_prefix("Collection(")
-        .and_then(|t| t.strip_suffix(')'))
-    {
+    if let Some(inner) = collection_item(type_ref) {
         return FieldType::List(Box::new(field_type(model, inner, path)));
     }
     if let Some(primitive) = type_ref.strip_prefix("Edm.") {
