@@ -366,6 +366,7 @@ mod tests {
             nullable: true,
         };
         StreamSpec {
+            mock: Default::default(),
             stream: "s".into(),
             kind: StreamKind::Collection,
             path: path.into(),

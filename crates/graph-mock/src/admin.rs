@@ -118,19 +118,11 @@ pub(crate) async fn scenario_endpoint(
     State(state): State<Arc<AppState>>,
     body: Option<Json<ScenarioBody>>,
 ) -> Response {
-    let name = body.and_then(|Json(b)| b.name);
-    match name.as_deref() {
-        None | Some("standard_mutation") => {}
-        Some(other) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("unknown scenario `{other}`; known: standard_mutation"),
-            )
-                .into_response();
-        }
-    }
+    let name = body
+        .and_then(|Json(b)| b.name)
+        .unwrap_or_else(|| "standard_mutation".to_string());
     let state = Arc::clone(&state);
-    match tokio::task::spawn_blocking(move || crate::scenario::run_standard(&state)).await {
+    match tokio::task::spawn_blocking(move || crate::scenario::run(&state, &name)).await {
         Ok(Ok(expected)) => Json(expected).into_response(),
         Ok(Err(error)) => (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),

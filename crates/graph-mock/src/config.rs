@@ -93,8 +93,9 @@ impl MockConfig {
     }
 }
 
-/// How many rows each stream has. Per-parent sizes are exact (every parent has that many).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How many rows each stream has. Per-parent sizes are exact (every parent has that many). A
+/// declaration names the size it takes (`mock.size = "messages_per_user"`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Sizes {
     pub users: u64,
     pub groups: u64,
@@ -125,6 +126,13 @@ pub struct Sizes {
     pub other_top_level: u64,
     /// Rows per parent of any declared child stream not named above.
     pub other_per_parent: u64,
+}
+
+impl Sizes {
+    /// The size named `knob` (a field name), as a declaration's `mock.size` names it.
+    pub fn get(&self, knob: &str) -> Option<u64> {
+        serde_json::to_value(self).ok()?.get(knob)?.as_u64()
+    }
 }
 
 impl Default for Sizes {

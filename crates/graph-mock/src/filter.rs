@@ -1,24 +1,31 @@
-//! `$filter` as far as the mock understands it: the declared teams filter, `or`-ed `endswith`
-//! clauses on string properties (advanced query), `ge` on the audit logs' timestamps, and
-//! `gt`/`lt` on chat messages' `lastModifiedDateTime`.
+//! `$filter` as far as the mock understands it: a declared filter (teams), `or`-ed `endswith`
+//! clauses on string properties (advanced query), and the time bounds a bookmark declaration
+//! names: `ge` on its property (audit logs), or `gt`/`lt` with the declared `$orderby` (chat
+//! messages' `lastModifiedDateTime`).
 
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
+use stream_spec::{Bookmark, BookmarkOperator, Derived, Incremental, StreamSpec};
 
 use crate::tenant::{RowRef, Tenant};
 
-/// The timestamp each audit log filters on with `ge` (Graph documents no others for a time window).
-pub(crate) const DATE_FILTERS: [(&str, &str); 2] = [
-    ("audit_logs_directory", "activityDateTime"),
-    ("audit_logs_signins", "createdDateTime"),
-];
+fn bookmark(spec: &StreamSpec, operator: BookmarkOperator) -> Option<&Bookmark> {
+    match &spec.incremental {
+        Incremental::Bookmark(b) if b.operator == operator => Some(b),
+        _ => None,
+    }
+}
 
-/// The property `ge` is allowed on for `stream`, if any.
-pub(crate) fn date_property(stream: &str) -> Option<&'static str> {
-    DATE_FILTERS
-        .iter()
-        .find(|(s, _)| *s == stream)
-        .map(|(_, p)| *p)
+/// The property `ge` is allowed on for `spec` (its bookmark's, where that compares with `ge`).
+pub(crate) fn date_property(spec: &StreamSpec) -> Option<&str> {
+    bookmark(spec, BookmarkOperator::Ge).map(|b| b.property.as_str())
+}
+
+/// The property `gt`/`lt` are allowed on for `spec`, and the `$orderby` they need
+/// (`lastModifiedDateTime`, `lastModifiedDateTime desc`).
+pub(crate) fn ordered_time(spec: &StreamSpec) -> Option<(&str, &str)> {
+    let b = bookmark(spec, BookmarkOperator::Gt)?;
+    Some((b.property.as_str(), b.order_by.as_deref()?))
 }
 
 /// A `$filter` the mock understands.
@@ -51,10 +58,6 @@ pub(crate) enum Clause {
         at: DateTime<FixedOffset>,
     },
 }
-
-/// Chat messages filter on `lastModifiedDateTime` with `gt`/`lt`, only when ordered by it
-/// descending (Graph's rule for `/chats/{id}/messages`).
-pub(crate) const CHAT_MESSAGES_TIME: (&str, &str) = ("chat_messages", "lastModifiedDateTime");
 
 /// Why a `$filter` could not be parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -217,9 +220,7 @@ fn clause_holds(tenant: &Tenant, row: RowRef<'_>, clause: &Clause) -> bool {
     match clause {
         Clause::EndsWith { property, suffix } => {
             let suffix = suffix.to_ascii_lowercase();
-            let value = if row.spec.stream == "users"
-                && (property == "userPrincipalName" || property == "mail")
-            {
+            let value = if row.spec.mock.derived(property) == Some(Derived::Upn) {
                 Some(tenant.upn(row.index))
             } else {
                 string_value(tenant, row, property)

@@ -127,7 +127,7 @@ fn folder_record(
 /// folders must stay cheap on a mailbox of thousands).
 fn item_counts(state: &AppState, listing: &FolderListing<'_>, folder: usize) -> (u64, u64) {
     let tenant = &state.tenant;
-    let Some(spec) = tenant.spec(listing.kind.item_stream()) else {
+    let Some(spec) = listing.kind.item_spec(tenant) else {
         return (0, 0);
     };
     let total = (0..tenant.raw_len(spec, Some(listing.parent)))

@@ -17,6 +17,10 @@ pub enum MutateError {
     UnknownRow { stream: String, id: String },
     #[error("stream `{0}` is top-level: it takes no `parent`")]
     NoParent(String),
+    #[error("unknown scenario `{name}`; known: {known}")]
+    UnknownScenario { name: String, known: String },
+    #[error("scenario `{scenario}`: {reason}")]
+    Scenario { scenario: String, reason: String },
     #[error(
         "stream `{stream}`: at most {room} more members fit under one parent (the users and service principals generated)"
     )]
@@ -185,10 +189,10 @@ fn plan_adds(
         }
         let first = tenant.raw_len(spec, parent.as_ref());
         // A member row's id is its target's: past the pool, targets would repeat.
-        if tenant.shape(spec) == Shape::Members && first + count > tenant.member_pool() {
+        if tenant.shape(spec) == Shape::Members && first + count > tenant.member_pool(spec) {
             return Err(MutateError::TooManyMembers {
                 stream: spec.stream.clone(),
-                room: tenant.member_pool().saturating_sub(first),
+                room: tenant.member_pool(spec).saturating_sub(first),
             });
         }
         plan.push((parent.as_ref().map(|p| p.index), first, count));

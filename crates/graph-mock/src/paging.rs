@@ -246,11 +246,13 @@ pub(crate) fn validate(
             .any(|c| matches!(c, Clause::After { .. } | Clause::Before { .. })),
         _ => false,
     };
-    if timed && order_desc.as_deref() != Some(filter::CHAT_MESSAGES_TIME.1) {
+    if let Some((property, order)) = filter::ordered_time(spec)
+        && timed
+        && order_desc.as_deref() != Some(property)
+    {
         return Err(bad(
             "BadRequest",
-            "$filter on lastModifiedDateTime is supported only with $orderby=lastModifiedDateTime desc."
-                .into(),
+            format!("$filter on {property} is supported only with $orderby={order}."),
         ));
     }
     Ok(PageRequest {
@@ -265,9 +267,7 @@ pub(crate) fn validate(
 
 /// The property chat messages are sorted on, newest first, for `$orderby=<p> desc`.
 fn chat_order(spec: &StreamSpec, orderby: Option<&str>) -> Option<String> {
-    if spec.stream != filter::CHAT_MESSAGES_TIME.0 {
-        return None;
-    }
+    filter::ordered_time(spec)?;
     let (property, direction) = orderby?.trim().split_once(' ')?;
     let known = ["lastModifiedDateTime", "createdDateTime"]
         .into_iter()
@@ -326,7 +326,7 @@ fn checked_clauses(
                     return Err(unsupported(&format!("property '{property}'")));
                 }
             }
-            Clause::AtLeast { property, .. } => match filter::date_property(&spec.stream) {
+            Clause::AtLeast { property, .. } => match filter::date_property(spec) {
                 // Property names in a filter are case-insensitive; keep the declared spelling.
                 Some(allowed) if allowed.eq_ignore_ascii_case(property) => {
                     *property = allowed.to_string();
@@ -334,8 +334,8 @@ fn checked_clauses(
                 _ => return Err(unsupported(&format!("property '{property}' with 'ge'"))),
             },
             Clause::After { property, .. } | Clause::Before { property, .. } => {
-                let (stream, allowed) = filter::CHAT_MESSAGES_TIME;
-                if spec.stream != stream || !allowed.eq_ignore_ascii_case(property) {
+                let allowed = filter::ordered_time(spec).map_or("", |(p, _)| p);
+                if allowed.is_empty() || !allowed.eq_ignore_ascii_case(property) {
                     return Err(unsupported(&format!(
                         "property '{property}' with 'gt'/'lt'"
                     )));

@@ -47,6 +47,8 @@ pub struct MockServer {
 impl MockServer {
     /// Binds 127.0.0.1 on `config.port` (0 = any free port) and serves in the background.
     pub async fn start(config: MockConfig) -> std::io::Result<MockServer> {
+        crate::tenant::check_hints(config.catalog.streams(), &config.sizes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let listener = TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
         let base_url = format!("http://{addr}");
@@ -88,6 +90,24 @@ impl MockServer {
     /// The authority host for token requests (`<base>/{tenant}/oauth2/v2.0/token`): the base URL.
     pub fn authority_host(&self) -> &str {
         &self.state.base_url
+    }
+
+    /// A client config (the Singer tap-ms-graph fields graph-extract reads) for the mock's test
+    /// app, pointing at this server, with `extra`'s fields merged over it: the one such config
+    /// every test and benchmark starts from.
+    pub fn client_config(&self, extra: serde_json::Value) -> serde_json::Value {
+        use crate::auth::{TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TENANT_ID};
+        let mut config = serde_json::json!({
+            "tenant_id": TEST_TENANT_ID,
+            "client_id": TEST_CLIENT_ID,
+            "client_secret": TEST_CLIENT_SECRET,
+            "graph_base_url": self.graph_url(),
+            "authority_host": self.authority_host(),
+        });
+        if let (Some(config), serde_json::Value::Object(extra)) = (config.as_object_mut(), extra) {
+            config.extend(extra);
+        }
+        config
     }
 
     /// The token endpoint for the configured tenant.

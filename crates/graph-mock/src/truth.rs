@@ -46,16 +46,16 @@ impl TruthFilter {
         self
     }
 
-    /// The filter a client run applies to `stream`, as the mock's `$filter` would.
-    fn for_stream(&self, stream: &str) -> Filter {
+    /// The filter a client run applies to `spec`, as the mock's `$filter` would.
+    fn for_stream(&self, spec: &StreamSpec) -> Filter {
         let mut clauses = Vec::new();
-        if stream == "users" {
+        if let Some(property) = &spec.domain_property {
             clauses.extend(self.domains.iter().map(|d| Clause::EndsWith {
-                property: "userPrincipalName".into(),
+                property: property.clone(),
                 suffix: format!("@{d}"),
             }));
         }
-        if let (Some(start), Some(property)) = (self.start_date, filter::date_property(stream)) {
+        if let (Some(start), Some(property)) = (self.start_date, filter::date_property(spec)) {
             clauses.push(Clause::AtLeast {
                 property: property.into(),
                 at: start.fixed_offset(),
@@ -118,9 +118,9 @@ pub(crate) fn parent_refusal(
     {
         return Some(ParentRefusal::Denied);
     }
-    let unlicensed = spec.outlook_mailbox_limit
-        && parent.stream == "users"
-        && faults.unlicensed_mailboxes.contains(&parent.index);
+    // Mailboxes are the parents of Outlook streams (users).
+    let unlicensed =
+        spec.outlook_mailbox_limit && faults.unlicensed_mailboxes.contains(&parent.index);
     unlicensed.then_some(ParentRefusal::Unlicensed)
 }
 
@@ -162,13 +162,7 @@ impl StreamRows<'_> {
             return skipped;
         }
         match &spec.parent {
-            None => collect(
-                tenant,
-                spec,
-                None,
-                &self.only.for_stream(&spec.stream),
-                visit,
-            ),
+            None => collect(tenant, spec, None, &self.only.for_stream(spec), visit),
             Some(parent_ref) => {
                 for parent in kept_parents(tenant, &parent_ref.stream, self.only) {
                     if parent_refusal(self.faults, spec, &parent).is_some() {
@@ -205,8 +199,10 @@ pub(crate) fn walk(
 /// The parents a filtered run fans out over (only `users` is ever filtered among parents).
 fn kept_parents(tenant: &Tenant, parent_stream: &str, only: &TruthFilter) -> Vec<ParentRow> {
     let mut parents = tenant.parents(parent_stream);
-    let filter = only.for_stream(parent_stream);
-    if let (Some(spec), Filter::AnyOf(_)) = (tenant.spec(parent_stream), &filter) {
+    let Some(spec) = tenant.spec(parent_stream) else {
+        return parents;
+    };
+    if let filter @ Filter::AnyOf(_) = only.for_stream(spec) {
         // Top-level parents: a parent's index is its raw row position.
         parents.retain(|p| {
             let row = RowRef {

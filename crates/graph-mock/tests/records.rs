@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use graph_mock::MockConfig;
 use serde_json::Value;
 use stream_spec::{Catalog, Field, FieldType, StreamKind};
-use support::{Harness, stream_url};
+use support::{Harness, parent_keys, stream_url};
 
 /// Whether `value` fits the declared type (null only where nullable).
 fn conforms(value: &Value, data_type: &FieldType, nullable: bool) -> bool {
@@ -50,16 +50,17 @@ async fn every_stream_sends_declared_shapes() {
     let h = Harness::start(MockConfig::default()).await;
     let truth = h.server.truth();
     let (mut nulls, mut nullable_values) = (0u64, 0u64);
-    for spec in Catalog::embedded()
+    let catalog = Catalog::embedded();
+    for spec in catalog
         .streams()
         .iter()
         .filter(|s| s.kind != StreamKind::Report)
     {
-        let parent = spec
-            .parent
-            .as_ref()
-            .map(|p| truth.stream(&p.stream).unwrap().keys.iter().next().unwrap()[0].clone());
-        let (rows, _) = h.walk(&stream_url(&h, spec, parent.as_deref(), None)).await;
+        let parent = spec.parent.as_ref().map(|p| {
+            let parent = catalog.get(&p.stream).unwrap();
+            parent_keys(parent, truth.stream(&p.stream).unwrap()).remove(0)
+        });
+        let (rows, _) = h.walk(&stream_url(&h, spec, parent.as_ref(), None)).await;
         for row in &rows {
             let object = row.as_object().unwrap();
             assert!(
@@ -174,4 +175,42 @@ async fn drift_adds_undeclared_properties_and_wrong_types_but_keeps_keys() {
         .map(|u| vec![u["id"].as_str().unwrap().to_string()])
         .collect();
     assert_eq!(keys, h.server.truth().stream("users").unwrap().keys);
+}
+
+/// A stream's `[mock]` hints are checked when the mock starts: a misspelt size names the
+/// stream and the knob, and a declared stream sized by a knob gets that many rows.
+#[tokio::test]
+async fn mock_hints_are_checked_and_size_the_stream() {
+    let printers = |size: &str| {
+        let text = format!(
+            r#"{{"stream": "printers", "kind": "collection", "path": "/print/printers",
+                "primary_key": ["id"], "page_size": {{"cap": 999}}, "permission": "Printer.Read.All",
+                "fields": [{{"graph": "id", "name": "id", "type": "utf8", "nullable": false}}],
+                "mock": {{"size": "{size}"}}}}"#
+        );
+        let spec = stream_spec::StreamSpec::from_json("printers", &text).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("printers.json"),
+            serde_json::to_string(&spec).unwrap(),
+        )
+        .unwrap();
+        Catalog::embedded()
+            .with(Catalog::from_dir(dir.path()).unwrap())
+            .unwrap()
+    };
+    let err = graph_mock::MockServer::start(MockConfig::default().catalog(printers("printerz")))
+        .await
+        .err()
+        .expect("a misspelt size is refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("printers") && text.contains("printerz"),
+        "{text}"
+    );
+
+    let h = Harness::start(MockConfig::default().catalog(printers("applications"))).await;
+    let truth = h.server.truth();
+    let applications = truth.stream("applications").unwrap().rows;
+    assert_eq!(truth.stream("printers").unwrap().rows, applications);
 }

@@ -90,6 +90,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     };
     let fields = entity_fields(model, &resolved.entity, &rules).map_err(|e| config(e.into()))?;
     let spec = StreamSpec {
+        mock: Default::default(),
         stream: stream.clone(),
         kind: StreamKind::Collection,
         path: resolved.path.clone(),

@@ -28,8 +28,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+mod mock;
 mod naming;
 mod parent_key;
+pub use mock::{Derived, MockHints};
 pub use naming::{report_column_name, snake_case};
 pub use parent_key::{ParentKey, scope_of};
 
@@ -73,6 +75,9 @@ pub struct StreamSpec {
     pub incremental: Incremental,
     /// Typed fields, in output order. Parent-key columns are not listed here (see `parent`).
     pub fields: Vec<Field>,
+    /// How graph-mock, the fake tenant, makes up the stream's rows; nothing else reads it.
+    #[serde(default, skip_serializing_if = "MockHints::is_empty")]
+    pub mock: MockHints,
 }
 
 /// The incremental method of a stream. Whatever the method, a run lands only inserts, updates and

@@ -40,6 +40,9 @@ pub struct Entry {
     /// Usage reports: the CSV header, in order.
     #[serde(default)]
     pub columns: Vec<String>,
+    /// How graph-mock makes up the stream's rows (sizes, borrowed rows, tied values).
+    #[serde(default)]
+    pub mock: stream_spec::MockHints,
 }
 
 /// A property left out of `$select`, and why.

@@ -39,6 +39,7 @@ pub fn report_spec(stream: &str, def: &Entry) -> anyhow::Result<StreamSpec> {
         bail!("primary key `{missing}` is not a column");
     }
     Ok(StreamSpec {
+        mock: def.mock.clone(),
         stream: stream.to_string(),
         kind: StreamKind::Report,
         path: def.path.clone(),

@@ -7,6 +7,8 @@ use rand::rngs::StdRng;
 use serde_json::{Value, json};
 
 use super::folders::FolderKind;
+use stream_spec::Derived;
+
 use super::{RowRef, Shape, Tenant, generate};
 use crate::filter;
 use crate::ids::{combine, hash_str};
@@ -41,8 +43,7 @@ pub(super) fn fixed(
     graph: &str,
     rng: &mut StdRng,
 ) -> Option<Value> {
-    let stream = row.spec.stream.as_str();
-    let audit_time = filter::date_property(stream) == Some(graph);
+    let audit_time = filter::date_property(row.spec) == Some(graph);
     // Only these fields can carry a mutation's time: the lock is taken for them alone.
     if graph == "lastModifiedDateTime" || graph == "createdDateTime" || audit_time {
         let (mutated_stream, key) = tenant.mutation_key(row);
@@ -61,20 +62,19 @@ pub(super) fn fixed(
             tenant.reference - TimeDelta::milliseconds(back)
         )));
     }
-    match (stream, graph) {
-        ("calendar_events", "start" | "end") => {
+    match row.spec.mock.derived(graph) {
+        Some(Derived::EventStart | Derived::EventEnd) => {
             let (start, end) = event_span(tenant, row.key());
             let at = if graph == "start" { start } else { end };
             let text = format!("{}.0000000", at.format("%Y-%m-%dT%H:%M:%S"));
             Some(json!({"dateTime": text, "timeZone": "UTC"}))
         }
-        // A live drive item has no `deleted` facet: its presence is the delta tombstone.
-        ("drive_items", "deleted") => Some(Value::Null),
-        ("mail_messages", "parentFolderId") => {
-            Some(json!(folder_id(tenant, row, FolderKind::Mail)))
+        Some(Derived::Null) => Some(Value::Null),
+        Some(Derived::Folder) => {
+            let kind = FolderKind::of(row.spec)?;
+            Some(json!(folder_id(tenant, row, kind)))
         }
-        ("contacts", "parentFolderId") => Some(json!(folder_id(tenant, row, FolderKind::Contacts))),
-        ("users", "displayName") => {
+        Some(Derived::PersonName) => {
             let version = tenant.version(row);
             Some(json!(generate::person_name(
                 tenant.seed,
@@ -82,9 +82,20 @@ pub(super) fn fixed(
                 version
             )))
         }
-        _ if tenant.shape(row.spec) == Shape::Members => member_value(tenant, row, graph),
-        _ => None,
+        Some(Derived::Upn) => Some(json!(tenant.upn(row.index))),
+        Some(Derived::TeamMarker) => Some(match in_a_subset(tenant, row) {
+            true => json!(["Team"]),
+            false => json!([]),
+        }),
+        Some(Derived::TeamGroupTypes) => in_a_subset(tenant, row).then(|| json!(["Unified"])),
+        None if tenant.shape(row.spec) == Shape::Members => member_value(tenant, row, graph),
+        None => None,
     }
+}
+
+/// A team, or a group that is one.
+fn in_a_subset(tenant: &Tenant, row: RowRef<'_>) -> bool {
+    tenant.shape(row.spec) == Shape::Subset || tenant.in_a_subset(row.spec, row.index)
 }
 
 fn folder_id(tenant: &Tenant, row: RowRef<'_>, kind: FolderKind) -> String {
@@ -92,24 +103,19 @@ fn folder_id(tenant: &Tenant, row: RowRef<'_>, kind: FolderKind) -> String {
     kind.id(tenant.seed, user, kind.folder_of(tenant.seed, row.key()))
 }
 
-/// A member that is a user shows the user's name and UPN, as Graph lists the directory object
-/// itself: renaming a user changes the member rows that point at it.
+/// A member shows what its target row shows for the properties the target's stream ties (a
+/// user's name and UPN), as Graph lists the directory object itself: renaming a user changes the
+/// member rows that point at it.
 fn member_value(tenant: &Tenant, row: RowRef<'_>, graph: &str) -> Option<Value> {
-    let ("users", user, _) = tenant.member_target(row) else {
-        return None;
+    let (stream, index, _) = tenant.member_target(row);
+    let spec = tenant.spec(stream)?;
+    let target = RowRef {
+        spec,
+        parent: None,
+        index,
     };
-    match graph {
-        "displayName" => {
-            let users = tenant.spec("users")?;
-            let target = RowRef {
-                spec: users,
-                parent: None,
-                index: user,
-            };
-            let version = tenant.version(target);
-            Some(json!(generate::person_name(tenant.seed, user, version)))
-        }
-        "userPrincipalName" | "mail" => Some(json!(tenant.upn(user))),
-        _ => None,
-    }
+    // The target's own time fields and draws are its own; only tied values carry over.
+    spec.mock.derived(graph)?;
+    let mut rng = rand::SeedableRng::seed_from_u64(0);
+    fixed(tenant, target, graph, &mut rng)
 }

@@ -72,12 +72,17 @@ impl FolderKind {
         }
     }
 
-    /// The item stream whose rows live in these folders.
-    pub fn item_stream(self) -> &'static str {
-        match self {
-            FolderKind::Mail => "mail_messages",
-            FolderKind::Contacts => "contacts",
-        }
+    /// The folders a stream's rows live in (`mock.folders`: `mail_folders`, `contact_folders`).
+    pub fn of(spec: &stream_spec::StreamSpec) -> Option<Self> {
+        let name = spec.mock.folders.as_deref()?;
+        [FolderKind::Mail, FolderKind::Contacts]
+            .into_iter()
+            .find(|kind| kind.listing_stream() == name)
+    }
+
+    /// The declared stream whose rows live in these folders.
+    pub fn item_spec(self, tenant: &super::Tenant) -> Option<&stream_spec::StreamSpec> {
+        tenant.specs().iter().find(|s| Self::of(s) == Some(self))
     }
 
     /// The name request counts use for folder listings.

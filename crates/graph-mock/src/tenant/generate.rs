@@ -124,7 +124,7 @@ pub(crate) fn record(
         row.key(),
         u64::from(version),
     ]);
-    let large_body = row.spec.stream == "mail_messages" && row.key() == child_key(0, 0);
+    let large_body = row.spec.mock.large_first_row && row.key() == child_key(0, 0);
     let mut object = Map::new();
     let wanted =
         |graph: &String| only.is_none_or(|names| names.contains(graph) || graph == "@odata.type");
@@ -203,18 +203,6 @@ impl FieldGen<'_> {
                 };
             }
             "id" => return json!(tenant.row_id(row)),
-            "resourceProvisioningOptions" if is_group(row) => {
-                return if self.is_team() {
-                    json!(["Team"])
-                } else {
-                    json!([])
-                };
-            }
-            "groupTypes" if is_group(row) && self.is_team() => return json!(["Unified"]),
-            "userPrincipalName" if row.spec.stream == "users" => {
-                return json!(tenant.upn(row.index));
-            }
-            "mail" if row.spec.stream == "users" => return json!(tenant.upn(row.index)),
             "User Principal Name" => return json!(tenant.upn(row.index)),
             "Display Name" => return json!(person_name(tenant.seed, row.index, 0)),
             "Report Refresh Date" => return json!(REPORT_REFRESH_DATE),
@@ -233,14 +221,6 @@ impl FieldGen<'_> {
     /// The large message's body and its content are never null.
     fn keeps_large_body(&self, graph: &str) -> bool {
         self.large_body && (graph == "body" || graph == "content")
-    }
-
-    fn is_team(&self) -> bool {
-        let group = match self.tenant.shape(self.row.spec) {
-            Shape::Teams => return true,
-            _ => self.row.index,
-        };
-        self.tenant.team_of_group(group).is_some()
     }
 
     fn value(&mut self, graph: &str, data_type: &FieldType) -> Value {
@@ -322,10 +302,6 @@ impl FieldGen<'_> {
         }
         PHRASES[self.rng.random_range(0..PHRASES.len())].to_string()
     }
-}
-
-fn is_group(row: RowRef<'_>) -> bool {
-    matches!(row.spec.stream.as_str(), "groups" | "teams")
 }
 
 fn large_body() -> String {

@@ -26,11 +26,12 @@ pub use mutations::{Mutation, MutationOutcome};
 pub(crate) enum Shape {
     /// Rows `0..n`, ids in the stream's own namespace.
     TopLevel,
-    /// The groups that are teams; a team's id is its group's id.
-    Teams,
+    /// Some rows of another stream, with their ids (teams are groups; `mock.subset_of`).
+    Subset,
     /// Rows `0..n` per parent, ids from `child_key(parent, index)`.
     Child,
-    /// Directory objects listed under a parent: ids borrowed from users and service principals.
+    /// Rows pointing at other streams' rows, whose ids they carry (directory members:
+    /// `mock.members_of`).
     Members,
     /// One CSV row per user.
     Report,
@@ -94,6 +95,38 @@ pub(crate) struct Tenant {
     mutations: RwLock<Mutations>,
 }
 
+/// Every `[mock]` hint of `specs` names a tenant size and declared streams: a misspelt hint is an
+/// error when the mock starts, not a quietly different tenant.
+pub(crate) fn check_hints(specs: &[StreamSpec], sizes: &Sizes) -> Result<(), String> {
+    let declared = |name: &str| specs.iter().any(|s| s.stream == name);
+    for spec in specs {
+        let hints = &spec.mock;
+        if let Some(knob) = &hints.size
+            && sizes.get(knob).is_none()
+        {
+            return Err(format!(
+                "stream `{}`: mock.size `{knob}` is no tenant size (a field of graph_mock::Sizes, e.g. `users`, `messages_per_user`)",
+                spec.stream
+            ));
+        }
+        for other in hints.subset_of.iter().chain(&hints.members_of) {
+            if !declared(other) {
+                return Err(format!(
+                    "stream `{}`: its mock hints name `{other}`, which is not declared",
+                    spec.stream
+                ));
+            }
+        }
+        if hints.folders.is_some() && FolderKind::of(spec).is_none() {
+            return Err(format!(
+                "stream `{}`: mock.folders is `mail_folders` or `contact_folders`",
+                spec.stream
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Tenant {
     pub fn new(
         seed: u64,
@@ -144,53 +177,60 @@ impl Tenant {
         if spec.kind == StreamKind::Report {
             return Shape::Report;
         }
-        match spec.stream.as_str() {
-            "teams" => Shape::Teams,
-            "group_member" | "group_owner" | "directory_role_member" => Shape::Members,
-            _ if spec.parent.is_some() => Shape::Child,
-            _ => Shape::TopLevel,
+        if spec.mock.subset_of.is_some() {
+            Shape::Subset
+        } else if !spec.mock.members_of.is_empty() {
+            Shape::Members
+        } else if spec.parent.is_some() {
+            Shape::Child
+        } else {
+            Shape::TopLevel
         }
     }
 
-    fn top_level_size(&self, stream: &str) -> u64 {
-        let s = &self.sizes;
-        match stream {
-            "users" => s.users,
-            "groups" => s.groups,
-            "teams" => s.teams.min(s.groups),
-            "chats" => s.chats,
-            "applications" => s.applications,
-            "service_principals" => s.service_principals,
-            "drives" => s.drives,
-            "audit_logs_directory" => s.directory_audits,
-            "audit_logs_signins" => s.sign_ins,
-            "conditional_access_policies" => s.conditional_access_policies,
-            "directory_roles" => s.directory_roles,
-            "directory_role_templates" => s.directory_role_templates,
-            "subscribed_skus" => s.subscribed_skus,
-            _ => s.other_top_level,
+    /// The declared size (`mock.size`): rows of a top-level stream, rows per parent of a child.
+    fn declared_size(&self, spec: &StreamSpec) -> u64 {
+        let other = match spec.parent {
+            Some(_) => self.sizes.other_per_parent,
+            None => self.sizes.other_top_level,
+        };
+        spec.mock
+            .size
+            .as_deref()
+            .and_then(|knob| self.sizes.get(knob))
+            .unwrap_or(other)
+    }
+
+    fn top_level_size(&self, spec: &StreamSpec) -> u64 {
+        let size = self.declared_size(spec);
+        match self.subset_source(spec) {
+            Some(of) => size.min(self.top_level_size(of)),
+            None => size,
         }
     }
 
-    fn per_parent_size(&self, stream: &str) -> u64 {
-        let s = &self.sizes;
-        match stream {
-            "group_member" => s.members_per_group.min(self.member_pool()),
-            "group_owner" => s.owners_per_group.min(self.member_pool()),
-            "directory_role_member" => s.members_per_role.min(self.member_pool()),
-            "channels" => s.channels_per_team,
-            "team_member" => s.members_per_team,
-            "mail_messages" => s.messages_per_user,
-            "calendar_events" => s.events_per_user,
-            "contacts" => s.contacts_per_user,
-            "drive_items" => s.drive_items_per_user,
-            "chat_messages" => s.messages_per_chat,
-            _ => s.other_per_parent,
+    fn per_parent_size(&self, spec: &StreamSpec) -> u64 {
+        let size = self.declared_size(spec);
+        match self.shape(spec) {
+            Shape::Members => size.min(self.member_pool(spec)),
+            _ => size,
         }
     }
 
-    pub fn member_pool(&self) -> u64 {
-        self.sizes.users + self.sizes.service_principals
+    /// The stream a subset's rows are (`mock.subset_of`).
+    fn subset_source(&self, spec: &StreamSpec) -> Option<&StreamSpec> {
+        spec.mock.subset_of.as_deref().and_then(|of| self.spec(of))
+    }
+
+    /// How many rows a member stream's rows may point at: the rows of every `members_of`.
+    pub fn member_pool(&self, spec: &StreamSpec) -> u64 {
+        self.member_sources(spec)
+            .map(|of| self.top_level_size(of))
+            .sum()
+    }
+
+    fn member_sources<'a>(&'a self, spec: &'a StreamSpec) -> impl Iterator<Item = &'a StreamSpec> {
+        spec.mock.members_of.iter().filter_map(|of| self.spec(of))
     }
 
     /// Raw row positions under a parent (some may be removed by mutations): the generated ones,
@@ -198,7 +238,7 @@ impl Tenant {
     pub fn raw_len(&self, spec: &StreamSpec, parent: Option<&ParentRow>) -> u64 {
         let generated = self.generated_len(spec, parent);
         match self.shape(spec) {
-            Shape::Report | Shape::Teams => generated,
+            Shape::Report | Shape::Subset => generated,
             _ => {
                 generated
                     + self
@@ -212,8 +252,8 @@ impl Tenant {
     pub fn generated_len(&self, spec: &StreamSpec, parent: Option<&ParentRow>) -> u64 {
         match (self.shape(spec), parent) {
             (Shape::Report, _) => self.sizes.users,
-            (Shape::TopLevel | Shape::Teams, _) => self.top_level_size(&spec.stream),
-            (_, Some(_)) => self.per_parent_size(&spec.stream),
+            (Shape::TopLevel | Shape::Subset, _) => self.top_level_size(spec),
+            (_, Some(_)) => self.per_parent_size(spec),
             (_, None) => 0,
         }
     }
@@ -225,7 +265,10 @@ impl Tenant {
             return false;
         }
         match self.shape(row.spec) {
-            Shape::Teams => !mutations.is_removed("groups", self.team_group_index(row.index)),
+            Shape::Subset => {
+                let (stream, index) = self.subset_row(row.spec, row.index);
+                !mutations.is_removed(stream, index)
+            }
             // A deleted user or service principal is no member or owner of anything any more.
             Shape::Members => {
                 drop(mutations);
@@ -237,9 +280,9 @@ impl Tenant {
     }
 
     /// Where mutation state of a row lives: a team is its group.
-    pub fn mutation_key<'a>(&self, row: RowRef<'a>) -> (&'a str, u64) {
+    pub fn mutation_key<'a>(&'a self, row: RowRef<'a>) -> (&'a str, u64) {
         match self.shape(row.spec) {
-            Shape::Teams => ("groups", self.team_group_index(row.index)),
+            Shape::Subset => self.subset_row(row.spec, row.index),
             _ => (&row.spec.stream, row.key()),
         }
     }
@@ -249,43 +292,65 @@ impl Tenant {
         self.mutations().version(stream, key)
     }
 
-    /// Group index of team `j`: teams are spread evenly among the groups.
-    pub fn team_group_index(&self, team: u64) -> u64 {
-        let teams = self.sizes.teams.min(self.sizes.groups).max(1);
-        team * self.sizes.groups / teams
+    /// The row a subset's row `j` is (stream, index): spread evenly over the source's rows.
+    pub fn subset_row<'a>(&'a self, spec: &'a StreamSpec, j: u64) -> (&'a str, u64) {
+        let of = spec.mock.subset_of.as_deref().unwrap_or(&spec.stream);
+        let total = self
+            .subset_source(spec)
+            .map_or(0, |s| self.top_level_size(s));
+        let n = self.top_level_size(spec).max(1);
+        (of, j * total / n)
     }
 
-    /// The team number of group `g`, if that group is a team.
-    pub fn team_of_group(&self, group: u64) -> Option<u64> {
-        let teams = self.sizes.teams.min(self.sizes.groups);
-        if teams == 0 || group >= self.sizes.groups {
+    /// The row of `spec` (a subset) that source row `index` is, if it is one of them.
+    pub fn subset_position(&self, spec: &StreamSpec, index: u64) -> Option<u64> {
+        let n = self.top_level_size(spec);
+        let total = self
+            .subset_source(spec)
+            .map_or(0, |s| self.top_level_size(s));
+        if n == 0 || index >= total {
             return None;
         }
-        let j = (group * teams).div_ceil(self.sizes.groups);
-        (j < teams && self.team_group_index(j) == group).then_some(j)
+        let j = (index * n).div_ceil(total);
+        (j < n && self.subset_row(spec, j).1 == index).then_some(j)
+    }
+
+    /// Whether row `index` of the top-level stream `spec` is also a row of a subset of it (a
+    /// group that is a team).
+    pub fn in_a_subset(&self, spec: &StreamSpec, index: u64) -> bool {
+        self.specs
+            .iter()
+            .filter(|s| s.mock.subset_of.as_deref() == Some(spec.stream.as_str()))
+            .any(|subset| self.subset_position(subset, index).is_some())
     }
 
     /// The stream (id namespace) and index an id of a member row points to, with its `@odata.type`.
-    pub fn member_target(&self, row: RowRef<'_>) -> (&'static str, u64, &'static str) {
-        let pool = self.member_pool().max(1);
+    pub fn member_target<'a>(&'a self, row: RowRef<'a>) -> (&'a str, u64, String) {
+        let pool = self.member_pool(row.spec).max(1);
         let parent_index = row.parent.map_or(0, |p| p.index);
         let offset = combine(&[self.seed, hash_str(&row.spec.stream), parent_index]) % pool;
-        let entry = (offset + row.index) % pool;
-        if entry < self.sizes.users {
-            ("users", entry, "#microsoft.graph.user")
-        } else {
-            (
-                "service_principals",
-                entry - self.sizes.users,
-                "#microsoft.graph.servicePrincipal",
-            )
+        let mut entry = (offset + row.index) % pool;
+        for of in self.member_sources(row.spec) {
+            let rows = self.top_level_size(of);
+            if entry < rows {
+                let entity = of
+                    .entity
+                    .as_deref()
+                    .unwrap_or("microsoft.graph.directoryObject");
+                return (&of.stream, entry, format!("#{entity}"));
+            }
+            entry -= rows;
         }
+        (&row.spec.stream, entry, String::new())
     }
 
     /// The row's `id`.
     pub fn row_id(&self, row: RowRef<'_>) -> String {
         match self.shape(row.spec) {
-            Shape::Teams => ids::guid(self.seed, "groups", self.team_group_index(row.index)),
+            Shape::Subset => {
+                let (stream, index) = self.subset_row(row.spec, row.index);
+                ids::guid(self.seed, stream, index)
+            }
             Shape::Members => {
                 let (stream, index, _) = self.member_target(row);
                 ids::guid(self.seed, stream, index)
@@ -297,18 +362,17 @@ impl Tenant {
     /// The parent named by `id` in a child URL, if it exists.
     pub fn parent_from_id(&self, parent_stream: &str, id: &str) -> Option<ParentRow> {
         let spec = self.spec(parent_stream)?;
-        let index = match self.shape(spec) {
-            Shape::Teams => {
-                let group = ids::decode_guid(self.seed, "groups", id)?;
-                self.team_of_group(group)?;
-                group
+        let (index, raw) = match self.shape(spec) {
+            Shape::Subset => {
+                let (of, _) = self.subset_row(spec, 0);
+                let index = ids::decode_guid(self.seed, of, id)?;
+                (index, self.subset_position(spec, index)?)
             }
-            Shape::TopLevel => ids::decode_guid(self.seed, parent_stream, id)?,
+            Shape::TopLevel => {
+                let index = ids::decode_guid(self.seed, parent_stream, id)?;
+                (index, index)
+            }
             _ => return None,
-        };
-        let raw = match self.shape(spec) {
-            Shape::Teams => self.team_of_group(index)?,
-            _ => index,
         };
         let row = RowRef {
             spec,
@@ -377,7 +441,7 @@ impl Tenant {
             .map(|row| ParentRow {
                 stream: parent_stream.to_string(),
                 index: match self.shape(spec) {
-                    Shape::Teams => self.team_group_index(row.index),
+                    Shape::Subset => self.subset_row(spec, row.index).1,
                     _ => row.index,
                 },
                 id: self.row_id(row),

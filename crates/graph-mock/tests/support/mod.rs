@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use graph_mock::{MockConfig, MockServer};
 use serde_json::Value;
-use stream_spec::StreamSpec;
+use stream_spec::{ParentKey, StreamSpec};
 
 /// A started mock with a valid app token.
 pub struct Harness {
@@ -102,13 +102,40 @@ impl Harness {
     }
 }
 
-/// The primary-key tuple of a landed row: declared key columns, the parent column from `parent_id`.
-pub fn key_of(spec: &StreamSpec, row: &Value, parent_id: Option<&str>) -> Vec<String> {
+/// The keys of every row of `parent` (a stream's truth) as the parents of its children: its
+/// parent-key columns' values, then its `id`.
+pub fn parent_keys(parent: &StreamSpec, truth: &graph_mock::StreamTruth) -> Vec<ParentKey> {
+    let at = |column: &str| {
+        truth
+            .primary_key
+            .iter()
+            .position(|k| k == column)
+            .expect("parent-key columns are in the key")
+    };
+    let columns: Vec<usize> = parent.parent_columns().iter().map(|c| at(c)).collect();
+    let id = at("id");
+    truth
+        .keys
+        .iter()
+        .filter_map(|key| {
+            let ids = columns
+                .iter()
+                .chain([&id])
+                .map(|&i| key[i].clone())
+                .collect();
+            ParentKey::from_ids(ids)
+        })
+        .collect()
+}
+
+/// The primary-key tuple of a landed row: declared key columns, the parent-key columns from
+/// `parent`.
+pub fn key_of(spec: &StreamSpec, row: &Value, parent: Option<&ParentKey>) -> Vec<String> {
     spec.primary_key
         .iter()
         .map(|column| {
-            if spec.parent.as_ref().is_some_and(|p| &p.column == column) {
-                return parent_id.expect("child row has a parent").to_string();
+            if let Some(at) = spec.parent_columns().iter().position(|c| c == column) {
+                return parent.expect("child row has a parent").ids()[at].clone();
             }
             let graph = &spec.field(column).expect("key declared").graph;
             row[graph]
@@ -123,7 +150,7 @@ pub fn key_of(spec: &StreamSpec, row: &Value, parent_id: Option<&str>) -> Vec<St
 pub fn stream_url(
     h: &Harness,
     spec: &StreamSpec,
-    parent_id: Option<&str>,
+    parent: Option<&ParentKey>,
     top: Option<u32>,
 ) -> String {
     let mut params: Vec<String> = spec
@@ -134,7 +161,7 @@ pub fn stream_url(
     if let Some(top) = top.and_then(|t| spec.page_size.top(t)) {
         params.push(format!("$top={top}"));
     }
-    let path = spec.path_for(parent_id);
+    let path = spec.fill_path(&spec.path, parent, str::to_string);
     match params.is_empty() {
         true => h.graph(&path),
         false => format!("{}?{}", h.graph(&path), params.join("&")),

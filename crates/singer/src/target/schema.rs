@@ -295,6 +295,7 @@ pub fn stream_spec(
         }
     };
     Ok(StreamSpec {
+        mock: Default::default(),
         stream: table.to_string(),
         kind: StreamKind::Collection,
         path: format!("/singer/{table}"),
