@@ -5,9 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use graph_mock::auth::{TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TENANT_ID};
 use graph_mock::{MockConfig, MockServer, Truth};
-use serde_json::{Value, json};
+use serde_json::Value;
 use test_support::duckdb_query;
 
 /// No run of the small test tenants comes near this, faults included.
@@ -19,16 +18,8 @@ pub async fn mock(config: MockConfig) -> MockServer {
 
 /// A tap-ms-graph style config file pointing at `mock`; `extra` fields are merged in.
 pub fn write_config(dir: &Path, mock: &MockServer, extra: Value) -> PathBuf {
-    let mut config = json!({
-        "tenant_id": TEST_TENANT_ID,
-        "client_id": TEST_CLIENT_ID,
-        "client_secret": TEST_CLIENT_SECRET,
-        "graph_base_url": mock.graph_url(),
-        "authority_host": mock.authority_host(),
-    });
-    for (k, v) in extra.as_object().expect("extra is an object") {
-        config[k] = v.clone();
-    }
+    assert!(extra.is_object(), "extra is an object");
+    let config = mock.client_config(extra);
     let path = dir.join("config.json");
     std::fs::write(&path, config.to_string()).unwrap();
     path

@@ -115,8 +115,6 @@ pub enum ExtractError {
     Auth(Box<AuthError>),
     #[error("the page receiver was dropped; run cancelled")]
     ReceiverClosed,
-    #[error("{} skipped stream(s)/parent(s) under strict mode", .0.skips.len())]
-    SkippedUnderStrict(Box<RunStats>),
     /// Some streams failed; the others were read completely. The summary tells which.
     #[error("{}", .0.failure_summary())]
     StreamsFailed(Box<RunStats>),

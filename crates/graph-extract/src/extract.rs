@@ -81,7 +81,7 @@ impl Extractor {
     }
 
     /// Runs `selection` (empty: `config.streams`, and if that is empty too, every stream), sending
-    /// pages to `pages`. Returns the summary; under `strict`, skips make it an error carrying it.
+    /// pages to `pages`. Returns the summary; under `strict`, skips set its `strict_violated`.
     ///
     /// `prior`: the state of the last committed run (empty on a first run); streams with state
     /// read only what changed since. `full_refresh`: streams to reread in full ignoring their
@@ -123,9 +123,7 @@ impl Extractor {
         if !stats.failures.is_empty() {
             return Err(ExtractError::StreamsFailed(Box::new(stats)));
         }
-        if self.config.strict && !stats.skips.is_empty() {
-            return Err(ExtractError::SkippedUnderStrict(Box::new(stats)));
-        }
+        stats.strict_violated = self.config.strict && !stats.skips.is_empty();
         Ok(stats)
     }
 

@@ -118,6 +118,9 @@ pub struct RunStats {
     pub state: ExtractState,
     /// Per stream, the scopes read in full and completely (keys not seen in them are deletes).
     pub full_scopes: BTreeMap<String, FullScope>,
+    /// The config asked for strict mode and something was skipped: what was read is all here,
+    /// and the caller should land it and then fail the run.
+    pub strict_violated: bool,
 }
 
 impl RunStats {
@@ -246,6 +249,7 @@ impl Recorder {
             batch: self.batch_counters.snapshot(),
             state: ExtractState::default(),
             full_scopes: BTreeMap::new(),
+            strict_violated: false,
         }
     }
 }

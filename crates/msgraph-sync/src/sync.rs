@@ -150,14 +150,14 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
         return Err(Failure::Other(e));
     }
     let (stats, run_failure) = match extracted {
-        Ok(stats) => (stats, None),
-        Err(ExtractError::SkippedUnderStrict(stats)) => {
+        Ok(stats) if stats.strict_violated => {
             let message = format!(
                 "{} stream(s)/parent(s) skipped under --strict; what was read landed",
                 stats.skips.len()
             );
-            (*stats, Some(Failure::SkippedUnderStrict(message)))
+            (stats, Some(Failure::SkippedUnderStrict(message)))
         }
+        Ok(stats) => (stats, None),
         // Some streams failed: the others land (unless --atomic, or the credentials broke,
         // which fails every stream alike).
         Err(ExtractError::StreamsFailed(stats))

@@ -15,7 +15,6 @@ use graph_extract::{
     Config, ExtractError, ExtractState, Extractor, Page, PageFormat, RequestBounds, RetryPolicy,
     RunStats,
 };
-use graph_mock::auth::{TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TENANT_ID};
 use graph_mock::{MockConfig, MockServer, Truth};
 use stream_spec::{Catalog, StreamSpec};
 use tokio::sync::mpsc;
@@ -29,17 +28,9 @@ pub async fn start(config: MockConfig) -> MockServer {
 
 /// A config pointing at the mock, with the test app's secret; `extra` adds JSON fields.
 pub fn config_for(mock: &MockServer, extra: &str) -> Config {
-    let extra = if extra.is_empty() {
-        String::new()
-    } else {
-        format!(",{extra}")
-    };
-    let text = format!(
-        r#"{{"tenant_id":"{TEST_TENANT_ID}","client_id":"{TEST_CLIENT_ID}","client_secret":"{TEST_CLIENT_SECRET}",
-            "graph_base_url":"{}","authority_host":"{}"{extra}}}"#,
-        mock.graph_url(),
-        mock.authority_host()
-    );
+    let extra: serde_json::Value =
+        serde_json::from_str(&format!("{{{extra}}}")).expect("extra config fields are JSON");
+    let text = mock.client_config(extra).to_string();
     Config::from_json(&text).expect("test config is valid")
 }
 

@@ -155,6 +155,14 @@ pub async fn sync<W: Write + Send + 'static>(
     // Failed streams sent no ACTIVATE_VERSION and keep their prior state: the STATE below is
     // still right for every stream, so it is sent before the run reports the failure.
     let (stats, failed) = match extracted {
+        // Strict: what was read is sent with its STATE, then the run fails.
+        Ok(stats) if stats.strict_violated => {
+            let message = format!(
+                "{} stream(s)/parent(s) skipped under strict mode",
+                stats.skips.len()
+            );
+            (stats, Some(message))
+        }
         Ok(stats) => (stats, None),
         Err(ExtractError::StreamsFailed(stats)) => {
             let message = stats.failure_summary();

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use graph_mock::MockServer;
-use graph_mock::auth::{TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TENANT_ID};
+use graph_mock::auth::TEST_CLIENT_SECRET;
 use serde_json::Value;
 
 pub const TAP: &str = env!("CARGO_BIN_EXE_tap-msgraph");
@@ -97,13 +97,11 @@ pub fn assert_no_secret(text: &str) {
 
 /// tap-ms-graph's config fields as they are, plus where graph-mock listens.
 pub fn tap_config(dir: &Path, mock: &MockServer, extra: &str) -> PathBuf {
-    let text = format!(
-        r#"{{"tenant_id":"{TEST_TENANT_ID}","client_id":"{TEST_CLIENT_ID}","client_secret":"{TEST_CLIENT_SECRET}",
-            "scope":"https://graph.microsoft.com/.default","page_size":"999","start_date":"2020-07-01T00:00:00Z",
-            "graph_base_url":"{}","authority_host":"{}"{extra}}}"#,
-        mock.graph_url(),
-        mock.authority_host()
+    let tap_fields = format!(
+        r#"{{"scope":"https://graph.microsoft.com/.default","page_size":"999","start_date":"2020-07-01T00:00:00Z"{extra}}}"#
     );
+    let extra: serde_json::Value = serde_json::from_str(&tap_fields).expect("extra is JSON");
+    let text = mock.client_config(extra).to_string();
     let path = dir.join("tap-config.json");
     std::fs::write(&path, text).expect("config written");
     path

@@ -63,16 +63,5 @@ fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// The mock's test app, as graph-extract's config file spells it.
 fn config_json(mock: &graph_mock::MockServer, extra: serde_json::Value) -> String {
-    use graph_mock::auth::{TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TENANT_ID};
-    let mut config = serde_json::json!({
-        "tenant_id": TEST_TENANT_ID,
-        "client_id": TEST_CLIENT_ID,
-        "client_secret": TEST_CLIENT_SECRET,
-        "graph_base_url": mock.graph_url(),
-        "authority_host": mock.authority_host(),
-    });
-    if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
-        config.extend(extra.clone());
-    }
-    config.to_string()
+    mock.client_config(extra).to_string()
 }
