@@ -67,11 +67,13 @@ pub const MIXED_DIRECTORY_TYPES: &[&str] = &[
     "microsoft.graph.orgContact",
 ];
 
+/// The member type Teams returns for people, whose properties `conversation_members` adds.
 pub const CONVERSATION_MEMBER_SUBTYPE: &str = "microsoft.graph.aadUserConversationMember";
 
 /// What a declaration says beyond the entity type that changes its fields.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FieldRules<'a> {
+    /// Which types' properties make the fields (the entity's, or its member types').
     pub shape: Shape,
     /// Properties left out of `$select` (each must be on the entity).
     pub exclude: &'a [&'a str],

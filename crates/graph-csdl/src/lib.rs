@@ -38,6 +38,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod embedded;
 mod fields;
 mod model;
@@ -55,20 +57,43 @@ pub use path::{PARENT_PLACEHOLDER, PathError, ResolvedPath};
 /// What can go wrong reading a CSDL document or building fields from it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CsdlError {
+    /// The document is not well-formed XML.
     #[error("CSDL XML at byte {position}: {message}")]
-    Xml { position: u64, message: String },
+    Xml {
+        /// Byte offset of the error in the document.
+        position: u64,
+        /// The XML reader's message.
+        message: String,
+    },
+    /// The XML is fine but not CSDL as expected (an element without its `Name`, ...).
     #[error("CSDL: {0}")]
     Malformed(String),
+    /// A type named (entity, property type, base) is not declared in the document.
     #[error("type `{0}` is not in the CSDL")]
     UnknownType(String),
+    /// A type's base types lead back to itself.
     #[error("base type chain of `{0}` does not end")]
     BaseCycle(String),
+    /// A property to exclude from `$select` is not a property of the entity.
     #[error("excluded property `{property}` is not on {entity}")]
-    NotAProperty { property: String, entity: String },
+    NotAProperty {
+        /// The excluded property.
+        property: String,
+        /// The entity type it was looked for on.
+        entity: String,
+    },
+    /// A mixed-shape stream's property is declared by none of its member types.
     #[error("no member type declares `{0}`")]
     NoMemberType(String),
+    /// Two properties map to the same snake_case field name.
     #[error("{path}: two fields are named `{name}`")]
-    DuplicateField { path: String, name: String },
+    DuplicateField {
+        /// Where (entity, or entity and struct path).
+        path: String,
+        /// The colliding output name.
+        name: String,
+    },
+    /// The CSDL shipped in the binary could not be decompressed or read.
     #[error("the embedded CSDL: {0}")]
     Embedded(String),
 }

@@ -12,14 +12,18 @@ use crate::CsdlError;
 /// A structural property as declared (`Type` kept verbatim, aliases not yet resolved).
 #[derive(Debug, Clone)]
 pub struct Property {
+    /// The property's name (`userPrincipalName`).
     pub name: String,
+    /// Its `Type` as written (`Edm.String`, `Collection(graph.assignedLicense)`).
     pub type_name: String,
+    /// Its `Nullable` (absent means true).
     pub nullable: bool,
 }
 
 /// A navigation property: a relation to other entities, followed by a path segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Navigation {
+    /// The property's name, which is the path segment (`messages`).
     pub name: String,
     /// Fully qualified entity type of the target (aliases resolved).
     pub target: String,
@@ -30,11 +34,15 @@ pub struct Navigation {
 /// An entity or complex type.
 #[derive(Debug, Clone)]
 pub struct StructuredType {
+    /// An `EntityType` (else a `ComplexType`).
     pub is_entity: bool,
+    /// Declared `Abstract="true"`: only its derived types have instances.
     pub is_abstract: bool,
     /// Fully qualified base type (aliases resolved).
     pub base: Option<String>,
+    /// Its own structural properties (not its base types').
     pub properties: Vec<Property>,
+    /// Its own navigation properties.
     pub navigation: Vec<Navigation>,
     /// Namespace the type was declared in, to resolve aliases used in its properties.
     pub namespace: String,
@@ -44,7 +52,9 @@ pub struct StructuredType {
 /// container's roots.
 #[derive(Debug, Default)]
 pub struct Model {
+    /// Entity and complex types by fully qualified name.
     pub types: BTreeMap<String, StructuredType>,
+    /// Fully qualified names of the enum types (landed as text).
     pub enums: BTreeSet<String>,
     /// Entity set name (`users`) -> its entity type: a collection at the root.
     pub entity_sets: BTreeMap<String, String>,
@@ -55,6 +65,7 @@ pub struct Model {
 }
 
 impl Model {
+    /// Reads a CSDL (`$metadata`) document.
     pub fn parse(xml: &str) -> Result<Self, CsdlError> {
         let mut reader = Reader::from_str(xml);
         let mut model = Model::default();

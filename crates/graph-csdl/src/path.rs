@@ -22,16 +22,22 @@ pub struct ResolvedPath {
     pub last_segment: String,
 }
 
+/// Why a Graph path does not resolve to a collection of one entity type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
+    /// The path does not start with `/`.
     #[error("a Graph path starts with `/` (`/devices`), not `{0}`")]
     NotAbsolute(String),
+    /// The path carries a query string.
     #[error("`{0}`: give the path alone, without a query (`?…`)")]
     HasQuery(String),
+    /// The path is `/` or empty.
     #[error("the path names no collection: give one such as `/devices`")]
     Empty,
+    /// A segment is no entity set, singleton or navigation property where it stands.
     #[error("{}", unknown_message(.segment, .after, .expected, .candidates))]
     UnknownSegment {
+        /// The segment not found.
         segment: String,
         /// The path before the segment (empty at the root).
         after: String,
@@ -40,35 +46,48 @@ pub enum PathError {
         /// Every name that could follow, closest first.
         candidates: Vec<String>,
     },
+    /// A collection is followed by something other than a key.
     #[error(
         "`{segment}` after `{after}`: a collection of {entity} goes on with a key `{{parent_id}}` \
          (one entity), or ends the path (bound functions such as `delta` are not resolved)"
     )]
     KeyExpected {
+        /// The segment found where a key was expected.
         segment: String,
+        /// The path before it: a collection.
         after: String,
+        /// The collection's entity type.
         entity: String,
     },
+    /// A key segment follows a single entity.
     #[error(
         "`{segment}` after `{after}`: a key follows a collection, and `{after}` is one {entity}"
     )]
     KeyNotAllowed {
+        /// The key segment.
         segment: String,
+        /// The path before it: a single entity.
         after: String,
+        /// That entity's type.
         entity: String,
     },
+    /// The path has more than one key segment.
     #[error(
         "`{0}` has two key segments: a declaration's path has one, `{{parent_id}}`, filled in \
          from its parent stream's ids"
     )]
     TwoKeys(String),
+    /// The path ends at a single entity, not a collection.
     #[error("{}", not_a_collection(.path, .entity, .below))]
     NotACollection {
+        /// The path.
         path: String,
+        /// The entity type it ends at.
         entity: String,
         /// Its collection-valued navigation properties.
         below: Vec<String>,
     },
+    /// The CSDL itself could not be read.
     #[error(transparent)]
     Csdl(#[from] CsdlError),
 }

@@ -23,6 +23,8 @@
 //! # Ok::<(), stream_spec::SpecError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -199,12 +201,15 @@ pub struct Bookmark {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BookmarkOperator {
+    /// `ge`: rows at or after the bound.
     #[default]
     Ge,
+    /// `gt`: rows strictly after the bound.
     Gt,
 }
 
 impl BookmarkOperator {
+    /// The operator as `$filter` spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             BookmarkOperator::Ge => "ge",
@@ -221,6 +226,7 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// How a stream's endpoint answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StreamKind {
@@ -232,6 +238,7 @@ pub enum StreamKind {
     Report,
 }
 
+/// The stream a child stream fans out over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParentRef {
@@ -270,8 +277,10 @@ pub struct Field {
     pub graph: String,
     /// Output name, snake_case (`user_principal_name`, `odata_type`).
     pub name: String,
+    /// The landed type.
     #[serde(rename = "type")]
     pub data_type: FieldType,
+    /// Whether the value may be null (primary-key columns never are).
     pub nullable: bool,
 }
 
@@ -279,10 +288,15 @@ pub struct Field {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {
+    /// Text (Edm.String, GUIDs, enums).
     Utf8,
+    /// Edm.Boolean.
     Boolean,
+    /// Edm.Int32 (and smaller integers).
     Int32,
+    /// Edm.Int64.
     Int64,
+    /// Edm.Double, Edm.Single, Edm.Decimal.
     Float64,
     /// Edm.Date, `YYYY-MM-DD`.
     Date,
@@ -290,31 +304,48 @@ pub enum FieldType {
     TimestampUsUtc,
     /// Any JSON value kept as its JSON text (recursive types cut at depth, untyped properties).
     Json,
+    /// A collection of values of one type.
     List(Box<FieldType>),
+    /// A complex type: named fields.
     Struct(Vec<Field>),
 }
 
+/// Why a declaration could not be read, or a stream not found.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
+    /// A declaration is not JSON of the declaration's shape.
     #[error("stream declaration {file}: {source}")]
     Parse {
+        /// The declaration's stream (file) name.
         file: String,
+        /// What serde found wrong, with line and column.
         #[source]
         source: serde_json::Error,
     },
+    /// A directory of declarations could not be read.
     #[error("reading stream declarations from {dir}: {source}")]
     Io {
+        /// The directory.
         dir: String,
+        /// The filesystem's error.
         #[source]
         source: std::io::Error,
     },
+    /// A declaration reads but breaks a rule (a key not declared, a parent missing, ...).
     #[error("stream declaration {file}: {message}")]
-    Invalid { file: String, message: String },
+    Invalid {
+        /// The declaration's stream (file) name.
+        file: String,
+        /// The rule broken, and how to fix it.
+        message: String,
+    },
+    /// No declaration has this name.
     #[error("unknown stream `{0}` (run `msgraph-sync streams` for the list)")]
     UnknownStream(String),
 }
 
 impl StreamSpec {
+    /// Reads and checks the declaration of stream `file` (its file name without `.json`).
     pub fn from_json(file: &str, text: &str) -> Result<Self, SpecError> {
         let spec: StreamSpec = serde_json::from_str(text).map_err(|source| SpecError::Parse {
             file: file.to_string(),
@@ -458,6 +489,7 @@ impl StreamSpec {
             .is_some_and(|p| self.fields.iter().any(|f| f.name == p.column))
     }
 
+    /// The declared field with output name `name`.
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
     }
@@ -579,10 +611,12 @@ impl Catalog {
         Ok(())
     }
 
+    /// Every declaration, sorted by stream name.
     pub fn streams(&self) -> &[StreamSpec] {
         &self.streams
     }
 
+    /// The declaration of `stream`, or [`SpecError::UnknownStream`].
     pub fn get(&self, stream: &str) -> Result<&StreamSpec, SpecError> {
         self.streams
             .iter()

@@ -58,6 +58,7 @@ pub enum Derived {
 }
 
 impl MockHints {
+    /// No hint given: the mock's defaults.
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }

@@ -19,6 +19,7 @@ pub struct Azurite {
 impl Azurite {
     /// Azurite's well-known development account; public, not a secret.
     pub const ACCOUNT: &'static str = "devstoreaccount1";
+    /// That account's well-known key (also public).
     pub const KEY: &'static str =
         "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
@@ -49,6 +50,7 @@ impl Azurite {
         format!("http://127.0.0.1:{}/{}", self.process.port, Self::ACCOUNT)
     }
 
+    /// The container created for this test.
     pub fn container(&self) -> &str {
         &self.container
     }

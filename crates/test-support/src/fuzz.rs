@@ -214,6 +214,7 @@ pub mod inputs {
         Delete(f64, f64),
     }
 
+    /// Any one mutation, its places as fractions of the input's length.
     pub fn mutation() -> impl Strategy<Value = Mutation> {
         let at = 0.0..1.0f64;
         prop_oneof![
@@ -263,6 +264,7 @@ pub mod inputs {
         })
     }
 
+    /// Applies `mutation` to `bytes` in place.
     pub fn apply(bytes: &mut Vec<u8>, mutation: &Mutation) {
         let at = |f: f64, len: usize| ((f * len as f64) as usize).min(len);
         let len = bytes.len();

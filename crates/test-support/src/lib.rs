@@ -3,6 +3,8 @@
 //! The tools live in `$MSGRAPH_SYNC_TOOLS` (default `<workspace>/.tools`), installed by
 //! `cargo xtask test` or `cargo xtask tools`.
 
+#![warn(missing_docs)]
+
 mod azurite;
 mod duckdb;
 pub mod fuzz;

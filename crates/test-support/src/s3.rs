@@ -15,8 +15,11 @@ pub struct S3Server {
 }
 
 impl S3Server {
+    /// The access key the server accepts (moto takes any).
     pub const ACCESS_KEY: &'static str = "testing";
+    /// The secret key that goes with it.
     pub const SECRET_KEY: &'static str = "testing";
+    /// The region the bucket is in.
     pub const REGION: &'static str = "us-east-1";
 
     /// Starts the server on a free port and creates the bucket `landing`.
@@ -35,10 +38,12 @@ impl S3Server {
         server
     }
 
+    /// The server's `http://127.0.0.1:<port>` URL.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.process.port)
     }
 
+    /// The bucket created for this test.
     pub fn bucket(&self) -> &str {
         &self.bucket
     }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 pub(crate) const INSTALL_HINT: &str =
     "run `cargo xtask test` (or `cargo xtask tools`) to install the test tools";
 
+/// The workspace's root directory (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
