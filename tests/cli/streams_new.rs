@@ -249,3 +249,48 @@ async fn the_permission_is_taken_from_a_shipped_declaration_or_asked_for() {
         "{run:?}"
     );
 }
+
+/// A grandchild path (a channel's messages) takes one key per id its parent hangs under: the
+/// declaration names the grandparent's column and comes out as the shipped `channel_messages`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grandchild_path_names_its_grandparents_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("streams");
+    let out_arg = out.to_str().unwrap();
+    let path = "/teams/{team-id}/channels/{channel-id}/messages";
+    let args = |parent: &'static str| {
+        [
+            "streams",
+            "new",
+            "--path",
+            path,
+            "--name",
+            "team_chatter",
+            "--parent",
+            parent,
+            "--parent-column",
+            "channel_id",
+            "--out",
+            out_arg,
+        ]
+    };
+    // The teams' ids alone do not fill two keys.
+    let wrong = msgraph_sync(args("teams"), dir.path(), &[]).await;
+    assert_eq!(wrong.code, 2, "{wrong:?}");
+    assert!(wrong.stderr.contains("2 key segment(s)"), "{wrong:?}");
+    assert!(!out.join("team_chatter.json").exists());
+
+    let written = msgraph_sync(args("channels"), dir.path(), &[]).await;
+    assert_eq!(written.code, 0, "{written:?}");
+    let text = std::fs::read_to_string(out.join("team_chatter.json")).unwrap();
+    let spec = StreamSpec::from_json("team_chatter", &text).unwrap();
+    let shipped = Catalog::embedded();
+    let channel_messages = shipped.get("channel_messages").unwrap();
+    assert_eq!(spec.path, channel_messages.path);
+    assert_eq!(spec.primary_key, channel_messages.primary_key);
+    assert_eq!(spec.parent, channel_messages.parent);
+    assert_eq!(spec.permission, "ChannelMessage.Read.All");
+    assert_eq!(spec.fields, channel_messages.fields);
+    let checked = msgraph_sync(["streams", "check", out_arg], dir.path(), &[]).await;
+    assert_eq!(checked.code, 0, "{checked:?}");
+}

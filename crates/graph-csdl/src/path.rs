@@ -11,15 +11,33 @@ pub const PARENT_PLACEHOLDER: &str = "{parent_id}";
 /// A Graph path that names a collection of entities.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedPath {
-    /// The path as a declaration writes it: each segment spelt as in the CSDL, the key segment
-    /// as `{parent_id}`.
+    /// The path as a declaration writes it: each segment spelt as in the CSDL, every key
+    /// segment as `{parent_id}` (see [`ResolvedPath::with_ancestors`] for a grandchild's).
     pub path: String,
     /// The entity type of the collection's rows (`microsoft.graph.message`).
     pub entity: String,
     /// Whether the path has a key segment, so the stream fans out over a parent's ids.
     pub keyed: bool,
+    /// How many key segments: one for a child, two for a grandchild (a channel's messages).
+    pub keys: usize,
     /// The last entity set or navigation property (`messages`): a stream's default name.
     pub last_segment: String,
+}
+
+impl ResolvedPath {
+    /// The path with its keys but the last named after `ancestors` (a grandchild's parent's
+    /// parent-key columns, outermost first: `/teams/{team_id}/channels/{parent_id}/messages`);
+    /// `None` unless there is one such key per ancestor.
+    pub fn with_ancestors(&self, ancestors: &[&str]) -> Option<String> {
+        if self.keys != ancestors.len() + 1 {
+            return None;
+        }
+        let mut path = self.path.clone();
+        for column in ancestors {
+            path = path.replacen(PARENT_PLACEHOLDER, &format!("{{{column}}}"), 1);
+        }
+        Some(path)
+    }
 }
 
 /// Why a Graph path does not resolve to a collection of one entity type.
@@ -71,12 +89,6 @@ pub enum PathError {
         /// That entity's type.
         entity: String,
     },
-    /// The path has more than one key segment.
-    #[error(
-        "`{0}` has two key segments: a declaration's path has one, `{{parent_id}}`, filled in \
-         from its parent stream's ids"
-    )]
-    TwoKeys(String),
     /// The path ends at a single entity, not a collection.
     #[error("{}", not_a_collection(.path, .entity, .below))]
     NotACollection {
@@ -111,7 +123,7 @@ impl Model {
         let rest = rest.strip_prefix("v1.0/").unwrap_or(rest);
         let mut at = At::Root;
         let mut written = String::new();
-        let mut keyed = false;
+        let mut keys = 0;
         let mut last_segment = String::new();
         for segment in rest.split('/').filter(|s| !s.is_empty()) {
             let is_key = segment.starts_with('{') && segment.ends_with('}');
@@ -132,10 +144,7 @@ impl Model {
                     }
                 }
                 At::Collection(ty) if is_key => {
-                    if keyed {
-                        return Err(PathError::TwoKeys(path.to_string()));
-                    }
-                    keyed = true;
+                    keys += 1;
                     (At::Single(ty.clone()), PARENT_PLACEHOLDER.to_string())
                 }
                 At::Collection(ty) => match self.cast(ty, segment) {
@@ -203,7 +212,8 @@ impl Model {
             At::Collection(entity) => Ok(ResolvedPath {
                 path: written,
                 entity,
-                keyed,
+                keyed: keys > 0,
+                keys,
                 last_segment,
             }),
         }

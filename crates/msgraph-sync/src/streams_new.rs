@@ -80,7 +80,36 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         None => known_permission(&shipped, &resolved).map_err(config)?,
     };
 
+    // A grandchild's path names its parent's own parent-key columns (`{team_id}`) before
+    // `{parent_id}`, and its rows carry them all.
+    let ancestors: Vec<String> = match &parent {
+        Some(p) => local
+            .as_ref()
+            .and_then(|l| l.get(&p.stream).ok())
+            .or_else(|| shipped.get(&p.stream).ok())
+            .map(|s| s.parent_columns().into_iter().map(String::from).collect())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let path = match &parent {
+        None => resolved.path.clone(),
+        Some(p) => {
+            let names: Vec<&str> = ancestors.iter().map(String::as_str).collect();
+            resolved.with_ancestors(&names).ok_or_else(|| {
+                config(anyhow!(
+                    "--path `{}` has {} key segment(s), but rows of `{}` hang under {} id(s) \
+                     ([{}], then its own): give one key per id, outermost first",
+                    args.path,
+                    resolved.keys,
+                    p.stream,
+                    ancestors.len() + 1,
+                    ancestors.join(", ")
+                ))
+            })?
+        }
+    };
     let mut primary_key = vec!["id".to_string()];
+    primary_key.extend(ancestors.iter().cloned());
     primary_key.extend(parent.as_ref().map(|p| p.column.clone()));
     let rules = FieldRules {
         shape: Shape::for_entity(&resolved.entity),
@@ -93,7 +122,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         mock: Default::default(),
         stream: stream.clone(),
         kind: StreamKind::Collection,
-        path: resolved.path.clone(),
+        path,
         parent,
         primary_key,
         query: Default::default(),

@@ -14,6 +14,7 @@ fn an_entity_set_is_a_collection_of_its_type() {
             path: "/devices".into(),
             entity: "microsoft.graph.device".into(),
             keyed: false,
+            keys: 0,
             last_segment: "devices".into(),
         }
     );
@@ -136,7 +137,6 @@ fn paths_that_name_no_collection_are_refused_saying_why() {
         ("/users/{id}/manager", "not a collection"),
         ("/users/delta", "goes on with a key"),
         ("/print/{id}", "a key follows a collection"),
-        ("/teams/{a}/channels/{b}/messages", "two key segments"),
     ];
     for (path, says) in cases {
         let err = graph().resolve_path(path).unwrap_err().to_string();
@@ -152,4 +152,18 @@ fn suggestions_rank_by_distance() {
     assert!(is_near("mesages", "messages"));
     assert!(is_near("serv", "servicePrincipals"));
     assert!(!is_near("zzzzzzzz", "messages"));
+}
+
+#[test]
+fn a_grandchild_path_names_its_ancestors_keys() {
+    let resolved = graph()
+        .resolve_path("/teams/{team-id}/channels/{channel-id}/messages")
+        .unwrap();
+    assert_eq!(resolved.entity, "microsoft.graph.chatMessage");
+    assert_eq!(resolved.keys, 2);
+    assert_eq!(
+        resolved.with_ancestors(&["team_id"]).as_deref(),
+        Some("/teams/{team_id}/channels/{parent_id}/messages")
+    );
+    assert_eq!(resolved.with_ancestors(&[]), None);
 }
