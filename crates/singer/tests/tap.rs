@@ -517,7 +517,7 @@ async fn streams_newer_than_tap_ms_graph_are_discovered_unselected() {
     let mock = mock().await;
     let dir = tempfile::tempdir().unwrap();
     let catalog = discover(&tap_config(dir.path(), &mock, ""));
-    for name in ["devices", "sites"] {
+    for name in ["channel_messages", "devices", "sites"] {
         let entry = catalog["streams"]
             .as_array()
             .unwrap()
@@ -527,5 +527,15 @@ async fn streams_newer_than_tap_ms_graph_are_discovered_unselected() {
         let top = &entry["metadata"][0];
         assert_eq!(top["breadcrumb"], json!([]));
         assert_eq!(top["metadata"]["selected-by-default"], false, "{name}");
+        if name == "channel_messages" {
+            // A grandchild: both parent ids are properties, and keys.
+            assert_eq!(
+                top["metadata"]["table-key-properties"],
+                json!(["id", "team_id", "channel_id"])
+            );
+            for column in ["team_id", "channel_id"] {
+                assert!(entry["schema"]["properties"][column].is_object(), "{column}");
+            }
+        }
     }
 }
