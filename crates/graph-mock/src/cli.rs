@@ -105,6 +105,10 @@ pub struct MockArgs {
     /// Stream answering every request with 400 BadRequest, a broken endpoint (repeatable).
     #[arg(long = "break-stream", value_name = "STREAM")]
     pub break_streams: Vec<String>,
+    /// Graph's identity budget: resource units per 10 s for the directory streams (Graph gives a
+    /// tenant under 50 users 3500); absent: unlimited.
+    #[arg(long, value_name = "UNITS")]
+    pub identity_budget: Option<u32>,
     /// Parent whose children answer 403, as STREAM:INDEX, e.g. users:3 (repeatable).
     #[arg(long = "deny-parent", value_name = "STREAM:INDEX", value_parser = parse_parent)]
     pub deny_parents: Vec<(String, u64)>,
@@ -185,6 +189,8 @@ impl MockArgs {
             denied_parents: self.deny_parents,
             unlicensed_mailboxes: self.unlicensed_mailboxes,
             broken_streams: self.break_streams,
+            identity_budget: self.identity_budget,
+            ..Faults::default()
         };
         MockConfig::default()
             .port(self.port)

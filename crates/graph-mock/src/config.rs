@@ -196,6 +196,11 @@ pub struct Faults {
     /// Streams answering every request with 400 BadRequest (a broken endpoint, as a usage report
     /// once did): a permanent failure, not a refusal.
     pub broken_streams: Vec<String>,
+    /// Graph's identity budget: resource units per [`Faults::identity_window`] for the streams
+    /// that declare `mock.resource_units` (Graph: 3,500 per 10 s under 50 users); `None`: none.
+    pub identity_budget: Option<u32>,
+    /// The window the identity budget refills over (Graph: 10 s).
+    pub identity_window: Duration,
 }
 
 impl Default for Faults {
@@ -212,6 +217,8 @@ impl Default for Faults {
             denied_parents: Vec::new(),
             unlicensed_mailboxes: Vec::new(),
             broken_streams: Vec::new(),
+            identity_budget: None,
+            identity_window: Duration::from_secs(10),
         }
     }
 }

@@ -38,15 +38,20 @@ pub(crate) struct FaultEngine {
     /// Faults in a row per URL; reset by a clean answer.
     streaks: Mutex<HashMap<String, u32>>,
     mailboxes: Arc<Mutex<HashMap<String, u32>>>,
+    /// The identity budget, when the faults ask for one.
+    pub budget: Option<crate::budget::ResourceBudget>,
 }
 
 impl FaultEngine {
     pub fn new(faults: Faults, seed: u64) -> Self {
         Self {
-            faults,
             rng: Mutex::new(StdRng::seed_from_u64(combine(&[seed, hash_str("faults")]))),
             streaks: Mutex::new(HashMap::new()),
             mailboxes: Arc::new(Mutex::new(HashMap::new())),
+            budget: faults
+                .identity_budget
+                .map(|units| crate::budget::ResourceBudget::new(units, faults.identity_window)),
+            faults,
         }
     }
 

@@ -274,6 +274,29 @@ async fn answer(
     if let Some(response) = refused {
         return (stream, response);
     }
+    // Identity throttling charges before any work, like the random throttling below.
+    let charge = match (&state.faults.budget, route.spec()) {
+        (Some(budget), Some(spec)) => {
+            crate::budget::cost(spec.mock.resource_units, query.get("$select").is_some())
+                .map(|units| budget.charge(units))
+        }
+        _ => None,
+    };
+    if let Some(charge) = charge
+        && let Some(seconds) = charge.retry_after
+    {
+        let mut response = GraphResponse::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests: the application is over its resource unit limit.",
+            ids,
+        );
+        response.header("retry-after", &seconds.to_string());
+        for (name, value) in charge.headers() {
+            response.header(name, &value);
+        }
+        return (stream, response);
+    }
     let url = format!(
         "{}?{}",
         request.path.to_ascii_lowercase(),
@@ -293,6 +316,10 @@ async fn answer(
             .apply(fault, serve(state, request, &route, &query, ids), ids),
         None => serve(state, request, &route, &query, ids),
     };
+    let mut response = response;
+    for (name, value) in charge.map(|c| c.headers()).unwrap_or_default() {
+        response.header(name, &value);
+    }
     drop(slot);
     (stream, response)
 }

@@ -19,6 +19,7 @@ pub mod scenario;
 
 mod admin;
 mod batch;
+mod budget;
 mod changes;
 mod config;
 mod delta;

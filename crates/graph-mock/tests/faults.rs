@@ -250,3 +250,56 @@ async fn denied_streams_and_parents_and_unlicensed_mailboxes() {
         403
     );
 }
+
+/// Graph's identity budget: directory reads cost their declared resource units (one less with
+/// `$select`), every answer says so, the usage shows past 80%, and an empty bucket answers 429
+/// with a Retry-After until it refills; streams outside the budget are never charged.
+#[tokio::test]
+async fn the_identity_budget_charges_declared_units_and_refills() {
+    let faults = Faults {
+        identity_budget: Some(10),
+        identity_window: Duration::from_secs(2),
+        ..Faults::default()
+    };
+    let h = Harness::start(MockConfig::default().faults(faults)).await;
+    let users = h.graph("/users?$top=1");
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for _ in 0..6 {
+        let response = h.get(&users).send().await.unwrap();
+        statuses.push(response.status().as_u16());
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        assert_eq!(header("x-ms-resource-unit").as_deref(), Some("2"));
+        assert_eq!(
+            header("x-ms-throttle-scope").as_deref(),
+            Some("Tenant_Application/ReadOnly")
+        );
+        last = Some((
+            header("retry-after"),
+            header("x-ms-throttle-limit-percentage"),
+        ));
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429], "10 units, 2 each");
+    let (retry_after, used) = last.unwrap();
+    assert_eq!(retry_after.as_deref(), Some("1"), "2 units refill in 0.4 s");
+    assert!(used.unwrap().parse::<f64>().unwrap() > 1.0);
+    // `$select` costs one unit less; a stream outside the budget is not charged at all.
+    let selected = h
+        .get(&h.graph("/users?$top=1&$select=id"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(selected.status(), 429, "the bucket is still empty");
+    assert_eq!(selected.headers()["x-ms-resource-unit"], "1");
+    let chats = h.get(&h.graph("/chats")).send().await.unwrap();
+    assert_eq!(chats.status(), 200);
+    assert!(chats.headers().get("x-ms-resource-unit").is_none());
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let refilled = h.get(&users).send().await.unwrap();
+    assert_eq!(refilled.status(), 200, "0.6 s refill 3 units");
+}

@@ -534,7 +534,10 @@ async fn streams_newer_than_tap_ms_graph_are_discovered_unselected() {
                 json!(["id", "team_id", "channel_id"])
             );
             for column in ["team_id", "channel_id"] {
-                assert!(entry["schema"]["properties"][column].is_object(), "{column}");
+                assert!(
+                    entry["schema"]["properties"][column].is_object(),
+                    "{column}"
+                );
             }
         }
     }

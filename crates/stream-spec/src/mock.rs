@@ -29,6 +29,10 @@ pub struct MockHints {
     /// The rows live in per-parent folders of this kind (`mail_folders`, `contact_folders`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folders: Option<String>,
+    /// What one request costs in Graph's identity budget (resource units: `users` 2, a group's
+    /// members 3), when the mock enforces one; absent: the stream is outside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_units: Option<u32>,
     /// The first row under the first parent carries a body of several MiB (the landing's
     /// large-value path).
     #[serde(default, skip_serializing_if = "is_false")]
