@@ -143,6 +143,10 @@ impl RunContext {
 
     /// One `POST /$batch` (itself retried by the client); returns an outcome per item, in order.
     async fn post_batch(&self, round: &[Pending<'_>]) -> Result<Vec<ItemOutcome>, RequestError> {
+        // Each item spends its own scope's budget: the envelope waits for all their slots.
+        for item in round {
+            self.client.pacer().wait(&item.url, 1).await;
+        }
         let headers = |spec: &StreamSpec| {
             let mut headers = HashMap::new();
             if self.extra_for(&spec.stream).consistency_eventual {
@@ -235,6 +239,19 @@ impl RunContext {
             request_id = header("request-id"),
             "$batch item"
         );
+        let retry_after = (response.status == 429)
+            .then(|| header("Retry-After"))
+            .flatten()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let headers: reqwest::header::HeaderMap = response
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.parse().ok()?, v.parse().ok()?)))
+            .collect();
+        self.client
+            .pacer()
+            .observe(&item.url, &headers, retry_after);
         if (200..300).contains(&response.status) {
             // The item body is a JSON object inside the batch: copied out once, as the page bytes.
             return ItemOutcome::Page(Bytes::copy_from_slice(body));

@@ -133,6 +133,8 @@ pub struct GraphClient {
     /// The only origin (scheme, host, port) the bearer token is ever sent to.
     graph_origin: url::Origin,
     bounds: RequestBounds,
+    /// Spacing per throttle scope, from the answers' throttle headers.
+    pacer: crate::pacing::Pacer,
 }
 
 enum Attempt {
@@ -163,6 +165,7 @@ impl GraphClient {
             limits,
             graph_origin: graph_base_url.origin(),
             bounds: RequestBounds::default(),
+            pacer: crate::pacing::Pacer::default(),
         }
     }
 
@@ -205,6 +208,11 @@ impl GraphClient {
 
     /// Sends `req` until it succeeds or the policy gives up; 2xx and 3xx are successes.
     /// A 401 invalidates the token and is retried once with a fresh one.
+    /// The spacing per throttle scope, which `$batch` items also feed and wait on.
+    pub(crate) fn pacer(&self) -> &crate::pacing::Pacer {
+        &self.pacer
+    }
+
     pub async fn send(
         &self,
         req: &GraphRequest<'_>,
@@ -278,6 +286,8 @@ impl GraphClient {
     ) -> Attempt {
         // Held for the attempt only, never while waiting to retry.
         let waiting = Instant::now();
+        // Paced before taking permits: a request waiting for its scope holds no slot.
+        self.pacer.wait(req.url, req.requests).await;
         let _permits = self.limits.acquire(&req.mailboxes, req.requests).await;
         let waited = waiting.elapsed();
         let client_request_id = uuid::Uuid::new_v4().to_string();
@@ -341,6 +351,13 @@ impl GraphClient {
             }
             Ok(response) => {
                 let status = response.status.as_u16();
+                let wait = (status == 429)
+                    .then(|| response.headers.get(RETRY_AFTER))
+                    .flatten()
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                self.pacer.observe(req.url, &response.headers, wait);
                 let request_id = response
                     .headers
                     .get(REQUEST_ID)

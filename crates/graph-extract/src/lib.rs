@@ -50,6 +50,7 @@ mod fuzz;
 pub mod http;
 mod incremental;
 pub mod limits;
+mod pacing;
 pub mod paging;
 pub mod plan;
 pub mod probe;
