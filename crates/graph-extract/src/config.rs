@@ -7,11 +7,17 @@ use url::Url;
 
 use crate::auth::AuthSettings;
 
+/// Token scope when the config gives none: the permissions granted to the app.
 pub const DEFAULT_SCOPE: &str = "https://graph.microsoft.com/.default";
+/// `page_size` when the config gives none: the largest `$top` directory collections take.
 pub const DEFAULT_PAGE_SIZE: u32 = 999;
+/// The `page_size` values accepted.
 pub const PAGE_SIZE_RANGE: std::ops::RangeInclusive<u32> = 100..=999;
+/// `concurrency` when the config gives none.
 pub const DEFAULT_CONCURRENCY: usize = 8;
+/// The `concurrency` values accepted.
 pub const CONCURRENCY_RANGE: std::ops::RangeInclusive<usize> = 1..=64;
+/// `events_window_days` when the config gives none.
 pub const DEFAULT_EVENTS_WINDOW_DAYS: u32 = 365;
 /// Ten years each way: calendarView/delta expands recurring series over the whole window.
 pub const EVENTS_WINDOW_DAYS_RANGE: std::ops::RangeInclusive<u32> = 1..=3650;
@@ -26,15 +32,20 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
 /// The Microsoft cloud to talk to; sets both hosts unless they are given explicitly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Cloud {
+    /// Microsoft's global cloud (`graph.microsoft.com`, `login.microsoftonline.com`).
     #[default]
     Global,
+    /// US Government (`graph.microsoft.us`, `login.microsoftonline.us`).
     UsGov,
+    /// China (`microsoftgraph.chinacloudapi.cn`, `login.chinacloudapi.cn`).
     China,
 }
 
 impl Cloud {
+    /// The names [`Cloud::parse`] accepts, for error messages.
     pub const ALLOWED: &'static str = "global, us_gov, china";
 
+    /// The cloud the config's `cloud` field names; `None` for an unknown name.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "global" => Some(Cloud::Global),
@@ -44,6 +55,7 @@ impl Cloud {
         }
     }
 
+    /// Graph's v1.0 root in this cloud, without a trailing slash.
     pub fn graph_base_url(self) -> &'static str {
         match self {
             Cloud::Global => "https://graph.microsoft.com/v1.0",
@@ -52,6 +64,7 @@ impl Cloud {
         }
     }
 
+    /// Entra's login host in this cloud.
     pub fn authority_host(self) -> &'static str {
         match self {
             Cloud::Global => "https://login.microsoftonline.com",
@@ -61,6 +74,7 @@ impl Cloud {
     }
 }
 
+/// Why a config could not be read, or was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// Shown without the values serde_json quotes (a secret given the wrong type would be
@@ -68,27 +82,43 @@ pub enum ConfigError {
     /// chains would print the unredacted text.
     #[error("config is not valid JSON or misses a field: {}", redacted_json_error(.0))]
     Parse(serde_json::Error),
+    /// The config file could not be read.
     #[error("reading config {path}: {source}")]
     Io {
+        /// The file's path, as given.
         path: String,
+        /// Why reading it failed.
         #[source]
         source: std::io::Error,
     },
+    /// A number outside the field's range.
     #[error("config field `{field}` is {value}; allowed: {min}..={max}")]
     OutOfRange {
+        /// The config field.
         field: &'static str,
+        /// The value given, as text.
         value: String,
+        /// Smallest value allowed.
         min: i64,
+        /// Largest value allowed.
         max: i64,
     },
+    /// A value the field does not accept.
     #[error("config field `{field}` is `{value}`; allowed: {allowed}")]
     InvalidValue {
+        /// The config field.
         field: &'static str,
+        /// The value given.
         value: String,
+        /// What the field accepts, in words.
         allowed: &'static str,
     },
+    /// A required field is empty.
     #[error("config field `{field}` must not be empty")]
-    Missing { field: &'static str },
+    Missing {
+        /// The config field.
+        field: &'static str,
+    },
 }
 
 /// serde_json's message with every quoted value replaced by `"…"`: `invalid type: string "…",
@@ -149,9 +179,13 @@ fn looks_like_setting(name: &str) -> bool {
 /// Validated configuration. Build it with [`Config::from_json`] / [`Config::from_path`].
 #[derive(Clone)]
 pub struct Config {
+    /// The Entra tenant to read (`MSGRAPH_TENANT_ID` overrides the file).
     pub tenant_id: String,
+    /// The app registration's client id (`MSGRAPH_CLIENT_ID` overrides the file).
     pub client_id: String,
+    /// OAuth scope of the tokens (default [`DEFAULT_SCOPE`]).
     pub scope: String,
+    /// Rows asked per page (`$top`, capped where a stream declares less), and per report CSV page.
     pub page_size: u32,
     /// The first lower bound of the bookmark streams (the audit logs, chat messages): without a
     /// bookmark, `audit_logs_directory` gets `$filter=activityDateTime ge <start_date>`, and so
@@ -160,9 +194,11 @@ pub struct Config {
     /// `calendar_events` reads `calendarView/delta` over this many days before and after the run
     /// that starts its delta chain (Graph fixes the window on the first call).
     pub events_window_days: u32,
+    /// Sets `graph_base_url` and `authority_host` where the config gives neither.
     pub cloud: Cloud,
     /// Version root, e.g. `https://graph.microsoft.com/v1.0`, without a trailing slash.
     pub graph_base_url: String,
+    /// Entra's login host, e.g. `https://login.microsoftonline.com`, without a trailing slash.
     pub authority_host: String,
     /// Restrict users (and everything fanned out over them) to these UPN domains.
     pub domains: Vec<String>,

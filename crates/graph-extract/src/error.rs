@@ -11,9 +11,13 @@ use crate::stats::RunStats;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Graph answered {status} {code}: {message} (request-id {})", request_id.as_deref().unwrap_or("none"))]
 pub struct GraphError {
+    /// HTTP status of the answer.
     pub status: u16,
+    /// Graph's error code (`Authorization_RequestDenied`, ...), or `Http<status>` if no envelope.
     pub code: String,
+    /// Graph's message; if no envelope, the body's first 200 bytes.
     pub message: String,
+    /// From the envelope's `innerError`, else the `request-id` header; `None` when neither has one.
     pub request_id: Option<String>,
 }
 
@@ -66,21 +70,34 @@ impl GraphError {
 /// A request that failed for good (after the retry policy gave up, or on a non-retryable status).
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
+    /// Graph refused with a status that is not retried (neither 429 nor 5xx).
     #[error(transparent)]
     Graph(#[from] GraphError),
+    /// Retries ran out on a throttled, failing or dropped request.
     #[error("{what} failed after {attempts} attempts: {reason}")]
     Exhausted {
+        /// The URL (a report download's without its signed query), or `$batch item <url>`.
         what: String,
+        /// Attempts made, the first included.
         attempts: u32,
+        /// Why the last attempt failed.
         reason: String,
     },
+    /// The token provider could not get a token.
     #[error("token: {0}")]
     Auth(Box<AuthError>),
+    /// The answer broke the protocol: an unreadable page, a body over the cap, a link off Graph.
     #[error("{what}: {reason}")]
-    Protocol { what: String, reason: String },
+    Protocol {
+        /// What was being read: a URL, "page of `stream`", "$batch response", ...
+        what: String,
+        /// What was wrong with the answer.
+        reason: String,
+    },
 }
 
 impl RequestError {
+    /// Graph's error, when the request ended on one.
     pub fn graph(&self) -> Option<&GraphError> {
         match self {
             RequestError::Graph(e) => Some(e),
@@ -105,14 +122,19 @@ impl From<AuthError> for ExtractError {
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
+    /// The config is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The selection names a stream the catalog does not declare.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// The HTTP client could not be built (reqwest's reason).
     #[error("building the HTTP client: {0}")]
     Client(String),
+    /// The token provider could not be built, or could not get a token.
     #[error("token provider: {0}")]
     Auth(Box<AuthError>),
+    /// The page receiver was dropped, so the run was cancelled.
     #[error("the page receiver was dropped; run cancelled")]
     ReceiverClosed,
     /// Some streams failed; the others were read completely. The summary tells which.

@@ -65,6 +65,7 @@ impl Extractor {
         build_http_client(&HttpSettings::default()).map_err(|e| ExtractError::Client(e.to_string()))
     }
 
+    /// Replaces the retry policy (default: [`RetryPolicy::default`]).
     pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.policy = policy;
         self
@@ -76,6 +77,7 @@ impl Extractor {
         self
     }
 
+    /// The config the extractor was built with.
     pub fn config(&self) -> &Config {
         &self.config
     }

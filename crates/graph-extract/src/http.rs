@@ -22,6 +22,7 @@ const REQUEST_ID: &str = "request-id";
 /// Timeouts and proxying of the underlying client.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
+    /// Longest wait to establish a connection.
     pub connect_timeout: Duration,
     /// Longest silence while reading a response.
     pub read_timeout: Duration,
@@ -63,7 +64,9 @@ pub struct RequestBounds {
     pub page_timeout: Duration,
     /// Whole attempt of a report download (unauthenticated, can be a large CSV).
     pub download_timeout: Duration,
+    /// Largest Graph page or `$batch` answer accepted, gzip undone (default 256 MiB).
     pub max_page_bytes: u64,
+    /// Largest report download accepted, gzip undone (default 4 GiB).
     pub max_download_bytes: u64,
 }
 
@@ -81,6 +84,7 @@ impl Default for RequestBounds {
 /// What to check in a 2xx body before accepting it, so a cut-short body is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyCheck {
+    /// Accept any body (a report's 302 carries no JSON).
     None,
     /// Must be a complete JSON document.
     Json,
@@ -88,9 +92,13 @@ pub enum BodyCheck {
 
 /// One logical request (retried as a whole).
 pub struct GraphRequest<'a> {
+    /// `GET`, or `POST` for a `$batch`.
     pub method: Method,
+    /// Absolute URL; a request that carries the token must point at Graph's origin.
     pub url: &'a str,
+    /// Headers sent besides the token and `client-request-id` (`Prefer`, `ConsistencyLevel`).
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// JSON body, sent as `application/json`; `None` for a GET.
     pub body: Option<Bytes>,
     /// Send the bearer token (false for report downloads, which must not get it).
     pub authorized: bool,
@@ -99,10 +107,12 @@ pub struct GraphRequest<'a> {
     /// Graph requests this HTTP request carries (a `$batch`'s items; 1 otherwise): what it
     /// counts against the global concurrency limit, since Graph serves a batch's items in parallel.
     pub requests: usize,
+    /// What a 2xx body must be to be accepted.
     pub check: BodyCheck,
 }
 
 impl<'a> GraphRequest<'a> {
+    /// An authorized GET of `url` whose body must be complete JSON.
     pub fn get(url: &'a str) -> Self {
         Self {
             method: Method::GET,
@@ -120,11 +130,15 @@ impl<'a> GraphRequest<'a> {
 /// A response whose body was read completely.
 #[derive(Debug, Clone)]
 pub struct GraphResponse {
+    /// A 2xx or 3xx status (others are errors).
     pub status: StatusCode,
+    /// The response headers.
     pub headers: HeaderMap,
+    /// The whole body, gzip undone.
     pub body: Bytes,
 }
 
+/// Sends Graph requests under the run's retry policy, concurrency limits and per-attempt bounds.
 pub struct GraphClient {
     http: reqwest::Client,
     tokens: Arc<dyn TokenProvider>,
@@ -169,6 +183,7 @@ impl GraphClient {
         }
     }
 
+    /// Per-attempt time and size limits (defaults: [`RequestBounds::default`]).
     pub fn with_bounds(mut self, bounds: RequestBounds) -> Self {
         self.bounds = bounds;
         self
@@ -198,10 +213,12 @@ impl GraphClient {
         })
     }
 
+    /// The retry policy requests are sent under.
     pub fn policy(&self) -> &RetryPolicy {
         &self.policy
     }
 
+    /// The concurrency limits each attempt waits on.
     pub fn limits(&self) -> &Limits {
         &self.limits
     }

@@ -38,12 +38,14 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod auth;
 mod batch;
 mod body;
 mod chain;
 pub mod config;
-pub mod error;
+mod error;
 mod extract;
 #[cfg(test)]
 mod fuzz;
@@ -52,8 +54,8 @@ mod incremental;
 pub mod limits;
 mod pacing;
 pub mod paging;
-pub mod plan;
-pub mod probe;
+mod plan;
+mod probe;
 mod report;
 pub mod retry;
 pub mod skip;

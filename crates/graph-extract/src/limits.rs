@@ -8,6 +8,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// Outlook allows 4 concurrent requests per app per mailbox.
 pub const OUTLOOK_MAILBOX_LIMIT: usize = 4;
 
+/// A run's concurrency limits: requests in flight in all, and per mailbox.
 pub struct Limits {
     global: Arc<Semaphore>,
     /// The global semaphore's size: a request never asks for more (it would wait forever).
@@ -22,6 +23,7 @@ pub struct Permits {
 }
 
 impl Limits {
+    /// `global` requests in flight in all, `per_mailbox` per mailbox (each at least 1).
     pub fn new(global: usize, per_mailbox: usize) -> Self {
         Self {
             global: Arc::new(Semaphore::new(global.max(1))),

@@ -48,10 +48,13 @@ pub enum PageFormat {
 /// One response body handed to the sink, untouched.
 #[derive(Debug, Clone)]
 pub struct Page {
+    /// The stream's name, as declared.
     pub stream: Arc<str>,
     /// The parent's key for child streams (its ids go into the declared parent-key columns).
     pub parent: Option<ParentKey>,
+    /// How `body` is encoded.
     pub format: PageFormat,
+    /// The body as Graph sent it; for a report, the CSV's header and this page's lines.
     pub body: Bytes,
     /// Records in this page (`value` entries, or CSV data lines).
     pub rows: usize,
@@ -65,6 +68,7 @@ pub struct Page {
 /// Query additions the run decides (not in the declaration), e.g. the `domains` filter on users.
 #[derive(Debug, Clone, Default)]
 pub struct ExtraQuery {
+    /// Query parameters by name, values unescaped (`$filter`, `$count`).
     pub params: BTreeMap<String, String>,
     /// Advanced queries (`$count`, `endswith`) need `ConsistencyLevel: eventual` on every page.
     pub consistency_eventual: bool,
@@ -218,10 +222,13 @@ pub fn first_url(
 /// The parts of a page the extractor needs; records are skipped, not built.
 #[derive(Debug, Deserialize)]
 pub struct PageLinks {
+    /// `@odata.nextLink`: the next page's URL; `None` on the last page.
     #[serde(default, rename = "@odata.nextLink")]
     pub next_link: Option<String>,
+    /// `@odata.deltaLink`: set on the last page of a delta round.
     #[serde(default, rename = "@odata.deltaLink")]
     pub delta_link: Option<String>,
+    /// Entries in `value`.
     #[serde(default)]
     pub value: RowCount,
 }
@@ -253,23 +260,30 @@ impl<'de> Deserialize<'de> for RowCount {
 /// A page read for the ids of its records (parents of child streams); `@removed` rows are left out.
 #[derive(Debug, Deserialize)]
 pub struct PageIds {
+    /// `@odata.nextLink`: the next page's URL; `None` on the last page.
     #[serde(default, rename = "@odata.nextLink")]
     pub next_link: Option<String>,
+    /// `@odata.deltaLink`: set on the last page of a delta round.
     #[serde(default, rename = "@odata.deltaLink")]
     pub delta_link: Option<String>,
+    /// The page's records, each reduced to its id and `@removed` mark.
     #[serde(default)]
     pub value: Vec<IdOnly>,
 }
 
+/// One record of a [`PageIds`] page.
 #[derive(Debug, Deserialize)]
 pub struct IdOnly {
+    /// The record's `id`; `None` when it has none.
     #[serde(default)]
     pub id: Option<String>,
+    /// Set on records a delta round reports deleted; `None` for live ones.
     #[serde(default, rename = "@removed")]
     pub removed: Option<IgnoredAny>,
 }
 
 impl PageIds {
+    /// Ids of the records not marked `@removed`, in page order.
     pub fn live_ids(self) -> impl Iterator<Item = String> {
         self.value
             .into_iter()

@@ -3,8 +3,10 @@
 
 use stream_spec::{Catalog, SpecError, StreamSpec};
 
+/// Why a selection could not be planned.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// A selected stream is not declared in the catalog.
     #[error(transparent)]
     Unknown(#[from] SpecError),
 }
@@ -12,6 +14,7 @@ pub enum PlanError {
 /// One stream read in a pass: a top-level stream, or a stream fanned out over its parent's rows.
 #[derive(Debug, Clone)]
 pub struct Pass {
+    /// The stream's declaration.
     pub spec: StreamSpec,
     /// Whether the stream's own pages go to the sink (false when only pulled in for its ids).
     pub emit: bool,
@@ -51,8 +54,10 @@ impl Pass {
     }
 }
 
+/// What a run reads for one selection (see [`Plan::new`]).
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// One per top-level stream the selection needs, by stream name.
     pub passes: Vec<Pass>,
 }
 

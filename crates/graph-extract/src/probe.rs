@@ -16,31 +16,40 @@ const PARENTS_PROBED: u32 = 3;
 /// What one stream's probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeStatus {
+    /// A request for the stream (for a child, on one of a few parents) succeeded.
     Ok,
     /// 403: the app lacks the stream's permission.
     PermissionMissing,
     /// The tenant or the probed mailboxes/drives have no license for this resource.
     NotLicensed {
+        /// Graph's error code (`MailboxNotEnabledForRESTAPI`, ...).
         code: String,
     },
     /// The parent stream has no rows (or could not be read), so there is nothing to probe.
     NoParent {
+        /// The parent stream's name.
         parent: String,
     },
     /// Any other refusal or a request that failed after retries.
     Failed {
+        /// The error, as its message reads.
         reason: String,
     },
 }
 
+/// One stream's probe, with the permission it needs.
 #[derive(Debug, Clone)]
 pub struct ProbeResult {
+    /// The stream probed.
     pub stream: String,
+    /// The application permission the stream's declaration says it needs.
     pub permission: String,
+    /// What the probe found.
     pub status: ProbeStatus,
 }
 
 impl ProbeResult {
+    /// Whether the stream may be read ([`ProbeStatus::Ok`]).
     pub fn is_ok(&self) -> bool {
         self.status == ProbeStatus::Ok
     }

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 
+/// When a failed attempt is retried and how long to wait first (see [`RetryPolicy::next_delay`]).
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.

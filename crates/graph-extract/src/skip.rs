@@ -44,10 +44,12 @@ pub struct StreamGate {
 }
 
 impl StreamGate {
+    /// Whether the stream has been denied, and so skipped whole.
     pub fn is_denied(&self) -> bool {
         self.denied.load(Ordering::Relaxed)
     }
 
+    /// Records a parent read without a refusal: the stream is then never skipped whole.
     pub fn success(&self) {
         self.successes.fetch_add(1, Ordering::Relaxed);
     }

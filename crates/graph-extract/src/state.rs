@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 /// Per stream name, its incremental state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExtractState {
+    /// A stream without an entry has no state: it is read in full.
     #[serde(default)]
     pub streams: BTreeMap<String, StreamState>,
 }
 
+/// One stream's incremental state, per scope.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StreamState {
     /// Delta links per scope: "" for a top-level stream, the parent id, or "<parent id>/<folder id>".
@@ -51,6 +53,7 @@ pub fn folder_scope(parent_id: &str, folder_id: &str) -> String {
 }
 
 impl StreamState {
+    /// Whether there is nothing to hand on: no delta link, no bookmark, no ids.
     pub fn is_empty(&self) -> bool {
         self.delta_links.is_empty() && self.bookmarks.is_empty() && self.ids.is_none()
     }

@@ -12,7 +12,9 @@ use crate::state::{ExtractState, FullScope};
 /// Live counters of one stream; cheap to bump from any task.
 #[derive(Debug, Default)]
 pub struct StreamCounters {
+    /// Pages read, emitted or not (a report counts each page its CSV is cut into).
     pub pages: AtomicU64,
+    /// Records in those pages (delta's `@removed` entries included).
     pub rows: AtomicU64,
     /// HTTP requests sent for this stream (each `$batch` item counts as one).
     pub requests: AtomicU64,
@@ -20,6 +22,7 @@ pub struct StreamCounters {
     pub retries: AtomicU64,
     /// 429 answers (single requests and `$batch` items).
     pub throttled: AtomicU64,
+    /// Parents skipped because Graph refused them (counted when the run finishes).
     pub skipped_parents: AtomicU64,
     /// Delta chains that ended in a `@odata.deltaLink` (the link itself travels on the page).
     pub delta_links: AtomicU64,
@@ -28,6 +31,7 @@ pub struct StreamCounters {
 }
 
 impl StreamCounters {
+    /// Adds one to `counter`.
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -51,12 +55,19 @@ impl StreamCounters {
 /// Summary of one stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StreamStats {
+    /// Pages read (a report counts each page its CSV is cut into).
     pub pages: u64,
+    /// Records read (delta's `@removed` entries included).
     pub rows: u64,
+    /// HTTP requests sent, retries included (each `$batch` item counts as one).
     pub requests: u64,
+    /// Attempts after the first (429, 5xx, dropped connections), over the run.
     pub retries: u64,
+    /// 429 answers (single requests and `$batch` items).
     pub throttled: u64,
+    /// Parents left out because Graph refused them (each one is in [`RunStats::skips`]).
     pub skipped_parents: u64,
+    /// Delta chains that ended in a `@odata.deltaLink`.
     pub delta_links: u64,
     /// How the stream was read: `delta`, `bookmark`, `compare`, `append`, or `resync` when a
     /// scope's delta link was refused and the scope read again in full.
@@ -68,12 +79,15 @@ pub struct StreamStats {
 /// A stream, or one parent of a child stream, left out because Graph refused it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Skip {
+    /// The stream skipped, or whose parent was.
     pub stream: String,
     /// `None`: the whole stream was skipped.
     pub parent_id: Option<String>,
+    /// HTTP status of Graph's refusal.
     pub status: u16,
     /// Graph's error code (`Authorization_RequestDenied`, `MailboxNotEnabledForRESTAPI`, ...).
     pub code: String,
+    /// Graph's error message.
     pub message: String,
     /// The application permission the stream's declaration says it needs.
     pub permission: String,
@@ -83,10 +97,12 @@ pub struct Skip {
 /// it read this run is not to be landed, and its state stays as it was.
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamFailure {
+    /// The stream that failed.
     pub stream: String,
     /// The parent whose read failed; `None` when the stream failed as a whole, or because its
     /// parent stream failed.
     pub parent_id: Option<String>,
+    /// The error the stream stopped on.
     #[serde(serialize_with = "as_text")]
     pub error: Arc<RequestError>,
 }
@@ -108,7 +124,9 @@ fn as_text<S: serde::Serializer>(error: &Arc<RequestError>, s: S) -> Result<S::O
 /// What a run did, per stream, for the summary and the manifest.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunStats {
+    /// Per emitted stream, its summary.
     pub streams: BTreeMap<String, StreamStats>,
+    /// Streams and parents left out, by stream then parent.
     pub skips: Vec<Skip>,
     /// Streams that failed, the first failure of each, in stream order.
     pub failures: Vec<StreamFailure>,
@@ -124,6 +142,7 @@ pub struct RunStats {
 }
 
 impl RunStats {
+    /// The summary of stream `name`; `None` when it was not emitted.
     pub fn stream(&self, name: &str) -> Option<&StreamStats> {
         self.streams.get(name)
     }

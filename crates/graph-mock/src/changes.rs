@@ -14,18 +14,23 @@ use crate::truth::{self, TruthFilter};
 /// Graph record. Denied streams and refused parents hold nothing, as in the truth.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
+    /// Per stream name, each row's primary-key tuple and the hash of its record.
     pub streams: BTreeMap<String, BTreeMap<Vec<String>, u64>>,
 }
 
 /// Rows a landing classifies as inserted, updated or deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeCounts {
+    /// Keys only in the later snapshot.
     pub inserts: u64,
+    /// Keys in both whose record changed.
     pub updates: u64,
+    /// Keys only in the earlier snapshot.
     pub deletes: u64,
 }
 
 impl ChangeCounts {
+    /// Inserts, updates and deletes together.
     pub fn total(&self) -> u64 {
         self.inserts + self.updates + self.deletes
     }
@@ -34,6 +39,7 @@ impl ChangeCounts {
 /// The `_change` counts per stream (every declared stream, zeros included).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpectedChanges {
+    /// Per stream name, its counts.
     pub streams: BTreeMap<String, ChangeCounts>,
 }
 

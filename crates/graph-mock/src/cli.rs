@@ -24,51 +24,73 @@ pub struct MockArgs {
     #[arg(long)]
     pub schemas_dir: Option<PathBuf>,
 
+    /// Users in the tenant (usage reports have one row per user).
     #[arg(long, default_value_t = Sizes::default().users)]
     pub users: u64,
+    /// Groups in the tenant, teams among them.
     #[arg(long, default_value_t = Sizes::default().groups)]
     pub groups: u64,
     /// Groups that are teams (at most --groups).
     #[arg(long, default_value_t = Sizes::default().teams)]
     pub teams: u64,
+    /// Chats in the tenant.
     #[arg(long, default_value_t = Sizes::default().chats)]
     pub chats: u64,
+    /// App registrations in the tenant.
     #[arg(long, default_value_t = Sizes::default().applications)]
     pub applications: u64,
+    /// Service principals in the tenant.
     #[arg(long, default_value_t = Sizes::default().service_principals)]
     pub service_principals: u64,
+    /// Drives listed at `/drives`.
     #[arg(long, default_value_t = Sizes::default().drives)]
     pub drives: u64,
+    /// Members per group, drawn from users and service principals (capped at their total).
     #[arg(long, default_value_t = Sizes::default().members_per_group)]
     pub members_per_group: u64,
+    /// Owners per group, drawn from users and service principals (capped at their total).
     #[arg(long, default_value_t = Sizes::default().owners_per_group)]
     pub owners_per_group: u64,
+    /// Channels per team.
     #[arg(long, default_value_t = Sizes::default().channels_per_team)]
     pub channels_per_team: u64,
+    /// Members per team.
     #[arg(long, default_value_t = Sizes::default().members_per_team)]
     pub members_per_team: u64,
+    /// Mail messages per user.
     #[arg(long, default_value_t = Sizes::default().messages_per_user)]
     pub messages_per_user: u64,
+    /// Calendar events per user.
     #[arg(long, default_value_t = Sizes::default().events_per_user)]
     pub events_per_user: u64,
+    /// Contacts per user.
     #[arg(long, default_value_t = Sizes::default().contacts_per_user)]
     pub contacts_per_user: u64,
+    /// Items in each user's drive.
     #[arg(long, default_value_t = Sizes::default().drive_items_per_user)]
     pub drive_items_per_user: u64,
+    /// Messages per chat.
     #[arg(long, default_value_t = Sizes::default().messages_per_chat)]
     pub messages_per_chat: u64,
+    /// Directory audit log rows.
     #[arg(long, default_value_t = Sizes::default().directory_audits)]
     pub directory_audits: u64,
+    /// Sign-in log rows.
     #[arg(long, default_value_t = Sizes::default().sign_ins)]
     pub sign_ins: u64,
+    /// Conditional access policies.
     #[arg(long, default_value_t = Sizes::default().conditional_access_policies)]
     pub conditional_access_policies: u64,
+    /// Activated directory roles.
     #[arg(long, default_value_t = Sizes::default().directory_roles)]
     pub directory_roles: u64,
+    /// Directory role templates.
     #[arg(long, default_value_t = Sizes::default().directory_role_templates)]
     pub directory_role_templates: u64,
+    /// Members per directory role, drawn from users and service principals (capped at their total).
     #[arg(long, default_value_t = Sizes::default().members_per_role)]
     pub members_per_role: u64,
+    /// Subscribed SKUs (licenses) of the tenant.
     #[arg(long, default_value_t = Sizes::default().subscribed_skus)]
     pub subscribed_skus: u64,
     /// Rows of a declared top-level stream without a flag of its own.
@@ -130,6 +152,7 @@ fn parse_parent(text: &str) -> Result<(String, u64), String> {
 /// Why the arguments do not make a configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ArgsError {
+    /// `--schemas-dir` could not be read as stream declarations.
     #[error(transparent)]
     Schemas(#[from] stream_spec::SpecError),
 }

@@ -14,10 +14,13 @@ pub struct MockConfig {
     pub port: u16,
     /// Every generated value derives from this seed.
     pub seed: u64,
+    /// Rows per stream.
     pub sizes: Sizes,
     /// Add undeclared properties and now and then a value of the wrong type.
     pub drift: bool,
+    /// Misbehaviour to inject (default: none).
     pub faults: Faults,
+    /// What the identity endpoints accept (default: the test tenant and app).
     pub auth: AuthConfig,
     /// The stream declarations to serve (default: the ones compiled into stream-spec).
     pub catalog: Catalog,
@@ -49,34 +52,42 @@ impl Default for MockConfig {
 }
 
 impl MockConfig {
+    /// Binds this port on 127.0.0.1 (0: a free one).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
         self
     }
+    /// Sets the seed every generated value derives from.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
     }
+    /// Replaces every size.
     pub fn sizes(mut self, sizes: Sizes) -> Self {
         self.sizes = sizes;
         self
     }
+    /// Adds undeclared properties and now and then a value of the wrong type.
     pub fn drift(mut self, drift: bool) -> Self {
         self.drift = drift;
         self
     }
+    /// Sets the misbehaviour to inject.
     pub fn faults(mut self, faults: Faults) -> Self {
         self.faults = faults;
         self
     }
+    /// Sets what the identity endpoints accept.
     pub fn auth(mut self, auth: AuthConfig) -> Self {
         self.auth = auth;
         self
     }
+    /// Serves these stream declarations instead of the embedded ones.
     pub fn catalog(mut self, catalog: Catalog) -> Self {
         self.catalog = catalog;
         self
     }
+    /// Sets the data's "now": audit rows lie in the 7 days before it, events around it.
     pub fn reference_time(mut self, at: DateTime<Utc>) -> Self {
         self.reference_time = at;
         self
@@ -97,30 +108,51 @@ impl MockConfig {
 /// declaration names the size it takes (`mock.size = "messages_per_user"`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Sizes {
+    /// Users in the tenant (usage reports have one row per user).
     pub users: u64,
+    /// Groups in the tenant, teams among them.
     pub groups: u64,
     /// Teams are groups whose resourceProvisioningOptions contains "Team"; at most `groups`.
     pub teams: u64,
+    /// Chats in the tenant.
     pub chats: u64,
+    /// App registrations in the tenant.
     pub applications: u64,
+    /// Service principals in the tenant.
     pub service_principals: u64,
+    /// Drives listed at `/drives`.
     pub drives: u64,
     /// Members per group, drawn from users and service principals (capped at their total).
     pub members_per_group: u64,
+    /// Owners per group, drawn from users and service principals (capped at their total).
     pub owners_per_group: u64,
+    /// Channels per team.
     pub channels_per_team: u64,
+    /// Members per team.
     pub members_per_team: u64,
+    /// Mail messages per user.
     pub messages_per_user: u64,
+    /// Calendar events per user.
     pub events_per_user: u64,
+    /// Contacts per user.
     pub contacts_per_user: u64,
+    /// Items in each user's drive.
     pub drive_items_per_user: u64,
+    /// Messages per chat.
     pub messages_per_chat: u64,
+    /// Directory audit log rows.
     pub directory_audits: u64,
+    /// Sign-in log rows.
     pub sign_ins: u64,
+    /// Conditional access policies.
     pub conditional_access_policies: u64,
+    /// Activated directory roles.
     pub directory_roles: u64,
+    /// Directory role templates.
     pub directory_role_templates: u64,
+    /// Members per directory role, drawn from users and service principals (capped at their total).
     pub members_per_role: u64,
+    /// Subscribed SKUs (licenses) of the tenant.
     pub subscribed_skus: u64,
     /// Rows of any declared top-level stream not named above.
     pub other_top_level: u64,
@@ -240,46 +272,57 @@ impl Faults {
             .mailbox_concurrency(true)
     }
 
+    /// Adds this delay before every Graph response.
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
         self
     }
+    /// Answers this share of Graph requests with 429.
     pub fn throttle_rate(mut self, p: f64) -> Self {
         self.throttle_rate = p;
         self
     }
+    /// Sets the `Retry-After` seconds sent with 429 and 503.
     pub fn retry_after_secs(mut self, secs: u64) -> Self {
         self.retry_after_secs = secs;
         self
     }
+    /// Answers this share of Graph requests with 503 or 504.
     pub fn unavailable_rate(mut self, p: f64) -> Self {
         self.unavailable_rate = p;
         self
     }
+    /// Closes this share of connections without an answer.
     pub fn drop_rate(mut self, p: f64) -> Self {
         self.drop_rate = p;
         self
     }
+    /// Cuts this share of bodies short of their Content-Length.
     pub fn truncate_rate(mut self, p: f64) -> Self {
         self.truncate_rate = p;
         self
     }
+    /// Enforces Outlook's 4 concurrent requests per mailbox (429 ApplicationThrottled).
     pub fn mailbox_concurrency(mut self, on: bool) -> Self {
         self.mailbox_concurrency = on;
         self
     }
+    /// Makes `stream` answer 403 Authorization_RequestDenied.
     pub fn deny_stream(mut self, stream: impl Into<String>) -> Self {
         self.denied_streams.push(stream.into());
         self
     }
+    /// Makes `stream` answer every request with 400 BadRequest.
     pub fn break_stream(mut self, stream: impl Into<String>) -> Self {
         self.broken_streams.push(stream.into());
         self
     }
+    /// Makes the children of row `index` of `parent_stream` answer 403.
     pub fn deny_parent(mut self, parent_stream: impl Into<String>, index: u64) -> Self {
         self.denied_parents.push((parent_stream.into(), index));
         self
     }
+    /// Makes user `user_index`'s mailbox unlicensed (404 MailboxNotEnabledForRESTAPI).
     pub fn unlicensed_mailbox(mut self, user_index: u64) -> Self {
         self.unlicensed_mailboxes.push(user_index);
         self

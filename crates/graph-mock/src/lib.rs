@@ -13,6 +13,8 @@
 //! ```
 //! See README.md for every option.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod cli;
 pub mod scenario;

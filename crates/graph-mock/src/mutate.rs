@@ -3,28 +3,62 @@
 use crate::ids::child_key;
 use crate::tenant::{Edit, Mutation, MutationOutcome, ParentRow, RowRef, Shape, Tenant};
 
+/// Why a mutation or scenario could not be applied.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MutateError {
+    /// No stream of that name is declared.
     #[error("unknown stream `{0}`")]
     UnknownStream(String),
     #[error(
         "stream `{0}` cannot be mutated (top-level streams, their children and group/role members can; mutate `groups` for teams; reports are history)"
     )]
+    /// The stream cannot be mutated: a report, or a stream that follows another (teams).
     NotMutable(String),
+    /// The parent id names no row of the parent stream.
     #[error("stream `{stream}` has no parent `{parent}`")]
-    UnknownParent { stream: String, parent: String },
+    UnknownParent {
+        /// The stream mutated.
+        stream: String,
+        /// The parent id given.
+        parent: String,
+    },
+    /// An id given is no live row of the stream.
     #[error("stream `{stream}` has no live row `{id}` (under the given parent, if any)")]
-    UnknownRow { stream: String, id: String },
+    UnknownRow {
+        /// The stream mutated.
+        stream: String,
+        /// The first id given that was not found.
+        id: String,
+    },
+    /// The stream is top-level: it takes no parent.
     #[error("stream `{0}` is top-level: it takes no `parent`")]
     NoParent(String),
+    /// No scenario of that name.
     #[error("unknown scenario `{name}`; known: {known}")]
-    UnknownScenario { name: String, known: String },
+    UnknownScenario {
+        /// The name asked for.
+        name: String,
+        /// The scenarios there are, comma-separated.
+        known: String,
+    },
+    /// A scenario's file or one of its steps is wrong.
     #[error("scenario `{scenario}`: {reason}")]
-    Scenario { scenario: String, reason: String },
+    Scenario {
+        /// The scenario's name.
+        scenario: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     #[error(
         "stream `{stream}`: at most {room} more members fit under one parent (the users and service principals generated)"
     )]
-    TooManyMembers { stream: String, room: u64 },
+    /// More members than fit under one parent (the users and service principals generated).
+    TooManyMembers {
+        /// The member stream.
+        stream: String,
+        /// Members that still fit under one parent.
+        room: u64,
+    },
 }
 
 /// One existing row a mutation may pick.

@@ -115,6 +115,7 @@ impl MockServer {
         format!("{}/{tenant}/oauth2/v2.0/token", self.state.base_url)
     }
 
+    /// The address the mock listens on (127.0.0.1).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -16,10 +16,12 @@ use crate::tenant::{ParentRow, RowRef, Tenant};
 /// Per stream, what a correct client lands.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Truth {
+    /// Per declared stream name.
     pub streams: BTreeMap<String, StreamTruth>,
 }
 
 impl Truth {
+    /// The truth of `stream`; `None` when it is not declared.
     pub fn stream(&self, stream: &str) -> Option<&StreamTruth> {
         self.streams.get(stream)
     }
@@ -32,15 +34,18 @@ impl Truth {
 pub struct TruthFilter {
     /// UPN domains (`contoso.com`); empty means every user.
     pub domains: Vec<String>,
+    /// Date-filtered rows (audit logs, chat messages) before this are left out; `None`: none are.
     pub start_date: Option<DateTime<Utc>>,
 }
 
 impl TruthFilter {
+    /// Keeps only the users in these UPN domains, and what fans out over them.
     pub fn domains<S: Into<String>>(mut self, domains: impl IntoIterator<Item = S>) -> Self {
         self.domains = domains.into_iter().map(Into::into).collect();
         self
     }
 
+    /// Leaves out date-filtered rows before `start_date`.
     pub fn start_date(mut self, start_date: DateTime<Utc>) -> Self {
         self.start_date = Some(start_date);
         self
@@ -86,8 +91,10 @@ impl TruthFilter {
     }
 }
 
+/// What a correct client lands for one stream.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct StreamTruth {
+    /// Rows landed (as many as `keys`).
     pub rows: u64,
     /// Output column names of the key, e.g. `["id", "user_id"]`.
     pub primary_key: Vec<String>,
@@ -273,8 +280,10 @@ impl RequestCounts {
     }
 }
 
+/// Answers for one stream.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct StreamRequests {
+    /// Answers by HTTP status, cut-short ones included.
     pub by_status: BTreeMap<u16, u64>,
     /// Connections closed without an answer.
     pub dropped: u64,

@@ -48,6 +48,7 @@ impl Pkce {
         }
     }
 
+    /// The verifier itself, sent when the code is redeemed (never in the authorize URL).
     pub fn verifier(&self) -> &str {
         &self.verifier
     }

@@ -14,7 +14,9 @@ pub struct EntraRefusal {
     pub code: String,
     /// The description's first line (without the Trace ID / Correlation ID / Timestamp trailer).
     pub description: String,
+    /// Entra's `trace_id`, for a support request; `None` when it sent none.
     pub trace_id: Option<String>,
+    /// Entra's `correlation_id`; `None` when it sent none.
     pub correlation_id: Option<String>,
 }
 
@@ -33,6 +35,7 @@ impl std::fmt::Display for EntraRefusal {
     }
 }
 
+/// Why no token could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// Entra's token endpoint refused the request (wrong secret, unknown app or tenant, ...).
@@ -40,15 +43,28 @@ pub enum AuthError {
     Entra(Box<EntraRefusal>),
     /// The managed identity endpoint refused the request.
     #[error("authentication failed: managed identity endpoint answered HTTP {status}: {message}")]
-    ManagedIdentity { status: u16, message: String },
+    ManagedIdentity {
+        /// HTTP status of the answer.
+        status: u16,
+        /// The refusal's first line (`error: description`, or `message`).
+        message: String,
+    },
     /// The identity endpoint could not be reached or its answer not read.
     #[error("authentication failed: {endpoint} unreachable: {reason}")]
-    Transport { endpoint: String, reason: String },
+    Transport {
+        /// The token or identity endpoint's URL.
+        endpoint: String,
+        /// `timed out`, `connection failed`, or reqwest's error without the URL.
+        reason: String,
+    },
     /// A 2xx answer that is not a token response.
     #[error("authentication failed: unexpected answer from {endpoint} (HTTP {status}): {reason}")]
     UnexpectedResponse {
+        /// The token or identity endpoint's URL.
         endpoint: String,
+        /// HTTP status of the answer.
         status: u16,
+        /// What was wrong with the answer.
         reason: String,
     },
     /// No method configured, two conflicting ones, or a field missing.
@@ -57,8 +73,11 @@ pub enum AuthError {
     /// A key, certificate, token file or token cache could not be read or written.
     #[error("authentication config: cannot use {what} {}: {reason}", path.display())]
     File {
+        /// Which file: `certificate`, `private key`, `federated token file`, `token cache`.
         what: &'static str,
+        /// The file's path.
         path: PathBuf,
+        /// Why it could not be used.
         reason: String,
     },
     /// The login step got a redirect without a code (or with an error).

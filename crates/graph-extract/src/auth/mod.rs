@@ -27,7 +27,9 @@ use cache::CachedProvider;
 /// A bearer token for Graph. `Debug` never shows the secret.
 #[derive(Clone)]
 pub struct AccessToken {
+    /// The bearer token itself; never logged.
     pub secret: String,
+    /// When it expires, as the token endpoint said (capped at 24 hours from the answer).
     pub expires_at: SystemTime,
 }
 
@@ -83,6 +85,7 @@ async fn token_answer(
     Ok((status, body))
 }
 
+/// Hands out bearer tokens for Graph; one implementation per auth method (see [`provider`]).
 pub trait TokenProvider: Send + Sync {
     /// A valid token, from cache while it has more than a safety margin left.
     fn token(&self) -> BoxFuture<'_, Result<AccessToken, AuthError>>;

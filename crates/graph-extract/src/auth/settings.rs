@@ -59,12 +59,15 @@ impl std::fmt::Debug for AuthSettings {
 /// Where and as whom to authenticate.
 #[derive(Clone)]
 pub struct AuthContext {
+    /// The Entra tenant to sign in to.
     pub tenant_id: String,
+    /// The app registration's client id.
     pub client_id: String,
     /// e.g. `https://graph.microsoft.com/.default`.
     pub scope: String,
     /// e.g. `https://login.microsoftonline.com` (or a national cloud, or the mock).
     pub authority_host: url::Url,
+    /// The client token requests go through (one from [`crate::build_http_client`]).
     pub http: reqwest::Client,
 }
 
@@ -82,14 +85,20 @@ impl std::fmt::Debug for AuthContext {
 /// The method [`super::provider`] picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
+    /// The app's client secret (`client_secret`).
     ClientSecret,
+    /// A certificate registered on the app (`certificate_path`, `private_key_path`).
     Certificate,
+    /// Delegated: a refresh token from `login` (`refresh_token`, `token_cache_path`).
     RefreshToken,
+    /// The machine's Azure managed identity (`use_managed_identity`).
     ManagedIdentity,
+    /// A federated token from the platform (`federated_token_file`).
     WorkloadIdentity,
 }
 
 impl Method {
+    /// The method's name in logs and messages (`client_secret`, `certificate`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Method::ClientSecret => "client_secret",

@@ -29,7 +29,9 @@ pub const FEDERATED_AUDIENCE: &str = "api://AzureADTokenExchange";
 /// A user who signs in through `/authorize` without a browser (consent is implied).
 #[derive(Debug, Clone)]
 pub struct DelegatedUser {
+    /// Object id of the user; delegated tokens carry it as `oid`.
     pub user_id: String,
+    /// The user's sign-in name.
     pub user_principal_name: String,
 }
 
@@ -37,9 +39,13 @@ pub struct DelegatedUser {
 /// (signed by `issuer_public_key_pem`) may be exchanged for app tokens.
 #[derive(Debug, Clone)]
 pub struct FederatedCredential {
+    /// The `iss` a federated token must carry (default: GitHub Actions').
     pub issuer: String,
+    /// The `sub` a federated token must carry.
     pub subject: String,
+    /// The `aud` a federated token must carry (default [`FEDERATED_AUDIENCE`]).
     pub audience: String,
+    /// PEM public key a federated token's signature must verify with.
     pub issuer_public_key_pem: String,
     /// Private key the mock uses in [`crate::auth::TokenService::federated_token`] (test-only).
     pub issuer_private_key_pem: String,
@@ -48,6 +54,7 @@ pub struct FederatedCredential {
 /// The managed identity the IMDS / App Service endpoints hand tokens to.
 #[derive(Clone)]
 pub struct ManagedIdentity {
+    /// The identity's client id; a request naming another gets "Identity not found".
     pub client_id: String,
     /// Value the App Service form (`/msi/token`) expects in `X-IDENTITY-HEADER`.
     pub identity_header: String,
@@ -65,19 +72,29 @@ impl std::fmt::Debug for ManagedIdentity {
 /// Tenant, app and lifetimes the mock's identity endpoints accept.
 #[derive(Clone)]
 pub struct AuthConfig {
+    /// Tenant id the identity endpoints accept in their path (default [`TEST_TENANT_ID`]).
     pub tenant_id: String,
+    /// Verified domain accepted in place of `tenant_id` (default [`TEST_TENANT_DOMAIN`]).
     pub tenant_domain: String,
+    /// The app registration's client id (default [`TEST_CLIENT_ID`]).
     pub client_id: String,
+    /// The app's one valid client secret (default [`TEST_CLIENT_SECRET`]).
     pub client_secret: String,
     /// PEM certificate registered on the app; assertions must be signed by its key.
     pub certificate_pem: String,
+    /// The delegated flow's registered redirect URI; any other gets AADSTS50011.
     pub redirect_uri: String,
+    /// Who signs in through `/authorize`.
     pub user: DelegatedUser,
+    /// The app's federated identity credential (workload identity).
     pub federated: FederatedCredential,
+    /// The identity the IMDS and App Service endpoints hand tokens to.
     pub managed_identity: ManagedIdentity,
     /// Access token lifetime; set to a couple of seconds to make tokens expire mid-run.
     pub token_ttl: Duration,
+    /// Refresh token lifetime (default 90 days); an expired one gets AADSTS700082.
     pub refresh_token_ttl: Duration,
+    /// Authorization code lifetime (default 10 minutes); an expired one gets AADSTS70008.
     pub code_ttl: Duration,
 }
 

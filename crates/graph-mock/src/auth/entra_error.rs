@@ -10,6 +10,7 @@ use serde_json::json;
 /// One AADSTS failure the mock can answer with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntraError {
+    /// HTTP status of the answer (400 or 401).
     pub status: StatusCode,
     /// OAuth error: `invalid_client`, `unauthorized_client`, `invalid_request`, `invalid_grant`, ...
     pub error: &'static str,
@@ -29,6 +30,7 @@ impl EntraError {
         }
     }
 
+    /// AADSTS7000215 (401 `invalid_client`): the client secret is wrong.
     pub fn invalid_secret(client_id: &str) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -41,6 +43,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS700016 (400): no app `client_id` in the directory `tenant`.
     pub fn app_not_found(client_id: &str, tenant: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -55,6 +58,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS90002 (400): no tenant `tenant`.
     pub fn tenant_not_found(tenant: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -68,6 +72,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS700027 (401): the client assertion's signature does not verify.
     pub fn bad_assertion_signature() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -77,6 +82,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS700027 (401): the assertion's certificate is not registered on the app.
     pub fn unknown_certificate() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -88,6 +94,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS700024 (401): the client assertion is expired or not yet valid.
     pub fn assertion_time_range() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -97,6 +104,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS50027 (401): the client assertion is no valid JWT; `detail` says why.
     pub fn malformed_assertion(detail: &str) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -106,6 +114,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS70021 (400): no federated credential matches the presented token.
     pub fn no_federated_match() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -115,6 +124,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS900144 (400): the request lacks the parameter `name`.
     pub fn missing_parameter(name: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -124,6 +134,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS70003 (400 `unsupported_grant_type`): the `grant_type` is not supported.
     pub fn unsupported_grant(grant: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -133,6 +144,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS1002012 (400 `invalid_scope`): a client-credentials scope without `/.default`.
     pub fn bad_default_scope(scope: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -145,6 +157,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS70008 (400 `invalid_grant`): the authorization code has expired.
     pub fn code_expired() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -156,6 +169,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS54005 (400 `invalid_grant`): the authorization code was already redeemed.
     pub fn code_redeemed() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -167,6 +181,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS700082 (400 `invalid_grant`): the refresh token has expired.
     pub fn refresh_token_expired() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -178,6 +193,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS9002325 (400): `/authorize` got no `code_challenge`.
     pub fn pkce_required() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -189,6 +205,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS501491 (400): the `code_challenge` is not 43 characters long.
     pub fn bad_code_challenge() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -198,6 +215,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS50148 (400 `invalid_grant`): the `code_verifier` does not match the challenge.
     pub fn pkce_mismatch() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -209,6 +227,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS70000 (400 `invalid_grant`): a code or refresh token unknown, used, or another app's.
     pub fn invalid_grant() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -218,6 +237,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS50011 (400): the redirect URI is not the one registered for the app.
     pub fn redirect_mismatch(client_id: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -230,6 +250,7 @@ impl EntraError {
         )
     }
 
+    /// AADSTS7000218 (401 `invalid_client`): neither `client_secret` nor `client_assertion` sent.
     pub fn missing_secret() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,

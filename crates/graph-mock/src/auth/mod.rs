@@ -33,12 +33,16 @@ use store::{Lookup, Store};
 /// Why a bearer token was refused. Display is Graph's message for it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BearerError {
+    /// No `Authorization` header, or an empty token.
     #[error("Access token is empty.")]
     Missing,
+    /// Not `Bearer <token>`, or the token is not three dot-separated parts.
     #[error("IDX14100: JWT is not well formed, there are no dots (.).")]
     Malformed,
+    /// A token the mock issued that has expired.
     #[error("Lifetime validation failed, the token is expired.")]
     Expired,
+    /// A token the mock never issued (Graph calls it a bad signature).
     #[error("IDX10511: Signature validation failed.")]
     Unknown,
 }
@@ -55,6 +59,7 @@ struct Inner {
 }
 
 impl TokenService {
+    /// A service that accepts what `config` describes, with nothing issued yet.
     pub fn new(config: AuthConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -64,6 +69,7 @@ impl TokenService {
         }
     }
 
+    /// The tenant, app and lifetimes this service accepts.
     pub fn config(&self) -> &AuthConfig {
         &self.inner.config
     }

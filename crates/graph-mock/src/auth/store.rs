@@ -22,11 +22,17 @@ pub struct Principal {
 /// The grant an access token came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Grant {
+    /// Client credentials with the app's secret.
     ClientSecret,
+    /// Client credentials with an assertion signed by the app's certificate.
     Certificate,
+    /// Client credentials with a federated token (workload identity).
     Federated,
+    /// Delegated: an authorization code from `/authorize`, redeemed.
     AuthorizationCode,
+    /// Delegated: a refresh token, redeemed (it works once).
     RefreshToken,
+    /// The IMDS or App Service managed identity endpoint.
     ManagedIdentity,
 }
 

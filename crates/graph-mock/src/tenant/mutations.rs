@@ -42,13 +42,18 @@ pub(crate) struct Mutations {
 /// What one mutation asks for. `parent` (the parent's id) limits a child stream to one parent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mutation {
+    /// The stream to mutate.
     pub stream: String,
+    /// The parent's id, limiting a child stream to one parent; `None`: spread over all parents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// Rows to change.
     #[serde(default)]
     pub changed: u64,
+    /// Rows to remove.
     #[serde(default)]
     pub removed: u64,
+    /// Rows to add.
     #[serde(default)]
     pub added: u64,
     /// Ids of the rows to change and remove, in that order (the first `changed` are changed, the
@@ -58,6 +63,7 @@ pub struct Mutation {
 }
 
 impl Mutation {
+    /// A mutation of `stream` that does nothing yet.
     pub fn new(stream: impl Into<String>) -> Self {
         Self {
             stream: stream.into(),
@@ -69,14 +75,17 @@ impl Mutation {
         self.parent = Some(id.into());
         self
     }
+    /// Changes `n` rows (the mock picks which).
     pub fn changed(mut self, n: u64) -> Self {
         self.changed = n;
         self
     }
+    /// Removes `n` rows (the mock picks which).
     pub fn removed(mut self, n: u64) -> Self {
         self.removed = n;
         self
     }
+    /// Adds `n` rows.
     pub fn added(mut self, n: u64) -> Self {
         self.added = n;
         self
@@ -100,12 +109,19 @@ impl Mutation {
 /// are unique across parents too) and their primary-key tuples in the same order.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct MutationOutcome {
+    /// The tenant's epoch after this mutation (every mutation bumps it by one).
     pub epoch: u64,
+    /// Ids of the rows changed.
     pub changed: Vec<String>,
+    /// Ids of the rows removed.
     pub removed: Vec<String>,
+    /// Ids of the rows added.
     pub added: Vec<String>,
+    /// Primary-key tuples of the rows changed, in `changed` order.
     pub changed_keys: Vec<Vec<String>>,
+    /// Primary-key tuples of the rows removed, in `removed` order.
     pub removed_keys: Vec<Vec<String>>,
+    /// Primary-key tuples of the rows added, in `added` order.
     pub added_keys: Vec<Vec<String>>,
 }
 
