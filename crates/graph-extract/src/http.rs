@@ -223,13 +223,13 @@ impl GraphClient {
         &self.limits
     }
 
-    /// Sends `req` until it succeeds or the policy gives up; 2xx and 3xx are successes.
-    /// A 401 invalidates the token and is retried once with a fresh one.
     /// The spacing per throttle scope, which `$batch` items also feed and wait on.
     pub(crate) fn pacer(&self) -> &crate::pacing::Pacer {
         &self.pacer
     }
 
+    /// Sends `req` until it succeeds or the policy gives up; 2xx and 3xx are successes.
+    /// A 401 invalidates the token and is retried once with a fresh one.
     pub async fn send(
         &self,
         req: &GraphRequest<'_>,
