@@ -48,7 +48,7 @@ fn best_of(rounds: usize, mut f: impl FnMut()) -> Duration {
 
 #[test]
 fn print_fast_path_cost_of_drift_and_keys() {
-    let spec = Catalog::embedded().get("mail_messages").unwrap().clone();
+    let spec = Catalog::embedded().get("mail_messages").unwrap().table();
     let records: Vec<Value> = (0..RECORDS).map(message).collect();
     let body =
         Bytes::from(serde_json::to_vec(&json!({"@odata.context": "x", "value": records})).unwrap());

@@ -11,35 +11,38 @@ use arrow::array::{Array, AsArray};
 use arrow_sink::{Landing, PageDecoder, PageInput, RunInput, SinkOptions, SinkRun};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
-use stream_spec::StreamSpec;
+use stream_spec::{StreamSpec, Table};
 use test_support::fuzz::inputs::{deep, json_value, key, mutated, text};
 use test_support::fuzz::proptest::collection::vec;
 use test_support::fuzz::proptest::prelude::*;
 use test_support::fuzz::{fuzz, fuzz_cases};
 
-fn spec(name: &str, json: &str) -> StreamSpec {
-    StreamSpec::from_json(name, json).expect("a shipped declaration")
+/// The table of a shipped declaration.
+fn spec(name: &str, json: &str) -> Table {
+    StreamSpec::from_json(name, json)
+        .expect("a shipped declaration")
+        .table()
 }
 
-fn users() -> StreamSpec {
+fn users() -> Table {
     spec("users", include_str!("../../../schemas/users.json"))
 }
 
-fn mail_messages() -> StreamSpec {
+fn mail_messages() -> Table {
     spec(
         "mail_messages",
         include_str!("../../../schemas/mail_messages.json"),
     )
 }
 
-fn mailbox_usage() -> StreamSpec {
+fn mailbox_usage() -> Table {
     spec(
         "mailbox_usage_detail",
         include_str!("../../../schemas/mailbox_usage_detail.json"),
     )
 }
 
-fn graph_names(spec: &StreamSpec) -> Vec<String> {
+fn graph_names(spec: &Table) -> Vec<String> {
     spec.fields.iter().map(|f| f.graph.clone()).collect()
 }
 
@@ -107,7 +110,7 @@ fn child_page(body: Vec<u8>, parent_id: Option<&str>) -> PageInput {
 
 /// Pages of one stream, well-formed or mutated: decoding never panics; an error names the
 /// stream; a page left whole decodes, one row per distinct id at most.
-fn pages_target(target: &str, spec: StreamSpec) {
+fn pages_target(target: &str, spec: Table) {
     let names = graph_names(&spec);
     let strategy = move || {
         (vec(record(names), 0..8), hostile(), any::<bool>()).prop_flat_map(
@@ -124,7 +127,7 @@ fn pages_target(target: &str, spec: StreamSpec) {
             },
         )
     };
-    let stream = spec.stream.clone();
+    let stream = spec.name.clone();
     let parent_id = spec.parent.as_ref().map(|_| "00000000-parent");
     fuzz(
         target,

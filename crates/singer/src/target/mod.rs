@@ -121,7 +121,8 @@ pub async fn land(
             );
         }
     }
-    let run = SinkRun::start(landing, &specs, options).await?;
+    let tables: Vec<_> = specs.iter().map(StreamSpec::table).collect();
+    let run = SinkRun::start(landing, &tables, options).await?;
     // Phase 1 only spools to local disk, so a signal is listened for from here on.
     let sent = tokio::select! {
         sent = send_spooled(&run, streams.into_values()) => sent,
