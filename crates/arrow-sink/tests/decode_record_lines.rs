@@ -70,9 +70,8 @@ fn each_line_is_a_record_typed_with_undeclared_properties_in_extra() {
 }
 
 #[test]
-fn records_sharing_a_line_and_an_empty_body_decode_too() {
+fn records_sharing_a_line_more_than_a_flush_and_an_empty_body_decode_too() {
     let decoder = PageDecoder::new(&orders()).unwrap();
-    // More records than lines: the decoder takes a second round for the rest.
     let out = decoder
         .decode(&lines(
             "{\"id\":\"a\"} {\"id\":\"b\"}\n{\"id\":\"c\"}",
@@ -83,6 +82,21 @@ fn records_sharing_a_line_and_an_empty_body_decode_too() {
         strings(&out.batch, "id"),
         [Some("a".into()), Some("b".into()), Some("c".into())]
     );
+    // More records than one flush takes: the parts are joined in order, `_extra` with them.
+    let body: String = (0..2500)
+        .map(|i| format!("{{\"id\":\"o{i}\",\"n\":{i}}}\n"))
+        .collect();
+    let out = decoder.decode(&lines(&body, None)).unwrap();
+    let ids = strings(&out.batch, "id");
+    let extras = strings(&out.batch, EXTRA_COLUMN);
+    assert_eq!((ids.len(), out.report.records), (2500, 2500));
+    for i in [0, 1023, 1024, 2047, 2048, 2499] {
+        assert_eq!(ids[i].as_deref(), Some(format!("o{i}").as_str()));
+        assert_eq!(
+            extras[i].as_deref(),
+            Some(format!("{{\"n\":{i}}}").as_str())
+        );
+    }
     let empty = decoder.decode(&lines("\n", None)).unwrap();
     assert_eq!((empty.batch.num_rows(), empty.report.records), (0, 0));
 }

@@ -469,14 +469,6 @@ impl StreamSpec {
             .collect()
     }
 
-    /// Whether the parent column is a declared field the rows carry, rather than a column added
-    /// from each page's parent id.
-    pub fn parent_in_rows(&self) -> bool {
-        self.parent
-            .as_ref()
-            .is_some_and(|p| self.fields.iter().any(|f| f.name == p.column))
-    }
-
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
     }

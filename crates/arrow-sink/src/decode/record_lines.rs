@@ -7,13 +7,17 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, new_empty_array};
 use arrow::compute::concat;
-use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
 use arrow::json::ReaderBuilder;
 
 use super::drift::ObjectShape;
 use super::{DecodeError, DecodedColumns, json};
 use crate::schema::StreamSchema;
+
+/// Records decoded per flush. A Singer target's pages hold 1,000 records unless configured
+/// otherwise, so one flush takes a page; a bigger page costs one concatenation. Counting the lines
+/// first to size the flush exactly cost 7% of the decode (measured in `decode_timing`).
+const RECORDS_PER_FLUSH: usize = 1024;
 
 pub(crate) fn decode_lines(
     schema: &StreamSchema,
@@ -32,13 +36,11 @@ pub(crate) fn decode_lines(
 
     let scratch = json::new_scratch();
     let record = Arc::new(json::record_field(schema.decode()));
-    // Sized so that one flush takes every line; a line holding two objects costs a second one.
-    let lines = body.iter().filter(|&&b| b == b'\n').count() + 1;
     let mut decoder = json::decoder(
         ReaderBuilder::new_with_field(record.clone()),
         shape,
         &scratch,
-        lines,
+        RECORDS_PER_FLUSH,
     )
     .map_err(json_error)?;
 
@@ -67,6 +69,5 @@ pub(crate) fn decode_lines(
             concat(&many).map_err(json_error)?
         }
     };
-    debug_assert!(matches!(records.data_type(), DataType::Struct(_)));
     json::columns(schema, records.as_struct(), &scratch).map_err(json_error)
 }
