@@ -1,7 +1,8 @@
 //! Input adapter: JSON records, one object per line (what a Singer target spools), no envelope.
 //!
 //! Each line is one arrow-json row of the record struct, so as for Graph pages the tape pass is
-//! the only pass over the bytes.
+//! the only pass over the bytes. Records are walked for drift as a Graph page's are (OData control
+//! annotations counted, not landed): tap-msgraph forwards Graph's records as they came.
 
 use std::sync::Arc;
 
