@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use stream_spec::StreamSpec;
+use stream_spec::Table;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -163,11 +163,11 @@ pub struct PageSender {
 }
 
 impl SinkRun {
-    /// Starts a run writing `streams` into `landing`, after removing dead runs' staging leftovers.
+    /// Starts a run writing `tables` into `landing`, after removing dead runs' staging leftovers.
     /// Must be called inside a tokio runtime.
     pub async fn start(
         landing: &Landing,
-        streams: &[StreamSpec],
+        tables: &[Table],
         options: SinkOptions,
     ) -> Result<Self, WriteError> {
         let run = RunId::new();
@@ -176,7 +176,7 @@ impl SinkRun {
         let cancel = CancellationToken::new();
         // A compaction killed after its commit left replaced files behind: finish it first.
         let opened = match crate::compact::finish_compactions(landing).await {
-            Ok(_) => Self::open(landing, &run, streams, &options, &cancel).await,
+            Ok(_) => Self::open(landing, &run, tables, &options, &cancel).await,
             Err(e) => Err(e),
         };
         match opened {
@@ -205,7 +205,7 @@ impl SinkRun {
     async fn open(
         landing: &Landing,
         run: &RunId,
-        streams: &[StreamSpec],
+        tables: &[Table],
         options: &SinkOptions,
         cancel: &CancellationToken,
     ) -> Result<Opened, WriteError> {
@@ -220,11 +220,11 @@ impl SinkRun {
             .thread_name(|i| format!("sink-decode-{i}"))
             .build()
             .map_err(|e| WriteError::PipelineStopped(format!("starting the decode pool: {e}")))?;
-        let schemas = streams
+        let schemas = tables
             .iter()
-            .map(|spec| {
-                StreamSchema::new(spec).map_err(|e| WriteError::Decode {
-                    stream: spec.stream.clone(),
+            .map(|table| {
+                StreamSchema::new(table).map_err(|e| WriteError::Decode {
+                    stream: table.name.clone(),
                     source: e.into(),
                 })
             })
@@ -235,9 +235,9 @@ impl SinkRun {
                 .map(|schema| load_current(landing, schema, &committed)),
         )
         .await?;
-        let parents: HashSet<&str> = streams
+        let parents: HashSet<&str> = tables
             .iter()
-            .filter_map(|s| s.parent.as_ref().map(|p| p.stream.as_str()))
+            .filter_map(|t| t.parent.as_ref().map(|p| p.table.as_str()))
             .collect();
         let run_id: Arc<str> = Arc::from(run.as_str());
         let mut lanes = BTreeMap::new();
@@ -288,14 +288,9 @@ impl SinkRun {
                 return Err(WriteError::DuplicateStream(stream));
             }
         }
-        let mut order: Vec<(String, Option<String>)> = streams
+        let mut order: Vec<(String, Option<String>)> = tables
             .iter()
-            .map(|s| {
-                (
-                    s.stream.clone(),
-                    s.parent.as_ref().map(|p| p.stream.clone()),
-                )
-            })
+            .map(|t| (t.name.clone(), t.parent.as_ref().map(|p| p.table.clone())))
             .collect();
         // Top-level streams first, so a child's sweep knows which parents were deleted.
         order.sort_by_key(|(_, parent)| parent.is_some());
@@ -421,7 +416,7 @@ impl SinkRun {
                 .methods
                 .get(stream)
                 .cloned()
-                .unwrap_or_else(|| lane.classifier.schema().spec().incremental.name().into());
+                .unwrap_or_else(|| lane.classifier.schema().table().method.clone());
             let changes = lane.classifier.counts;
             let files = match lane.writer.finish().await {
                 Ok(files) => files,

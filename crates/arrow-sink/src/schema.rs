@@ -1,4 +1,4 @@
-//! A stream declaration as Arrow: the output schema (snake_case names, keys non-null, parent column,
+//! A table (see [`stream_spec::Table`]) as Arrow: the output schema (snake_case names, keys non-null, parent column,
 //! `_extra`), the decode schema arrow-json reads with (Graph names, column paths in field metadata),
 //! a stable schema hash, and the zero-copy rename from one to the other.
 
@@ -9,7 +9,7 @@ use arrow::array::{Array, ArrayRef, Int64Array, ListArray, RecordBatch, StringAr
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use sha2::{Digest, Sha256};
-use stream_spec::{FieldType, StreamKind, StreamSpec};
+use stream_spec::{FieldType, Table};
 
 /// Column holding, per row, the JSON text of the properties the declaration does not know.
 pub const EXTRA_COLUMN: &str = "_extra";
@@ -41,10 +41,10 @@ pub enum SchemaError {
     UnknownKey { stream: String, column: String },
 }
 
-/// Everything arrow-sink derives from one stream declaration. Cheap to share (`Arc` inside).
+/// Everything arrow-sink derives from one table. Cheap to share (`Arc` inside).
 #[derive(Debug, Clone)]
 pub struct StreamSchema {
-    spec: Arc<StreamSpec>,
+    table: Arc<Table>,
     output: SchemaRef,
     decode: SchemaRef,
     key_indices: Vec<usize>,
@@ -53,34 +53,34 @@ pub struct StreamSchema {
 }
 
 impl StreamSchema {
-    pub fn new(spec: &StreamSpec) -> Result<Self, SchemaError> {
-        let output = Arc::new(arrow_schema(spec)?);
-        let key_indices = spec
+    pub fn new(table: &Table) -> Result<Self, SchemaError> {
+        let output = Arc::new(arrow_schema(table)?);
+        let key_indices = table
             .primary_key
             .iter()
             .map(|key| {
                 output.index_of(key).map_err(|_| SchemaError::UnknownKey {
-                    stream: spec.stream.clone(),
+                    stream: table.name.clone(),
                     column: key.clone(),
                 })
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {
-            spec: Arc::new(spec.clone()),
-            decode: Arc::new(decode_schema(spec)),
+            table: Arc::new(table.clone()),
+            decode: Arc::new(decode_schema(table)),
             landed: Arc::new(landed_schema(&output)),
             output,
             key_indices,
-            hash: schema_hash(spec),
+            hash: schema_hash(table),
         })
     }
 
-    pub fn spec(&self) -> &StreamSpec {
-        &self.spec
+    pub fn table(&self) -> &Table {
+        &self.table
     }
 
     pub fn stream(&self) -> &str {
-        &self.spec.stream
+        &self.table.name
     }
 
     /// The schema of every batch this stream lands.
@@ -129,12 +129,12 @@ impl StreamSchema {
 }
 
 /// The output Arrow schema: declared fields in order with their output names, then the parent-key
-/// columns the rows do not carry (outermost first), then [`EXTRA_COLUMN`]. Only primary-key columns (and the parent column) are non-null:
-/// Graph does not honour `nullable: false` on ordinary properties, and one such row must not fail
-/// a page.
-pub fn arrow_schema(spec: &StreamSpec) -> Result<Schema, SchemaError> {
-    let keys: HashSet<&str> = spec.primary_key.iter().map(String::as_str).collect();
-    let mut fields: Vec<Field> = spec
+/// columns the rows do not carry (outermost first), then [`EXTRA_COLUMN`]. Only primary-key
+/// columns (and the added parent-key columns) are non-null: Graph does not honour
+/// `nullable: false` on ordinary properties, and one such row must not fail a page.
+pub fn arrow_schema(table: &Table) -> Result<Schema, SchemaError> {
+    let keys: HashSet<&str> = table.primary_key.iter().map(String::as_str).collect();
+    let mut fields: Vec<Field> = table
         .fields
         .iter()
         .map(|f| {
@@ -142,8 +142,8 @@ pub fn arrow_schema(spec: &StreamSpec) -> Result<Schema, SchemaError> {
             Field::new(&f.name, data_type, !keys.contains(f.name.as_str()))
         })
         .collect();
-    for column in spec.parent_columns() {
-        if spec.field(column).is_none() {
+    for column in table.parent_columns() {
+        if !table.carries(column) {
             fields.push(Field::new(column, DataType::Utf8, false));
         }
     }
@@ -152,7 +152,7 @@ pub fn arrow_schema(spec: &StreamSpec) -> Result<Schema, SchemaError> {
     for f in &fields {
         if !seen.insert(f.name().as_str()) {
             return Err(SchemaError::DuplicateColumn {
-                stream: spec.stream.clone(),
+                stream: table.name.clone(),
                 column: f.name().clone(),
             });
         }
@@ -169,13 +169,14 @@ fn landed_schema(output: &Schema) -> Schema {
     Schema::new(fields)
 }
 
-/// A stable hash of what shapes the landed table: kind, fields, parent column, primary key and
-/// the layout version of the extra columns. Changes exactly when a reader may see a different table.
-pub fn schema_hash(spec: &StreamSpec) -> String {
+/// A stable hash of what shapes the landed table: kind, fields, parent-key columns, primary key
+/// and the layout version of the extra columns. Changes exactly when a reader may see a different
+/// table; the same for a table derived from a declaration as before tables were split out of them.
+pub fn schema_hash(table: &Table) -> String {
     #[derive(serde::Serialize)]
     struct Canonical<'a> {
         layout: u32,
-        kind: StreamKind,
+        kind: &'a str,
         fields: &'a [stream_spec::Field],
         parent_column: Option<&'a str>,
         /// A grandchild's ancestors' columns; absent before there were grandchildren.
@@ -183,13 +184,18 @@ pub fn schema_hash(spec: &StreamSpec) -> String {
         ancestor_columns: Vec<&'a str>,
         primary_key: &'a [String],
     }
+    // The direct parent's column, and the ancestors' above it, as declarations named them.
+    let (parent_column, ancestors) = match table.parent_columns().split_last() {
+        Some((parent, ancestors)) => (Some(parent.as_str()), ancestors),
+        None => (None, &[][..]),
+    };
     let canonical = Canonical {
         layout: 2,
-        kind: spec.kind,
-        fields: &spec.fields,
-        parent_column: spec.parent.as_ref().map(|p| p.column.as_str()),
-        ancestor_columns: spec.ancestor_columns(),
-        primary_key: &spec.primary_key,
+        kind: table.hash_kind,
+        fields: &table.fields,
+        parent_column,
+        ancestor_columns: ancestors.iter().map(String::as_str).collect(),
+        primary_key: &table.primary_key,
     };
     // Serialising plain structs, vectors and strings cannot fail.
     let text = serde_json::to_vec(&canonical).unwrap_or_default();
@@ -222,9 +228,10 @@ fn output_type(t: &FieldType) -> DataType {
 /// The schema arrow-json decodes into: Graph names (so its name matching works), everything
 /// nullable (nulls in keys are counted by the key guard, not an error for the whole page), and each
 /// field tagged with its output path for type-conflict reports.
-fn decode_schema(spec: &StreamSpec) -> Schema {
+fn decode_schema(table: &Table) -> Schema {
     Schema::new(
-        spec.fields
+        table
+            .fields
             .iter()
             .map(|f| decode_field(&f.graph, &f.data_type, f.name.clone()))
             .collect::<Vec<_>>(),
@@ -305,7 +312,7 @@ fn downcast<T: 'static>(array: &ArrayRef) -> Result<&T, ArrowError> {
 
 /// The output field list of `schema` without the columns decode adds itself.
 pub(crate) fn declared_output_fields(schema: &StreamSchema) -> Fields {
-    let n = schema.spec().fields.len();
+    let n = schema.table().fields.len();
     schema
         .output()
         .fields()
@@ -314,9 +321,4 @@ pub(crate) fn declared_output_fields(schema: &StreamSchema) -> Fields {
         .cloned()
         .collect::<Vec<FieldRef>>()
         .into()
-}
-
-/// True for streams whose pages are CSV report bodies rather than JSON `value` arrays.
-pub(crate) fn is_report(spec: &StreamSpec) -> bool {
-    spec.kind == StreamKind::Report
 }

@@ -5,19 +5,18 @@ use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray};
 use arrow_sink::{BufferBudget, Landing, RunId, StreamSchema, StreamWriter, WriterOptions};
-use stream_spec::StreamSpec;
+
+mod support;
 use test_support::duckdb_query;
 
 fn schema() -> StreamSchema {
-    let spec = StreamSpec::from_json(
+    let table = support::table(
         "notes",
-        r#"{"stream": "notes", "kind": "collection", "path": "/notes", "primary_key": ["id"],
-            "page_size": {"cap": 999}, "permission": "x",
-            "fields": [{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
-                       {"graph": "text", "name": "text", "type": "utf8", "nullable": true}]}"#,
-    )
-    .unwrap();
-    StreamSchema::new(&spec).unwrap()
+        &["id"],
+        r#"[{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
+            {"graph": "text", "name": "text", "type": "utf8", "nullable": true}]"#,
+    );
+    StreamSchema::new(&table).unwrap()
 }
 
 /// Writes 100k rows (~13 MB of distinct text) in batches; returns the row groups of the file.
@@ -76,17 +75,15 @@ fn wide_schema() -> StreamSchema {
             format!(r#"{{"graph": "f{i}", "name": "f{i}", "type": "utf8", "nullable": true}}"#)
         })
         .collect();
-    let spec = StreamSpec::from_json(
+    let table = support::table(
         "items",
+        &["id"],
         &format!(
-            r#"{{"stream": "items", "kind": "collection", "path": "/items", "primary_key": ["id"],
-                "page_size": {{"cap": 999}}, "permission": "x",
-                "fields": [{{"graph": "id", "name": "id", "type": "utf8", "nullable": false}}, {}]}}"#,
+            r#"[{{"graph": "id", "name": "id", "type": "utf8", "nullable": false}}, {}]"#,
             fields.join(",")
         ),
-    )
-    .unwrap();
-    StreamSchema::new(&spec).unwrap()
+    );
+    StreamSchema::new(&table).unwrap()
 }
 
 /// A child page of 5 rows of [`wide_schema`].

@@ -8,31 +8,30 @@ use std::path::Path;
 use arrow_sink::{FullScope, Landing, PageInput, RunInput, SinkOptions, SinkRun, state};
 use bytes::Bytes;
 use serde_json::{Value, json};
-use stream_spec::StreamSpec;
+use stream_spec::Table;
 use test_support::duckdb_query;
 
-fn users() -> StreamSpec {
-    StreamSpec::from_json(
+mod support;
+
+fn users() -> Table {
+    support::table(
         "users",
-        r#"{"stream": "users", "kind": "collection", "path": "/users", "primary_key": ["id"],
-            "page_size": {"cap": 999}, "permission": "User.Read.All",
-            "incremental": {"method": "delta", "path": "/users/delta", "tombstone": "@removed"},
-            "fields": [{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
-                       {"graph": "displayName", "name": "display_name", "type": "utf8", "nullable": true}]}"#,
+        &["id"],
+        r#"[{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
+            {"graph": "displayName", "name": "display_name", "type": "utf8", "nullable": true}]"#,
     )
-    .unwrap()
+    .with_tombstone("@removed")
+    .with_method("delta")
 }
 
-fn mail() -> StreamSpec {
-    StreamSpec::from_json(
+fn mail() -> Table {
+    support::table(
         "mail_messages",
-        r#"{"stream": "mail_messages", "kind": "collection", "path": "/users/{parent_id}/messages",
-            "parent": {"stream": "users", "column": "user_id"}, "primary_key": ["id", "user_id"],
-            "page_size": {"cap": 999}, "permission": "Mail.Read",
-            "fields": [{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
-                       {"graph": "subject", "name": "subject", "type": "utf8", "nullable": true}]}"#,
+        &["id", "user_id"],
+        r#"[{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
+            {"graph": "subject", "name": "subject", "type": "utf8", "nullable": true}]"#,
     )
-    .unwrap()
+    .with_parent("users", vec!["user_id".into()])
 }
 
 fn page(parent: Option<&str>, records: Value) -> PageInput {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use stream_spec::Catalog;
 
 fn decoder(stream: &str) -> PageDecoder {
-    PageDecoder::new(Catalog::embedded().get(stream).unwrap()).unwrap()
+    PageDecoder::new(&Catalog::embedded().get(stream).unwrap().table()).unwrap()
 }
 
 fn page(records: Value, parent_id: Option<&str>) -> PageInput {
@@ -410,7 +410,7 @@ fn json_typed_fields_keep_their_json_text() {
 #[test]
 fn removed_rows_from_delta_keep_their_key_and_the_annotation() {
     let decoder = decoder("drive_items");
-    let spec = decoder.schema().spec();
+    let spec = decoder.schema().table();
     let parent = spec.parent.as_ref().map(|_| "drive-1");
     let out = decoder
         .decode(&page(

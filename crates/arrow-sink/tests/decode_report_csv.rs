@@ -22,9 +22,10 @@ fn csv_page(text: &str) -> PageInput {
 #[test]
 fn bom_reordered_and_new_columns_land_by_header_name() {
     let decoder = PageDecoder::new(
-        Catalog::embedded()
+        &Catalog::embedded()
             .get("office365_active_user_detail")
-            .unwrap(),
+            .unwrap()
+            .table(),
     )
     .unwrap();
     // Columns out of declared order, one declared column absent, one unknown column added.
@@ -106,9 +107,10 @@ fn bom_reordered_and_new_columns_land_by_header_name() {
 #[test]
 fn a_csv_without_bom_and_only_a_header_is_an_empty_page() {
     let decoder = PageDecoder::new(
-        Catalog::embedded()
+        &Catalog::embedded()
             .get("office365_active_user_detail")
-            .unwrap(),
+            .unwrap()
+            .table(),
     )
     .unwrap();
     let page = PageInput {

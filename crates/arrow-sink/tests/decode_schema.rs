@@ -15,20 +15,21 @@ fn every_generated_declaration_converts_with_keys_non_null() {
     let catalog = Catalog::embedded();
     assert!(!catalog.streams().is_empty());
     for spec in catalog.streams() {
-        let schema = StreamSchema::new(spec).unwrap_or_else(|e| panic!("{}: {e}", spec.stream));
+        let table = spec.table();
+        let schema = StreamSchema::new(&table).unwrap_or_else(|e| panic!("{}: {e}", table.name));
         let output = schema.output();
         assert_eq!(
             output.fields().len(),
-            spec.fields.len() + spec.parent_columns().len() + 1,
+            table.fields.len() + table.parent_columns().len() + 1,
             "{}: declared fields, parent-key columns, _extra",
-            spec.stream
+            table.name
         );
         assert_eq!(output.fields().last().unwrap().name(), EXTRA_COLUMN);
-        for key in &spec.primary_key {
+        for key in &table.primary_key {
             assert!(
                 !output.field_with_name(key).unwrap().is_nullable(),
                 "{}.{key}",
-                spec.stream
+                table.name
             );
         }
         assert!(schema.hash().starts_with("sha256:") && schema.hash().len() == 71);
@@ -38,24 +39,59 @@ fn every_generated_declaration_converts_with_keys_non_null() {
 #[test]
 fn schema_hash_is_stable_and_follows_the_table_shape() {
     let catalog = Catalog::embedded();
-    let users = catalog.get("users").unwrap();
-    assert_eq!(schema_hash(users), schema_hash(&users.clone()));
+    let users = catalog.get("users").unwrap().table();
+    assert_eq!(schema_hash(&users), schema_hash(&users.clone()));
     let mut renamed = users.clone();
     renamed.fields[1].name = "deleted_at".into();
-    assert_ne!(schema_hash(users), schema_hash(&renamed));
-    // What does not shape the table (permission) does not change the hash.
-    let mut other_permission = users.clone();
-    other_permission.permission = "Directory.Read.All".into();
-    assert_eq!(schema_hash(users), schema_hash(&other_permission));
+    assert_ne!(schema_hash(&users), schema_hash(&renamed));
+    // What does not shape the table (the source: permission, path) does not change the hash.
+    let mut other_source = catalog.get("users").unwrap().clone();
+    other_source.permission = "Directory.Read.All".into();
+    other_source.path = "/beta/users".into();
+    assert_eq!(schema_hash(&users), schema_hash(&other_source.table()));
     assert_ne!(
-        schema_hash(users),
-        schema_hash(catalog.get("groups").unwrap())
+        schema_hash(&users),
+        schema_hash(&catalog.get("groups").unwrap().table())
     );
+}
+
+/// Landed files and manifests carry the hash: splitting tables out of declarations must not
+/// change it for a shipped stream (values computed before the split).
+#[test]
+fn shipped_streams_hash_as_before_tables_were_split_out() {
+    let catalog = Catalog::embedded();
+    let hash = |stream: &str| schema_hash(&catalog.get(stream).unwrap().table());
+    let before = [
+        (
+            "users",
+            "sha256:6f0b07b22b3a49c7fa8ef5564a946ba578288f6d06b455a64a36fd7870bfdedd",
+        ),
+        (
+            "mail_messages",
+            "sha256:531111109dacb126472d5a0e22333f718095b628e0175f6df8cda89e1d1085a9",
+        ),
+        // Kind `delta`, a grandchild, a report: every part of the canonical form.
+        (
+            "drive_items",
+            "sha256:fd9a911b4dc451b9800d829fd5e130ce149d14f6643f4f5a8323a96b5ba7bb09",
+        ),
+        (
+            "channel_messages",
+            "sha256:befc26693cf3249fa168af899e9389c6d6973ceddeb538bb87b7a6c4cdaa70c0",
+        ),
+        (
+            "mailbox_usage_detail",
+            "sha256:1034d0031ef07283df85f5b8ef28a0f82a727d41bf5a5b898158efe37469f876",
+        ),
+    ];
+    for (stream, expected) in before {
+        assert_eq!(hash(stream), expected, "{stream}");
+    }
 }
 
 #[test]
 fn timestamps_are_utc_microseconds_and_json_is_text() {
-    let users = Catalog::embedded().get("users").unwrap().clone();
+    let users = Catalog::embedded().get("users").unwrap().table();
     let schema = arrow_schema(&users).unwrap();
     assert_eq!(
         schema

@@ -1,5 +1,6 @@
 //! What drift detection, conflict counting and keys cost on the fast path: plain arrow-json over
-//! the same `value` span versus the full `PageDecoder`. Printed, never asserted (timings belong in
+//! the same `value` span versus the full `PageDecoder`; and the same records as record lines (a
+//! Singer target's input) versus as a Graph page. Printed, never asserted (timings belong in
 //! benchmarks); run with `cargo test -p arrow-sink --release --test decode_timing -- --nocapture`.
 
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use arrow::json::ReaderBuilder;
 use arrow_sink::{PageDecoder, PageInput};
 use bytes::Bytes;
 use serde_json::{Value, json};
-use stream_spec::Catalog;
+use stream_spec::{BodyFormat, Catalog};
 
 const RECORDS: usize = 1000;
 const ROUNDS: usize = 20;
@@ -48,7 +49,7 @@ fn best_of(rounds: usize, mut f: impl FnMut()) -> Duration {
 
 #[test]
 fn print_fast_path_cost_of_drift_and_keys() {
-    let spec = Catalog::embedded().get("mail_messages").unwrap().clone();
+    let spec = Catalog::embedded().get("mail_messages").unwrap().table();
     let records: Vec<Value> = (0..RECORDS).map(message).collect();
     let body =
         Bytes::from(serde_json::to_vec(&json!({"@odata.context": "x", "value": records})).unwrap());
@@ -89,5 +90,40 @@ fn print_fast_path_cost_of_drift_and_keys() {
         full.as_secs_f64() * 1e3,
         mb / full.as_secs_f64(),
         (full.as_secs_f64() / plain.as_secs_f64() - 1.0) * 100.0
+    );
+}
+
+#[test]
+fn print_record_lines_cost_against_a_graph_page() {
+    let graph = Catalog::embedded().get("mail_messages").unwrap().table();
+    let mut lines = graph.clone();
+    lines.format = BodyFormat::RecordLines;
+    let records: Vec<Value> = (0..RECORDS).map(message).collect();
+    let page = Bytes::from(serde_json::to_vec(&json!({"value": records})).unwrap());
+    let mut text = Vec::new();
+    for record in &records {
+        serde_json::to_writer(&mut text, record).unwrap();
+        text.push(b'\n');
+    }
+    let text = Bytes::from(text);
+    let time = |table: &stream_spec::Table, body: &Bytes| {
+        let decoder = PageDecoder::new(table).unwrap();
+        let mut round = 0;
+        best_of(ROUNDS, || {
+            round += 1;
+            let page = PageInput {
+                parent: Some(stream_spec::ParentKey::top(format!("user-{round}"))),
+                body: body.clone(),
+                chain_pages: None,
+            };
+            assert_eq!(decoder.decode(&page).unwrap().report.rows, RECORDS as u64);
+        })
+    };
+    let (as_page, as_lines) = (time(&graph, &page), time(&lines, &text));
+    println!(
+        "{RECORDS} messages: Graph page {:.2} ms, record lines {:.2} ms ({:+.0}%)",
+        as_page.as_secs_f64() * 1e3,
+        as_lines.as_secs_f64() * 1e3,
+        (as_lines.as_secs_f64() / as_page.as_secs_f64() - 1.0) * 100.0
     );
 }

@@ -11,35 +11,38 @@ use arrow::array::{Array, AsArray};
 use arrow_sink::{Landing, PageDecoder, PageInput, RunInput, SinkOptions, SinkRun};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
-use stream_spec::StreamSpec;
+use stream_spec::{BodyFormat, StreamSpec, Table};
 use test_support::fuzz::inputs::{deep, json_value, key, mutated, text};
 use test_support::fuzz::proptest::collection::vec;
 use test_support::fuzz::proptest::prelude::*;
 use test_support::fuzz::{fuzz, fuzz_cases};
 
-fn spec(name: &str, json: &str) -> StreamSpec {
-    StreamSpec::from_json(name, json).expect("a shipped declaration")
+/// The table of a shipped declaration.
+fn spec(name: &str, json: &str) -> Table {
+    StreamSpec::from_json(name, json)
+        .expect("a shipped declaration")
+        .table()
 }
 
-fn users() -> StreamSpec {
+fn users() -> Table {
     spec("users", include_str!("../../../schemas/users.json"))
 }
 
-fn mail_messages() -> StreamSpec {
+fn mail_messages() -> Table {
     spec(
         "mail_messages",
         include_str!("../../../schemas/mail_messages.json"),
     )
 }
 
-fn mailbox_usage() -> StreamSpec {
+fn mailbox_usage() -> Table {
     spec(
         "mailbox_usage_detail",
         include_str!("../../../schemas/mailbox_usage_detail.json"),
     )
 }
 
-fn graph_names(spec: &StreamSpec) -> Vec<String> {
+fn graph_names(spec: &Table) -> Vec<String> {
     spec.fields.iter().map(|f| f.graph.clone()).collect()
 }
 
@@ -72,22 +75,30 @@ fn hostile() -> impl Strategy<Value = Hostile> {
     ]
 }
 
-/// A Graph collection page, as bytes, with any hostile part spliced into its first record.
-fn page_bytes(records: &[Value], hostile: &Hostile) -> Vec<u8> {
-    let body = json!({
-        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
-        "value": records,
-        "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$skiptoken=x",
-    });
-    let mut text = serde_json::to_string(&body).expect("serializable");
+/// A body of `format` (a Graph collection page, or record lines), as bytes, with any hostile
+/// part spliced into its first record.
+fn page_bytes(format: BodyFormat, records: &[Value], hostile: &Hostile) -> Vec<u8> {
+    let (mut text, first_record) = match format {
+        BodyFormat::RecordLines => {
+            let lines: Vec<String> = records.iter().map(Value::to_string).collect();
+            (lines.join("\n"), "{")
+        }
+        _ => {
+            let body = json!({
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users",
+                "value": records,
+                "@odata.nextLink": "https://graph.microsoft.com/v1.0/users?$skiptoken=x",
+            });
+            (body.to_string(), "\"value\":[{")
+        }
+    };
     let splice = match hostile {
         Hostile::None => return text.into_bytes(),
         Hostile::Deep(depth) => format!("\"nested\":{},", deep(*depth)),
         Hostile::Huge(bytes) => format!("\"blob\":\"{}\",", "x".repeat(*bytes)),
     };
-    if let Some(first) = text.find("\"value\":[{") {
-        let at = first + "\"value\":[{".len();
-        text.insert_str(at, &splice);
+    if let Some(first) = text.find(first_record) {
+        text.insert_str(first + first_record.len(), &splice);
     }
     text.into_bytes()
 }
@@ -107,12 +118,13 @@ fn child_page(body: Vec<u8>, parent_id: Option<&str>) -> PageInput {
 
 /// Pages of one stream, well-formed or mutated: decoding never panics; an error names the
 /// stream; a page left whole decodes, one row per distinct id at most.
-fn pages_target(target: &str, spec: StreamSpec) {
+fn pages_target(target: &str, spec: Table) {
     let names = graph_names(&spec);
+    let format = spec.format;
     let strategy = move || {
         (vec(record(names), 0..8), hostile(), any::<bool>()).prop_flat_map(
-            |(records, hostile, mutate)| {
-                let bytes = page_bytes(&records, &hostile);
+            move |(records, hostile, mutate)| {
+                let bytes = page_bytes(format, &records, &hostile);
                 let mutations = if mutate { 1..4 } else { 0..1 };
                 let count = records.len();
                 (
@@ -124,7 +136,7 @@ fn pages_target(target: &str, spec: StreamSpec) {
             },
         )
     };
-    let stream = spec.stream.clone();
+    let stream = spec.name.clone();
     let parent_id = spec.parent.as_ref().map(|_| "00000000-parent");
     fuzz(
         target,
@@ -164,6 +176,14 @@ fn fuzz_graph_pages_users() {
 #[test]
 fn fuzz_graph_pages_mail_messages() {
     pages_target("graph pages (mail_messages)", mail_messages());
+}
+
+/// What a Singer target feeds: the same records, one per line, no envelope.
+#[test]
+fn fuzz_record_lines_mail_messages() {
+    let mut table = mail_messages();
+    table.format = BodyFormat::RecordLines;
+    pages_target("record lines (mail_messages)", table);
 }
 
 /// A usage-report CSV: header from the declared columns (some dropped, some unknown), cells
@@ -278,7 +298,7 @@ fn fuzz_run_commits_good_pages_whole_and_bad_ones_not_at_all() {
                         .iter()
                         .map(|id| json!({"id": id, "displayName": "x"}))
                         .collect();
-                    let mut body = page_bytes(&records, &Hostile::None);
+                    let mut body = page_bytes(BodyFormat::GraphPage, &records, &Hostile::None);
                     if broken {
                         body.truncate((body.len() as f64 * cut) as usize);
                         bad_ids.extend(ids);

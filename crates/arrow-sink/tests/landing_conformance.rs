@@ -14,13 +14,12 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use serde_json::{Value, json};
-use stream_spec::StreamSpec;
+use stream_spec::Table;
+
+mod support;
 use test_support::{Azurite, S3Server, duckdb_query};
 
-const USERS: &str = r#"{
-  "stream": "users", "kind": "collection", "path": "/users", "primary_key": ["id"],
-  "page_size": {"cap": 999}, "entity": "microsoft.graph.user", "permission": "User.Read.All",
-  "fields": [
+const USERS: &str = r#"[
     {"graph": "id", "name": "id", "type": "utf8", "nullable": false},
     {"graph": "displayName", "name": "display_name", "type": "utf8", "nullable": true},
     {"graph": "createdDateTime", "name": "created_date_time", "type": "timestamp_us_utc", "nullable": true},
@@ -28,11 +27,10 @@ const USERS: &str = r#"{
     {"graph": "signInActivity", "name": "sign_in_activity", "type": {"struct": [
       {"graph": "lastSignInDateTime", "name": "last_sign_in_date_time", "type": "timestamp_us_utc", "nullable": true}
     ]}, "nullable": true}
-  ]
-}"#;
+]"#;
 
-fn users_spec() -> StreamSpec {
-    StreamSpec::from_json("users", USERS).expect("test declaration is valid")
+fn users_spec() -> Table {
+    support::table("users", &["id"], USERS)
 }
 
 /// A Graph page of users `first..first+count`.
@@ -275,15 +273,7 @@ async fn wait_for_staged_file(landing: &Landing, run: &RunId) {
 
 /// Writes one file of random-looking text well above a 5 MiB upload buffer (S3's minimum part).
 async fn multipart(landing: &Landing) {
-    let spec: StreamSpec = StreamSpec::from_json(
-        "blobs",
-        r#"{"stream": "blobs", "kind": "collection", "path": "/blobs", "primary_key": ["id"],
-            "page_size": {"cap": 999}, "permission": "x",
-            "fields": [{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
-                       {"graph": "noise", "name": "noise", "type": "utf8", "nullable": true}]}"#,
-    )
-    .unwrap();
-    let schema = StreamSchema::new(&spec).unwrap();
+    let schema = StreamSchema::new(&blobs_spec()).unwrap();
     let buffer = 5 * 1024 * 1024;
     let options = WriterOptions {
         upload_buffer_bytes: buffer,
@@ -386,15 +376,13 @@ async fn azure_landing_conforms() {
 }
 
 /// A declaration of one wide text column, for files that outgrow S3's 5 MiB minimum part.
-fn blobs_spec() -> StreamSpec {
-    StreamSpec::from_json(
+fn blobs_spec() -> Table {
+    support::table(
         "blobs",
-        r#"{"stream": "blobs", "kind": "collection", "path": "/blobs", "primary_key": ["id"],
-            "page_size": {"cap": 999}, "permission": "x",
-            "fields": [{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
-                       {"graph": "noise", "name": "noise", "type": "utf8", "nullable": true}]}"#,
+        &["id"],
+        r#"[{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
+            {"graph": "noise", "name": "noise", "type": "utf8", "nullable": true}]"#,
     )
-    .unwrap()
 }
 
 /// A Graph page of `count` blobs of incompressible text (xorshift), about 64 bytes each.

@@ -5,17 +5,17 @@ use arrow_sink::{
     Landing, Manifest, PageInput, RunInput, RunStatus, SinkOptions, SinkRun, WriteError,
 };
 use bytes::Bytes;
-use stream_spec::StreamSpec;
+use stream_spec::Table;
 
-fn groups() -> StreamSpec {
-    StreamSpec::from_json(
+mod support;
+
+fn groups() -> Table {
+    support::table(
         "groups",
-        r#"{"stream": "groups", "kind": "collection", "path": "/groups", "primary_key": ["id"],
-            "page_size": {"cap": 999}, "permission": "Group.Read.All",
-            "fields": [{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
-                       {"graph": "displayName", "name": "display_name", "type": "utf8", "nullable": true}]}"#,
+        &["id"],
+        r#"[{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
+            {"graph": "displayName", "name": "display_name", "type": "utf8", "nullable": true}]"#,
     )
-    .unwrap()
 }
 
 fn page(body: &str) -> PageInput {

@@ -25,7 +25,8 @@ pub async fn run(args: Args) -> Result<(), Failure> {
         .map_err(Failure::Config)?;
     let catalog = Catalog::embedded();
     let streams = selected(&catalog, &landing, &args.streams).await?;
-    let report = compact(&landing, &streams, &CompactOptions::default())
+    let tables: Vec<_> = streams.iter().map(|spec| spec.table()).collect();
+    let report = compact(&landing, &tables, &CompactOptions::default())
         .await
         .map_err(|e: WriteError| Failure::Other(e.into()))?;
     let rows: Vec<Vec<String>> = report

@@ -101,7 +101,8 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
         lease_ttl,
         ..SinkOptions::default()
     };
-    let sink = SinkRun::start(&landing, &landed, options)
+    let tables: Vec<_> = landed.iter().map(|spec| spec.table()).collect();
+    let sink = SinkRun::start(&landing, &tables, options)
         .await
         .map_err(|e| Failure::Other(e.into()))?;
     let prior = match prior_state(&landing).await {

@@ -3,6 +3,12 @@
 //! graph-extract, arrow-sink and graph-mock all read streams through this crate, so a declaration is
 //! never parsed twice in two ways. No HTTP and no Arrow here.
 //!
+//! A declaration is two things. Its *table* ([`Table`]: name, primary key, parent-key columns,
+//! fields, body format, tombstone) is all the sink reads; its *source* (path, query, permission,
+//! paging, incremental method) is what the extractor and the mock read. [`StreamSpec::table`]
+//! derives the table, and anything landing rows that do not come from Graph (a Singer target, a
+//! test) builds a [`Table`] directly, with no path or permission to invent.
+//!
 //! ```
 //! use stream_spec::{Catalog, PageSize, StreamSpec};
 //!
@@ -20,6 +26,11 @@
 //! }"#)?;
 //! assert_eq!(devices.page_size.top(5000), Some(999));
 //! assert!(StreamSpec::from_json("x", r#"{"stream": "x"}"#).is_err());
+//!
+//! // The table the sink lands: the same names, keys and fields, nothing of the source.
+//! let table = mail.table();
+//! assert_eq!(table.parent_columns(), ["user_id"]);
+//! assert_eq!(table.tombstone.as_deref(), Some("@removed"));
 //! # Ok::<(), stream_spec::SpecError>(())
 //! ```
 
@@ -34,8 +45,10 @@ mod mock;
 mod naming;
 mod parent_key;
 pub use mock::{Derived, MockHints};
+mod table;
 pub use naming::{report_column_name, snake_case};
 pub use parent_key::{ParentKey, scope_of};
+pub use table::{BodyFormat, Table, TableParent};
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 
@@ -236,6 +249,17 @@ pub enum StreamKind {
     Delta,
     /// A 302 to a CSV download; fields are the CSV columns.
     Report,
+}
+
+impl StreamKind {
+    /// The name declarations use (`collection`, `delta`, `report`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamKind::Collection => "collection",
+            StreamKind::Delta => "delta",
+            StreamKind::Report => "report",
+        }
+    }
 }
 
 /// The stream a child stream fans out over.
@@ -481,17 +505,37 @@ impl StreamSpec {
             .collect()
     }
 
-    /// Whether the parent column is a declared field the rows carry, rather than a column added
-    /// from each page's parent id.
-    pub fn parent_in_rows(&self) -> bool {
-        self.parent
-            .as_ref()
-            .is_some_and(|p| self.fields.iter().any(|f| f.name == p.column))
-    }
-
     /// The declared field with output name `name`.
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The table this stream lands as: what the sink needs, none of the source.
+    pub fn table(&self) -> Table {
+        let format = match self.kind {
+            StreamKind::Report => BodyFormat::ReportCsv,
+            StreamKind::Collection | StreamKind::Delta => BodyFormat::GraphPage,
+        };
+        let mut table = Table::new(
+            &self.stream,
+            format,
+            self.primary_key.clone(),
+            self.fields.clone(),
+        )
+        .with_method(self.incremental.name());
+        table.hash_kind = self.kind.as_str();
+        if let Some(parent) = &self.parent {
+            let columns = self
+                .parent_columns()
+                .into_iter()
+                .map(String::from)
+                .collect();
+            table = table.with_parent(&parent.stream, columns);
+        }
+        if let Some(tombstone) = self.incremental.tombstone() {
+            table = table.with_tombstone(tombstone);
+        }
+        table
     }
 }
 
@@ -742,6 +786,41 @@ mod tests {
         assert_eq!(PageSize::Cap(50).top(999), Some(50));
         assert_eq!(PageSize::Cap(999).top(100), Some(100));
         assert_eq!(PageSize::Unsupported.top(999), None);
+    }
+
+    #[test]
+    fn a_stream_table_keeps_what_the_sink_needs() {
+        let catalog = Catalog::embedded();
+        let messages = catalog.get("channel_messages").unwrap().table();
+        assert_eq!(messages.name, "channel_messages");
+        assert_eq!(messages.format, BodyFormat::GraphPage);
+        assert_eq!(messages.parent_columns(), ["team_id", "channel_id"]);
+        assert_eq!(messages.parent.as_ref().unwrap().table, "channels");
+        assert!(!messages.carries("team_id"));
+        assert_eq!(
+            (messages.method.as_str(), messages.tombstone),
+            ("compare", None)
+        );
+
+        let drive_items = catalog.get("drive_items").unwrap().table();
+        assert_eq!(drive_items.tombstone.as_deref(), Some("deleted"));
+        assert_eq!(
+            (drive_items.method.as_str(), drive_items.hash_kind),
+            ("delta", "delta")
+        );
+        let report = catalog.get("mailbox_usage_detail").unwrap().table();
+        assert_eq!(report.format, BodyFormat::ReportCsv);
+        assert_eq!(
+            (report.method.as_str(), report.hash_kind),
+            ("append", "report")
+        );
+        for spec in catalog.streams() {
+            // The kind the hash names is the declaration's, serialised as serde writes it.
+            assert_eq!(
+                serde_json::to_value(spec.kind).unwrap(),
+                spec.table().hash_kind
+            );
+        }
     }
 
     #[test]

@@ -130,7 +130,7 @@ impl Classifier {
     ) -> Self {
         let output = schema.output();
         let parent_columns: Vec<usize> = schema
-            .spec()
+            .table()
             .parent_columns()
             .iter()
             .filter_map(|c| output.index_of(c).ok())
@@ -167,7 +167,7 @@ impl Classifier {
     /// A page that failed to decode: its scope (parent, or the whole stream) is not swept.
     pub fn page_failed(&mut self, parent: Option<&str>) {
         match parent {
-            Some(parent) if self.schema.spec().parent.is_some() => {
+            Some(parent) if self.schema.table().parent.is_some() => {
                 self.failed_parents.insert(parent.to_string());
             }
             _ => self.failed_whole = true,

@@ -28,12 +28,7 @@ pub(crate) async fn sweep_stream(
     let output = schema.output().clone();
     let keys = key_names(&schema);
     let mut names: Vec<String> = keys.clone();
-    let parent_columns: Vec<String> = schema
-        .spec()
-        .parent_columns()
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let parent_columns: Vec<String> = schema.table().parent_columns().to_vec();
     for parent in &parent_columns {
         if !names.contains(parent) {
             names.push(parent.clone());

@@ -30,7 +30,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt, PutPayload};
 use serde::Serialize;
-use stream_spec::StreamSpec;
+use stream_spec::Table;
 
 use crate::change::{Change, CommittedRuns, CurrentState, key_hashes, key_names, stream_files};
 use crate::commit::{delete_if_present, delete_prefix};
@@ -92,11 +92,11 @@ pub struct CompactReport {
     pub finished_interrupted: usize,
 }
 
-/// Compacts `streams` of `landing` under its lease (fails fast with [`WriteError::Lease`] while
+/// Compacts the tables `streams` of `landing` under its lease (fails fast with [`WriteError::Lease`] while
 /// another run holds it). Streams without data are left out of the report.
 pub async fn compact(
     landing: &Landing,
-    streams: &[StreamSpec],
+    streams: &[Table],
     options: &CompactOptions,
 ) -> Result<CompactReport, WriteError> {
     let run = RunId::new();
@@ -165,7 +165,7 @@ struct Rewritten {
 
 async fn compact_held(
     landing: &Landing,
-    streams: &[StreamSpec],
+    streams: &[Table],
     options: &CompactOptions,
     run: &RunId,
     lease: &Lease,
@@ -180,9 +180,9 @@ async fn compact_held(
     };
     let mut rewritten = Vec::new();
     let staged = async {
-        for spec in streams {
-            let schema = StreamSchema::new(spec).map_err(|e| WriteError::Decode {
-                stream: spec.stream.clone(),
+        for table in streams {
+            let schema = StreamSchema::new(table).map_err(|e| WriteError::Decode {
+                stream: table.name.clone(),
                 source: e.into(),
             })?;
             if let Some((stream, done)) =

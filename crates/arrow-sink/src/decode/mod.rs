@@ -1,13 +1,20 @@
-//! Raw page bytes to a typed, keyed `RecordBatch` in the stream's output schema.
+//! Raw page bytes to a typed, keyed `RecordBatch` in the table's output schema.
+//!
+//! One input adapter per [`BodyFormat`], side by side: [`graph_page`] (the Graph envelope),
+//! [`record_lines`] (JSON objects, one per line) and [`report_csv`]. Each turns a body into the
+//! declared columns, `_extra` and a report; the rest (parent-key columns, keys, hashes,
+//! tombstones) is the same whatever the format.
 //!
 //! Pure CPU, no tokio: a [`PageDecoder`] is `Send + Sync` and meant to be shared (`Arc`) by the
 //! rayon workers decoding one stream's pages; its [`KeyGuard`] deduplicates across all of them.
 
-mod csv;
 mod drift;
 mod factory;
+mod graph_page;
 mod json;
+mod record_lines;
 mod report;
+mod report_csv;
 mod tape_text;
 
 use std::sync::Arc;
@@ -17,16 +24,16 @@ use arrow::compute::filter;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use bytes::Bytes;
-use stream_spec::{ParentKey, StreamSpec};
+use stream_spec::{BodyFormat, ParentKey, Table};
 
 pub use report::DecodeReport;
 
 use crate::keys::KeyGuard;
-use crate::schema::{EXTRA_COLUMN, SchemaError, StreamSchema, is_report};
+use crate::schema::{EXTRA_COLUMN, SchemaError, StreamSchema};
 use drift::ObjectShape;
 
-/// One page as fetched: the raw response body and, for fan-out streams, the parent's key.
-/// For report streams the body is the CSV download.
+/// One page as fetched: the raw body, in the table's [`BodyFormat`], and for child tables the
+/// parent's key.
 #[derive(Debug, Clone)]
 pub struct PageInput {
     /// The ids the page's rows hang under, outermost first (one per parent-key column).
@@ -36,6 +43,15 @@ pub struct PageInput {
     /// pages the chain had. The chain's primary keys are then forgotten once all its pages are
     /// decoded; `None` everywhere keeps every key to the end of the run.
     pub chain_pages: Option<u32>,
+}
+
+/// Declared columns under output names, `_extra` per row, and the drift part of the report: what
+/// an input adapter makes of a body.
+pub(crate) struct DecodedColumns {
+    pub(crate) num_rows: usize,
+    pub(crate) columns: Vec<ArrayRef>,
+    pub(crate) extras: Vec<Option<String>>,
+    pub(crate) report: DecodeReport,
 }
 
 /// A decoded page: rows in [`StreamSchema::output`] and what decoding saw.
@@ -64,6 +80,12 @@ pub enum DecodeError {
     },
     #[error("stream `{stream}`: page has no `value` array")]
     MissingValue { stream: String },
+    #[error("stream `{stream}`: body is not JSON records, one object per line: {source}")]
+    Records {
+        stream: String,
+        #[source]
+        source: ArrowError,
+    },
     #[error("stream `{stream}`: decoding records: {source}")]
     Json {
         stream: String,
@@ -96,11 +118,11 @@ pub enum DecodeError {
 /// (drive items' `deleted` facet), or an undeclared top-level property kept in `_extra`
 /// (`@removed`).
 fn tombstones(schema: &StreamSchema, batch: &RecordBatch) -> Vec<bool> {
-    let Some(property) = schema.spec().incremental.tombstone() else {
+    let Some(property) = schema.table().tombstone.as_deref() else {
         return Vec::new();
     };
     if let Some(at) = schema
-        .spec()
+        .table()
         .fields
         .iter()
         .position(|f| f.graph == property)
@@ -128,25 +150,25 @@ fn tombstones(schema: &StreamSchema, batch: &RecordBatch) -> Vec<bool> {
         .collect()
 }
 
-/// Decodes pages of one stream for one run.
+/// Decodes pages of one table for one run.
 #[derive(Debug)]
 pub struct PageDecoder {
     schema: StreamSchema,
-    /// `{value: [record]}`: what arrow-json reads a whole page body as.
+    /// `{value: [record]}`: what arrow-json reads a whole Graph page as.
     envelope: SchemaRef,
     shape: Arc<ObjectShape>,
     guard: KeyGuard,
 }
 
 impl PageDecoder {
-    pub fn new(spec: &StreamSpec) -> Result<Self, DecodeError> {
-        Ok(Self::with_schema(StreamSchema::new(spec)?))
+    pub fn new(table: &Table) -> Result<Self, DecodeError> {
+        Ok(Self::with_schema(StreamSchema::new(table)?))
     }
 
     pub fn with_schema(schema: StreamSchema) -> Self {
         Self {
-            shape: Arc::new(ObjectShape::new(&schema.spec().fields)),
-            envelope: json::envelope_schema(schema.decode()),
+            shape: Arc::new(ObjectShape::new(&schema.table().fields)),
+            envelope: graph_page::envelope_schema(schema.decode()),
             schema,
             guard: KeyGuard::new(),
         }
@@ -173,7 +195,7 @@ impl PageDecoder {
     /// hold the parent-key columns), the whole stream otherwise.
     fn chain_of(&self, page: &PageInput) -> Option<String> {
         self.schema
-            .spec()
+            .table()
             .parent
             .as_ref()
             .and(page.parent.as_ref())
@@ -182,15 +204,15 @@ impl PageDecoder {
 
     fn decode_inner(&self, page: &PageInput) -> Result<DecodedPage, DecodeError> {
         let stream = self.schema.stream();
-        let spec = self.schema.spec();
+        let table = self.schema.table();
         // The parent-key columns the rows do not carry themselves come from the page's key.
-        let parent_columns = spec.parent_columns();
+        let parent_columns = table.parent_columns();
         let added: Vec<&str> = match &page.parent {
-            _ if parent_columns.iter().all(|c| spec.field(c).is_some()) => Vec::new(),
+            _ if parent_columns.iter().all(|c| table.carries(c)) => Vec::new(),
             Some(key) if key.ids().len() == parent_columns.len() => parent_columns
                 .iter()
                 .zip(key.ids())
-                .filter(|(c, _)| spec.field(c).is_none())
+                .filter(|(c, _)| !table.carries(c))
                 .map(|(_, id)| id.as_str())
                 .collect(),
             parent => {
@@ -201,10 +223,14 @@ impl PageDecoder {
                 });
             }
         };
-        let decoded = if is_report(self.schema.spec()) {
-            csv::decode_report(&self.schema, &page.body)?
-        } else {
-            json::decode_page(&self.schema, &self.envelope, &self.shape, &page.body)?
+        let decoded = match table.format {
+            BodyFormat::GraphPage => {
+                graph_page::decode_page(&self.schema, &self.envelope, &self.shape, &page.body)?
+            }
+            BodyFormat::RecordLines => {
+                record_lines::decode_lines(&self.schema, &self.shape, &page.body)?
+            }
+            BodyFormat::ReportCsv => report_csv::decode_report(&self.schema, &page.body)?,
         };
         let assemble = |source| DecodeError::Assemble {
             stream: stream.to_string(),

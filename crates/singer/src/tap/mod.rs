@@ -366,7 +366,7 @@ impl<W: Write> RecordWriter<W> {
         };
         if !self.decoders.contains_key(&stream) {
             let spec = &self.specs[&stream];
-            let decoder = PageDecoder::new(spec).map_err(|e| page_error(e.to_string()))?;
+            let decoder = PageDecoder::new(&spec.table()).map_err(|e| page_error(e.to_string()))?;
             self.decoders.insert(stream.clone(), decoder);
         }
         let decoded = self.decoders[&stream]

@@ -2,8 +2,9 @@
 //!
 //! Two phases, so a broken input never leaves a manifest and a late or changed SCHEMA still gets
 //! one table shape per stream:
-//! 1. read every line, keep each stream's (merged) schema, spool RECORDs as page bodies, remember
-//!    the latest STATE; any malformed line stops here with its line number (nothing written);
+//! 1. read every line, keep each stream's (merged) schema, spool RECORDs as pages of record
+//!    lines, remember the latest STATE; any malformed line stops here with its line number
+//!    (nothing written);
 //! 2. one arrow-sink run over all streams: pages decoded on rayon, Parquet written, manifest last.
 //!
 //! The latest STATE is printed on stdout only after the run has committed (its manifest exists),
@@ -20,7 +21,7 @@ pub mod spool;
 use std::io::BufRead;
 
 use arrow_sink::{FullScope, Landing, Manifest, PageInput, RunInput, SinkOptions, SinkRun};
-use stream_spec::StreamSpec;
+use stream_spec::Table;
 
 pub use config::TargetConfig;
 
@@ -91,9 +92,9 @@ pub async fn land(
             lines,
         });
     }
-    let specs: Vec<StreamSpec> = streams
+    let tables: Vec<Table> = streams
         .values()
-        .map(|s| schema::stream_spec(&s.table, &s.fields, &s.key_properties, s.parent.as_ref()))
+        .map(|s| schema::table(&s.table, &s.fields, &s.key_properties, s.parent.as_ref()))
         .collect::<Result<_, _>>()
         .map_err(|e| TargetError::Input {
             line: lines,
@@ -121,7 +122,7 @@ pub async fn land(
             );
         }
     }
-    let run = SinkRun::start(landing, &specs, options).await?;
+    let run = SinkRun::start(landing, &tables, options).await?;
     // Phase 1 only spools to local disk, so a signal is listened for from here on.
     let sent = tokio::select! {
         sent = send_spooled(&run, streams.into_values()) => sent,

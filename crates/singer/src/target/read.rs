@@ -203,7 +203,7 @@ impl Reader {
                 let parent = schema::parent_of(&schema)
                     .map_err(|e| bad(format!("SCHEMA for `{stream}`: {e}")))?;
                 // Validate the keys and the parent now, so the error names this line.
-                schema::stream_spec(&table, &fields, &key_properties, parent.as_ref())
+                schema::table(&table, &fields, &key_properties, parent.as_ref())
                     .map_err(|e| bad(format!("SCHEMA for `{stream}`: {e}")))?;
                 if let Some(known) = streams.get_mut(stream.as_ref()) {
                     if known.key_properties != key_properties {

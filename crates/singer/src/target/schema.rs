@@ -1,6 +1,7 @@
-//! A Singer SCHEMA (JSON Schema + key_properties) as a [`StreamSpec`] arrow-sink can land.
+//! A Singer SCHEMA (JSON Schema + key_properties) as a [`Table`] arrow-sink can land: record
+//! lines, with no Graph path, permission or page to make up.
 //!
-//! Property names stay as the tap sends them for decoding (the spec's `graph` name) and become
+//! Property names stay as the tap sends them for decoding (the field's `graph` name) and become
 //! snake_case columns (the landing contract). Types: nullable unions collapse to their non-null
 //! member, `format: date-time` -> `timestamp_us_utc`, `format: date` -> `date`, objects with
 //! `properties` -> struct, arrays -> list, and anything unknown, empty or ambiguous -> `json`.
@@ -11,9 +12,7 @@
 
 use std::collections::HashSet;
 
-use stream_spec::{
-    Feed, Field, FieldType, Incremental, PageSize, ParentRef, StreamKind, StreamSpec, snake_case,
-};
+use stream_spec::{BodyFormat, Field, FieldType, Table, snake_case};
 
 use super::ordered::Json;
 
@@ -234,13 +233,14 @@ pub fn merge_type(a: &FieldType, b: &FieldType) -> FieldType {
     }
 }
 
-/// The declaration arrow-sink lands a Singer stream with.
-pub fn stream_spec(
-    table: &str,
+/// The table arrow-sink lands a Singer stream as: its spooled RECORDs are record lines, and a
+/// record whose [`DELETED_AT`] is set is a delete (the stream is a `feed`).
+pub fn table(
+    name: &str,
     fields: &[Field],
     key_properties: &[String],
     parent: Option<&ParentLink>,
-) -> Result<StreamSpec, SchemaError> {
+) -> Result<Table, SchemaError> {
     let mut fields = fields.to_vec();
     let primary_key = if key_properties.is_empty() {
         for (name, data_type) in [
@@ -288,30 +288,17 @@ pub fn stream_spec(
                 )));
             }
             field.nullable = false;
-            Some(ParentRef {
-                stream: table_name(&link.stream)?,
-                column: field.name.clone(),
-            })
+            // The records carry the parent's key themselves: one column, a declared field.
+            Some((table_name(&link.stream)?, vec![field.name.clone()]))
         }
     };
-    Ok(StreamSpec {
-        mock: Default::default(),
-        stream: table.to_string(),
-        kind: StreamKind::Collection,
-        path: format!("/singer/{table}"),
-        parent,
-        primary_key,
-        query: Default::default(),
-        page_size: PageSize::Unsupported,
-        entity: None,
-        permission: "none".to_string(),
-        outlook_mailbox_limit: false,
-        domain_property: None,
-        incremental: Incremental::Feed(Feed {
-            tombstone: DELETED_AT.to_string(),
-        }),
-        fields,
-    })
+    let mut table = Table::new(name, BodyFormat::RecordLines, primary_key, fields)
+        .with_tombstone(DELETED_AT)
+        .with_method("feed");
+    if let Some((parent, columns)) = parent {
+        table = table.with_parent(parent, columns);
+    }
+    Ok(table)
 }
 
 #[cfg(test)]
@@ -447,14 +434,15 @@ mod tests {
             json!({"properties": {"userId": {"type": ["null", "string"]}}}),
         ))
         .unwrap();
-        let spec = stream_spec("t", &fields, &["userId".into()], None).unwrap();
-        assert_eq!(spec.primary_key, ["user_id"]);
-        assert!(!spec.fields[0].nullable);
-        assert_eq!(spec.incremental.tombstone(), Some(DELETED_AT));
-        let spec = stream_spec("t", &fields, &[], None).unwrap();
-        assert_eq!(spec.primary_key, [LOAD_COLUMN, LINE_COLUMN]);
+        let keyed = table("t", &fields, &["userId".into()], None).unwrap();
+        assert_eq!(keyed.primary_key, ["user_id"]);
+        assert!(!keyed.fields[0].nullable);
+        assert_eq!(keyed.tombstone.as_deref(), Some(DELETED_AT));
+        assert_eq!(keyed.format, BodyFormat::RecordLines);
+        let keyless = table("t", &fields, &[], None).unwrap();
+        assert_eq!(keyless.primary_key, [LOAD_COLUMN, LINE_COLUMN]);
         assert_eq!(
-            stream_spec("t", &fields, &["nope".into()], None).unwrap_err(),
+            table("t", &fields, &["nope".into()], None).unwrap_err(),
             SchemaError::UnknownKey("nope".into())
         );
     }
@@ -467,13 +455,13 @@ mod tests {
         }));
         let fields = fields_of(&schema).unwrap();
         let link = parent_of(&schema).unwrap().unwrap();
-        let spec = stream_spec("mail", &fields, &["id".into()], Some(&link)).unwrap();
-        let parent = spec.parent.as_ref().unwrap();
+        let mail = table("mail", &fields, &["id".into()], Some(&link)).unwrap();
+        let parent = mail.parent.as_ref().unwrap();
         assert_eq!(
-            (parent.stream.as_str(), parent.column.as_str()),
-            ("users", "user_id")
+            (parent.table.as_str(), parent.columns.as_slice()),
+            ("users", &["user_id".to_string()][..])
         );
-        assert!(spec.parent_in_rows());
+        assert!(mail.carries("user_id"));
         assert_eq!(
             parent_of(&ordered(json!({"properties": {}}))).unwrap(),
             None
@@ -483,11 +471,36 @@ mod tests {
             property: "nope".into(),
         };
         assert!(matches!(
-            stream_spec("mail", &fields, &["id".into()], Some(&missing)),
+            table("mail", &fields, &["id".into()], Some(&missing)),
             Err(SchemaError::BadParent(_))
         ));
         let bad = ordered(json!({"properties": {}, "x-parent": {"stream": 3}}));
         assert!(matches!(parent_of(&bad), Err(SchemaError::BadParent(_))));
+    }
+
+    /// Landed files and manifests carry the schema hash: a Singer table hashes as it did when
+    /// the target built a stream declaration (values computed then).
+    #[test]
+    fn singer_tables_hash_as_before_tables_were_split_out() {
+        let schema = in_order(
+            json!({"properties": {
+                "id": {"type": "string"}, "userId": {"type": ["null", "string"]},
+                "n": {"type": "integer"}
+            }, "x-parent": {"stream": "Users", "property": "userId"}}),
+            &["id", "userId", "n"],
+        );
+        let fields = fields_of(&schema).unwrap();
+        let link = parent_of(&schema).unwrap().unwrap();
+        let keyed = table("mail", &fields, &["id".into()], Some(&link)).unwrap();
+        assert_eq!(
+            arrow_sink::schema_hash(&keyed),
+            "sha256:eb773a45dc7f8e79d2f9a92185f74edd8e44d1239acc751b8ee3d965a5ffeef9"
+        );
+        let keyless = table("t", &fields, &[], None).unwrap();
+        assert_eq!(
+            arrow_sink::schema_hash(&keyless),
+            "sha256:86dd5ede010abaf6846fb98cdbd939e5192be059df4a088b3e58603de0b9f6a6"
+        );
     }
 
     #[test]

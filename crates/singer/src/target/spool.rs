@@ -1,5 +1,6 @@
 //! RECORDs of one stream (and one table version) spooled to an unnamed temporary file, already
-//! grouped into page bodies `{"value":[r1,r2,…]}` that arrow-sink decodes as Graph pages.
+//! grouped into page bodies of record lines (one JSON object per line) that arrow-sink decodes as
+//! they are, with no envelope around them.
 //!
 //! Spooling lets the run start once every stream's final schema is known (a SCHEMA may arrive
 //! late or change mid-stream) and keeps memory flat however long the input is; the pages are then
@@ -18,8 +19,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-const PAGE_OPEN: &[u8] = b"{\"value\":[";
-const PAGE_CLOSE: &[u8] = b"]}";
+/// Ends each record: a RECORD's text came from one input line, so it holds no raw newline.
+const LINE_END: &[u8] = b"\n";
 
 /// When a page is closed: whichever limit is reached first.
 #[derive(Debug, Clone, Copy)]
@@ -124,9 +125,6 @@ impl Segment {
         }
         if self.page_records == 0 {
             self.page_start = self.written;
-            self.write(PAGE_OPEN)?;
-        } else {
-            self.write(b",")?;
         }
         match line {
             None => self.write(record.as_bytes())?,
@@ -146,6 +144,7 @@ impl Segment {
                 self.write(rest.as_bytes())?;
             }
         }
+        self.write(LINE_END)?;
         self.page_records += 1;
         self.records += 1;
         if self.page_records >= limits.records || self.written - self.page_start >= limits.bytes {
@@ -164,7 +163,6 @@ impl Segment {
         if self.page_records == 0 {
             return Ok(());
         }
-        self.write(PAGE_CLOSE)?;
         self.pages.push(PageSpan {
             offset: self.page_start,
             len: self.written - self.page_start,
@@ -237,29 +235,17 @@ impl SpooledPages {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct Page<'a> {
-    #[serde(borrow)]
-    value: Vec<&'a serde_json::value::RawValue>,
-}
-
+/// The page's lines less those of replaced records (line `i` is record `first + i`).
 fn without_replaced(body: &[u8], first: u64, replaced: &Replaced) -> io::Result<Option<Bytes>> {
-    let page: Page<'_> = serde_json::from_slice(body).map_err(io::Error::other)?;
     let mut out = Vec::with_capacity(body.len());
-    out.extend_from_slice(PAGE_OPEN);
-    let mut kept = 0;
-    for (i, record) in page.value.iter().enumerate() {
-        if replaced.contains(first + i as u64) {
-            continue;
+    let records = body.strip_suffix(LINE_END).unwrap_or(body);
+    for (i, record) in records.split(|&b| b == b'\n').enumerate() {
+        if !replaced.contains(first + i as u64) {
+            out.extend_from_slice(record);
+            out.extend_from_slice(LINE_END);
         }
-        if kept > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(record.get().as_bytes());
-        kept += 1;
     }
-    out.extend_from_slice(PAGE_CLOSE);
-    Ok((kept > 0).then(|| Bytes::from(out)))
+    Ok((!out.is_empty()).then(|| Bytes::from(out)))
 }
 
 #[cfg(test)]
@@ -267,7 +253,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn pages_are_valid_collection_bodies_split_at_the_limits() {
+    async fn pages_are_record_lines_split_at_the_limits() {
         let dir = tempfile::tempdir().unwrap();
         let mut segment = Segment::create(dir.path(), None).unwrap();
         let limits = PageLimits {
@@ -284,15 +270,12 @@ mod tests {
         let first = pages.page(0).await.unwrap().unwrap();
         assert_eq!(
             &first[..],
-            br#"{"value":[{"a":1},{"_input_load":"L","_input_line":7,"a":2}]}"#
+            b"{\"a\":1}\n{\"_input_load\":\"L\",\"_input_line\":7,\"a\":2}\n"
         );
         let second = pages.page(1).await.unwrap().unwrap();
-        assert_eq!(
-            &second[..],
-            br#"{"value":[{"_input_load":"L","_input_line":9 }]}"#
-        );
+        assert_eq!(&second[..], b"{\"_input_load\":\"L\",\"_input_line\":9 }\n");
         let parsed: serde_json::Value = serde_json::from_slice(&second).unwrap();
-        assert_eq!(parsed["value"][0]["_input_line"], 9);
+        assert_eq!(parsed["_input_line"], 9);
     }
 
     #[tokio::test]
@@ -325,9 +308,9 @@ mod tests {
         assert_eq!((first.landing_records(), second.landing_records()), (2, 1));
         let pages = first.finish().unwrap();
         let page = pages.page(0).await.unwrap().unwrap();
-        assert_eq!(&page[..], br#"{"value":[{"k":2,"v":"b"}]}"#);
+        assert_eq!(&page[..], b"{\"k\":2,\"v\":\"b\"}\n");
         let page = pages.page(1).await.unwrap().unwrap();
-        assert_eq!(&page[..], br#"{"value":[{"k":1,"v":"c"}]}"#);
+        assert_eq!(&page[..], b"{\"k\":1,\"v\":\"c\"}\n");
         let pages = second.finish().unwrap();
         assert!(pages.page(0).await.unwrap().is_some());
     }

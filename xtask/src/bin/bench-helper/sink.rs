@@ -26,12 +26,12 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         .with_context(|| format!("reading {}/pages.tsv (run gen-pages)", args.data.display()))?;
     std::fs::create_dir_all(&args.out)?;
     let landing = Landing::open(&args.out.display().to_string())?;
-    let spec = Catalog::embedded().get("mail_messages")?.clone();
+    let table = Catalog::embedded().get("mail_messages")?.table();
     let options = SinkOptions {
         decode_threads: args.threads,
         ..SinkOptions::default()
     };
-    let run = SinkRun::start(&landing, &[spec], options).await?;
+    let run = SinkRun::start(&landing, &[table], options).await?;
     let sender = run.sender("mail_messages")?;
     let mut bytes_in = 0u64;
     for line in index.lines() {

@@ -1,4 +1,4 @@
-//! Report CSVs (`getOffice365ActiveUserDetail` and friends) to columns.
+//! Input adapter: report CSVs (`getOffice365ActiveUserDetail` and friends) to columns.
 //!
 //! Columns are matched by header name, never position (Microsoft reorders and adds columns): a
 //! declared field matches a header equal to its Graph name or whose normalised form equals its
@@ -18,7 +18,7 @@ use arrow::error::ArrowError;
 use stream_spec::{FieldType, report_column_name};
 
 use super::DecodeError;
-use super::json::DecodedColumns;
+use super::DecodedColumns;
 use super::report::{DecodeReport, bump};
 use super::tape_text::write_str;
 use crate::schema::{StreamSchema, declared_output_fields};
@@ -51,7 +51,7 @@ pub(crate) fn decode_report(
     let mut used = vec![false; headers.len()];
     let output_fields = declared_output_fields(schema);
     let mut columns = Vec::with_capacity(output_fields.len());
-    for (declared, output) in schema.spec().fields.iter().zip(output_fields.iter()) {
+    for (declared, output) in schema.table().fields.iter().zip(output_fields.iter()) {
         let found = headers
             .iter()
             .position(|h| *h == declared.graph || report_column_name(h) == declared.name);
