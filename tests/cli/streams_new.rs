@@ -94,14 +94,7 @@ async fn a_declared_path_checks_and_syncs_exactly() {
     )
     .await;
     assert_eq!(run.code, 0, "{run:?}");
-    let (rows, keys) = landed(
-        &out,
-        "printers",
-        &expected.primary_key,
-        &expected.primary_key,
-    );
-    assert_eq!(rows, expected.rows);
-    assert_eq!(keys, expected.keys);
+    assert_stream_matches(&out, "printers", expected);
 }
 
 #[tokio::test]

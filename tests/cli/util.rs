@@ -120,6 +120,13 @@ pub fn landed(
     (rows.len() as u64, keys)
 }
 
+/// One stream's current state under `root` equals `expected`: row count and key set.
+pub fn assert_stream_matches(root: &Path, stream: &str, expected: &graph_mock::StreamTruth) {
+    let (rows, keys) = landed(root, stream, &expected.primary_key, &expected.primary_key);
+    assert_eq!(rows, expected.rows, "{stream}: rows");
+    assert_eq!(keys, expected.keys, "{stream}: keys");
+}
+
 /// Rows of one run that repeat a key (`0` when every key is landed once per run).
 pub fn repeated_keys(root: &Path, stream: &str, primary_key: &[String]) -> u64 {
     let key = primary_key

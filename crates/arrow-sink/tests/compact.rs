@@ -18,26 +18,7 @@ use test_support::duckdb_query;
 
 mod support;
 
-fn users() -> Table {
-    support::table(
-        "users",
-        &["id"],
-        r#"[{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
-            {"graph": "displayName", "name": "display_name", "type": "utf8", "nullable": true}]"#,
-    )
-    .with_tombstone("@removed")
-    .with_method("delta")
-}
-
-fn mail() -> Table {
-    support::table(
-        "mail_messages",
-        &["id", "user_id"],
-        r#"[{"graph": "id", "name": "id", "type": "utf8", "nullable": false},
-            {"graph": "subject", "name": "subject", "type": "utf8", "nullable": true}]"#,
-    )
-    .with_parent("users", vec!["user_id".into()])
-}
+use support::{mail, users};
 
 fn page(parent: Option<&str>, records: Value) -> PageInput {
     PageInput {

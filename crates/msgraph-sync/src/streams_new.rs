@@ -119,6 +119,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     };
     let fields = entity_fields(model, &resolved.entity, &rules).map_err(|e| config(e.into()))?;
     let spec = StreamSpec {
+        selected_by_default: false,
         mock: Default::default(),
         stream: stream.clone(),
         kind: StreamKind::Collection,

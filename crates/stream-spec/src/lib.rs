@@ -93,6 +93,11 @@ pub struct StreamSpec {
     /// How graph-mock, the fake tenant, makes up the stream's rows; nothing else reads it.
     #[serde(default, skip_serializing_if = "MockHints::is_empty")]
     pub mock: MockHints,
+    /// The Singer tap selects the stream when no catalog says otherwise: the 22 streams of
+    /// singer-io's tap-ms-graph are, so a drop-in run reads what it read; newer ones wait to be
+    /// selected (and their permissions granted).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub selected_by_default: bool,
 }
 
 /// The incremental method of a stream. Whatever the method, a run lands only inserts, updates and

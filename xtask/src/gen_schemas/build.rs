@@ -22,6 +22,7 @@ pub fn entity_spec(model: &Model, stream: &str, def: &Entry) -> anyhow::Result<S
     };
     let fields = entity_fields(model, entity, &rules)?;
     Ok(StreamSpec {
+        selected_by_default: def.selected_by_default,
         mock: def.mock.clone(),
         stream: stream.into(),
         kind: def.kind,

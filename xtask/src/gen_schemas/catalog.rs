@@ -43,6 +43,9 @@ pub struct Entry {
     /// How graph-mock makes up the stream's rows (sizes, borrowed rows, tied values).
     #[serde(default)]
     pub mock: stream_spec::MockHints,
+    /// The Singer tap selects it by default (the streams singer-io's tap-ms-graph has).
+    #[serde(default)]
+    pub selected_by_default: bool,
 }
 
 /// A property left out of `$select`, and why.

@@ -39,6 +39,7 @@ pub fn report_spec(stream: &str, def: &Entry) -> anyhow::Result<StreamSpec> {
         bail!("primary key `{missing}` is not a column");
     }
     Ok(StreamSpec {
+        selected_by_default: def.selected_by_default,
         mock: def.mock.clone(),
         stream: stream.to_string(),
         kind: StreamKind::Report,

@@ -8,32 +8,6 @@
 use serde_json::{Map, Value, json};
 use stream_spec::{Catalog, FieldType, Incremental, StreamKind, StreamSpec};
 
-/// The 22 streams of singer-io/tap-ms-graph.
-pub const TAP_MS_GRAPH_STREAMS: [&str; 22] = [
-    "applications",
-    "audit_logs_directory",
-    "audit_logs_signins",
-    "calendar_events",
-    "channels",
-    "chat_messages",
-    "chats",
-    "conditional_access_policies",
-    "contacts",
-    "directory_role_member",
-    "directory_role_templates",
-    "directory_roles",
-    "drive_items",
-    "drives",
-    "group_member",
-    "group_owner",
-    "groups",
-    "mail_messages",
-    "service_principals",
-    "team_member",
-    "teams",
-    "users",
-];
-
 /// How record properties are named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FieldNames {
@@ -73,8 +47,8 @@ impl FieldNames {
     }
 }
 
-pub fn selected_by_default(stream: &str) -> bool {
-    TAP_MS_GRAPH_STREAMS.contains(&stream)
+pub fn selected_by_default(spec: &StreamSpec) -> bool {
+    spec.selected_by_default
 }
 
 /// The whole catalog (`{"streams": [...]}`).
@@ -93,7 +67,7 @@ pub fn catalog_entry(spec: &StreamSpec, names: FieldNames) -> Value {
     let keys = key_properties(spec, names);
     let mut stream_md = json!({
         "inclusion": "available",
-        "selected-by-default": selected_by_default(&spec.stream),
+        "selected-by-default": selected_by_default(spec),
         "table-key-properties": keys,
         "forced-replication-method": replication_method(spec),
     });
@@ -223,6 +197,33 @@ fn with(mut value: Value, key: &str, extra: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+/// The 22 streams of singer-io/tap-ms-graph.
+const TAP_MS_GRAPH_STREAMS: [&str; 22] = [
+    "applications",
+    "audit_logs_directory",
+    "audit_logs_signins",
+    "calendar_events",
+    "channels",
+    "chat_messages",
+    "chats",
+    "conditional_access_policies",
+    "contacts",
+    "directory_role_member",
+    "directory_role_templates",
+    "directory_roles",
+    "drive_items",
+    "drives",
+    "group_member",
+    "group_owner",
+    "groups",
+    "mail_messages",
+    "service_principals",
+    "team_member",
+    "teams",
+    "users",
+];
+
 
     #[test]
     fn every_tap_ms_graph_stream_is_declared_with_its_keys() {

@@ -35,7 +35,7 @@ impl Selection {
             catalog
                 .streams()
                 .iter()
-                .filter(|s| selected_by_default(&s.stream))
+                .filter(|s| selected_by_default(s))
                 .cloned()
                 .collect()
         } else {
