@@ -45,8 +45,10 @@ pub enum FieldNames {
 }
 
 impl FieldNames {
+    /// The values `field_names` accepts, as error messages list them.
     pub const ALLOWED: &'static str = "graph, snake_case";
 
+    /// Reads a `field_names` value (`graph`, `snake_case` and their aliases); `None` otherwise.
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "graph" | "camelCase" | "camel_case" => Some(Self::Graph),
@@ -73,6 +75,7 @@ impl FieldNames {
     }
 }
 
+/// Whether a catalog without selections syncs `stream`: true for tap-ms-graph's streams.
 pub fn selected_by_default(stream: &str) -> bool {
     TAP_MS_GRAPH_STREAMS.contains(&stream)
 }
@@ -87,6 +90,7 @@ pub fn catalog(catalog: &Catalog, names: FieldNames) -> Value {
     json!({ "streams": streams })
 }
 
+/// One stream's catalog entry: schema, key properties and Singer metadata.
 pub fn catalog_entry(spec: &StreamSpec, names: FieldNames) -> Value {
     let names = names.for_stream(spec);
     let schema = json_schema(spec, names);
