@@ -27,12 +27,17 @@ use crate::writer::WrittenFile;
 /// One stream as its writer finished it.
 #[derive(Debug, Clone)]
 pub struct StreamOutcome {
+    /// The stream's name.
     pub stream: String,
+    /// The stream's [`schema_hash`](crate::schema_hash).
     pub schema_hash: String,
+    /// Its staged files, published by [`commit_run`].
     pub files: Vec<WrittenFile>,
+    /// What decoding its pages saw, summed.
     pub report: DecodeReport,
     /// The incremental method used (`delta`, `compare`, ...).
     pub method: String,
+    /// What its rows are to the current state.
     pub changes: ChangeCounts,
 }
 

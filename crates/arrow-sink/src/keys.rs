@@ -14,7 +14,9 @@ pub struct KeyVerdict {
     pub keep: Option<BooleanArray>,
     /// Key hashes of the rows that land, in row order.
     pub kept: Vec<u128>,
+    /// Rows dropped because a key column is null.
     pub rejected_null_key: u64,
+    /// Rows dropped because their key was already admitted.
     pub duplicates: u64,
 }
 
@@ -78,6 +80,7 @@ impl Chains {
 }
 
 impl KeyGuard {
+    /// A guard that has admitted no key yet.
     pub fn new() -> Self {
         Self::default()
     }

@@ -18,8 +18,11 @@ use rand::Rng;
 
 use crate::store::Landing;
 
+/// Run manifests (`<run_id>.json`); a run is committed once its manifest is here.
 pub const RUNS_DIR: &str = "_runs";
+/// Runs' files before they commit, under `<run_id>/<stream>/`.
 pub const STAGING_DIR: &str = "_staging";
+/// Incremental state of each run that wrote one (`<run_id>.json`).
 pub const STATE_DIR: &str = "_state";
 /// Markers of compactions whose replaced files may not all be deleted yet.
 pub const COMPACT_DIR: &str = "_compact";
@@ -81,10 +84,12 @@ impl RunId {
         })
     }
 
+    /// The id as written in file names and manifests.
     pub fn as_str(&self) -> &str {
         &self.id
     }
 
+    /// When the run started (UTC, millisecond precision).
     pub fn started(&self) -> DateTime<Utc> {
         self.started
     }

@@ -87,12 +87,15 @@ const ACQUIRE_ATTEMPTS: usize = 8;
 /// Who holds (or held) a lease.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseHolder {
+    /// The holder's run id.
     pub run_id: String,
     /// When the holder's run started.
     pub started_at: DateTime<Utc>,
     /// The lease is valid until then unless renewed.
     pub expires_at: DateTime<Utc>,
+    /// The holder's host name (`unknown` when it has none).
     pub host: String,
+    /// The holder's process id on that host.
     pub pid: u32,
 }
 
@@ -102,12 +105,20 @@ pub struct LeaseHolder {
 pub enum LeaseError {
     /// Another run holds a live lease on the root.
     #[error("{}", held_message(root, holder))]
-    Held { root: String, holder: LeaseHolder },
+    Held {
+        /// The root as the landing shows it.
+        root: String,
+        /// The live lease's holder.
+        holder: LeaseHolder,
+    },
     /// The lease was lost to another run that took it over; do not commit.
     #[error("{}", taken_over_message(root, by.as_ref()))]
     TakenOver {
+        /// The root as the landing shows it.
         root: String,
+        /// The higher generation found.
         generation: u64,
+        /// Its holder; `None` when its record could not be read.
         by: Option<LeaseHolder>,
     },
     /// The lease was not renewed in time (store unreachable, process stalled); do not commit.
@@ -116,43 +127,71 @@ pub enum LeaseError {
         expired_at.format("%Y-%m-%d %H:%M:%S%.3f UTC")
     )]
     Expired {
+        /// The root as the landing shows it.
         root: String,
+        /// When the lease expired.
         expired_at: DateTime<Utc>,
     },
     /// The run's own lease object was changed or deleted by someone else; do not commit.
     #[error("lost the lease on {root}: its object {path} was changed or deleted by someone else")]
-    Removed { root: String, path: Path },
+    Removed {
+        /// The root as the landing shows it.
+        root: String,
+        /// The run's own generation object.
+        path: Path,
+    },
     /// The store cannot create an object only if it is absent.
     #[error(
         "{root}: the store cannot create objects only-if-absent, which the lease needs \
          (for S3, leave `aws_conditional_put` at its default `etag`): {source}"
     )]
     Unsupported {
+        /// The root as the landing shows it.
         root: String,
+        /// The store's refusal.
         #[source]
         source: object_store::Error,
     },
+    /// An object store call on the lease failed.
     #[error("lease on {root}: {action} {path}: {source}")]
     Store {
+        /// The root as the landing shows it.
         root: String,
+        /// What was being done: "listing", "reading", "creating", ...
         action: &'static str,
+        /// The object or prefix it was done on.
         path: Path,
+        /// The store's error.
         #[source]
         source: object_store::Error,
     },
+    /// An object under `_lease/` is not a lease record.
     #[error(
         "lease on {root}: {path} is not a lease record (delete it when no run is live): {source}"
     )]
     Corrupt {
+        /// The root as the landing shows it.
         root: String,
+        /// The unreadable object.
         path: Path,
+        /// serde_json's error.
         #[source]
         source: serde_json::Error,
     },
+    /// The lease ttl asked for is shorter than [`MIN_TTL`].
     #[error("lease ttl {ttl:?} is shorter than the minimum {MIN_TTL:?}")]
-    BadTtl { ttl: Duration },
+    BadTtl {
+        /// The ttl asked for.
+        ttl: Duration,
+    },
+    /// Other runs kept changing the lease while this one tried to take it.
     #[error("lease on {root}: gave up after {attempts} attempts, other runs kept changing it")]
-    Contended { root: String, attempts: usize },
+    Contended {
+        /// The root as the landing shows it.
+        root: String,
+        /// Rounds of list, read and create made.
+        attempts: usize,
+    },
 }
 
 impl LeaseError {
@@ -536,6 +575,7 @@ impl Lease {
         self.shared.generation
     }
 
+    /// How long the lease lasts unless renewed (renewed every third of it).
     pub fn ttl(&self) -> Duration {
         self.shared.ttl
     }

@@ -45,6 +45,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod allocator;
 pub mod change;
 pub mod commit;

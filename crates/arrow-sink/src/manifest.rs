@@ -17,6 +17,7 @@ use crate::writer::WrittenFile;
 /// 2: landing contract 2 (change log: `_run_id`, `_change`, methods, change counts, state).
 pub const MANIFEST_FORMAT: u32 = 2;
 
+/// Whether a committed run landed everything it was asked to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -29,6 +30,7 @@ pub enum RunStatus {
 /// Something the run did not land, as the caller (the extractor) reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedItem {
+    /// The stream skipped, or whose parent's children were.
     pub stream: String,
     /// The parent whose children were skipped; `None` when the whole stream was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,26 +39,35 @@ pub struct SkippedItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The HTTP status Graph answered with; `None` when the cause was not an HTTP answer.
     pub http_status: Option<u16>,
+    /// What went wrong, in words.
     pub reason: String,
 }
 
 /// A stream the run could not read (after retries, or on a protocol error).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailedStream {
+    /// The stream that failed.
     pub stream: String,
+    /// Why it failed, as the caller reported it.
     pub reason: String,
 }
 
 /// One stream's part of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamManifest {
+    /// The stream's [`schema_hash`](crate::schema_hash) when it was written.
     pub schema_hash: String,
+    /// Rows landed, over all its files.
     pub rows: u64,
+    /// Bytes landed, over all its files.
     pub bytes: u64,
     /// Null-key rows rejected and repeated rows dropped (also inside `report`).
     pub rejected: u64,
+    /// Rows dropped as repeats of a key already landed this run.
     pub deduplicated: u64,
+    /// The files landed, with their published paths.
     pub files: Vec<WrittenFile>,
     /// Everything decoding saw: drift (new properties, type conflicts) and counts.
     pub report: DecodeReport,
@@ -70,16 +81,24 @@ pub struct StreamManifest {
     pub changes: ChangeCounts,
 }
 
+/// What a run committed: the landing contract a reader goes by.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The manifest format ([`MANIFEST_FORMAT`] when written by this version).
     pub format: u32,
+    /// The run's id, as in its file names and `_run_id`.
     pub run_id: String,
+    /// Whether everything was landed.
     pub status: RunStatus,
     /// The UTC partition date every file of the run is in.
     pub date: NaiveDate,
+    /// When the run started.
     pub started_at: DateTime<Utc>,
+    /// When the run committed (the manifest was built).
     pub finished_at: DateTime<Utc>,
+    /// Each landed stream's part, by stream name.
     pub streams: BTreeMap<String, StreamManifest>,
+    /// What the run did not land (skipped streams and parents, pages that did not decode).
     pub skipped: Vec<SkippedItem>,
     /// Streams that failed: nothing of them landed this run and their current state is as it
     /// was. Absent when none failed.
@@ -104,6 +123,7 @@ pub struct Compaction {
 }
 
 impl Manifest {
+    /// The parsed run id; `None` when `run_id` is not one.
     pub fn run_id(&self) -> Option<RunId> {
         RunId::parse(&self.run_id)
     }

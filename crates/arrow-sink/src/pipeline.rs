@@ -29,6 +29,7 @@ use crate::store::Landing;
 use crate::write_error::WriteError;
 use crate::writer::{StreamWriter, WriterOptions};
 
+/// How a [`SinkRun`] decodes, buffers and writes; the defaults suit most runs.
 #[derive(Debug, Clone)]
 pub struct SinkOptions {
     /// Threads decoding pages; 0 means one per core.
@@ -37,6 +38,7 @@ pub struct SinkOptions {
     pub pages_in_flight: usize,
     /// Decoded batches queued per stream writer.
     pub batches_per_stream: usize,
+    /// How each stream's files are written.
     pub writer: WriterOptions,
     /// A stream that got no page for this long writes out its open row group, so streams that
     /// are done (or waiting on throttled parents) stop holding memory until the end of the run.
@@ -303,10 +305,13 @@ impl SinkRun {
         })
     }
 
+    /// The run's id (its files' names and `_run_id`).
     pub fn run_id(&self) -> &RunId {
         &self.run
     }
 
+    /// A sender of pages to `stream`; [`WriteError::UnknownStream`] when it is not a table of
+    /// the run.
     pub fn sender(&self, stream: &str) -> Result<PageSender, WriteError> {
         let lane = self
             .lanes
@@ -514,6 +519,7 @@ impl Drop for SinkRun {
 }
 
 impl PageSender {
+    /// The stream this sender feeds.
     pub fn stream(&self) -> &str {
         &self.stream
     }

@@ -33,12 +33,25 @@ pub(crate) const META_JSON: &str = "msgraph_sync.json";
 /// Field metadata key marking the record struct (the `value` list's item) of a page envelope.
 pub(crate) const META_RECORD: &str = "msgraph_sync.record";
 
+/// Why a table cannot be given a landed schema.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
+    /// Two output columns (fields, added parent-key columns, `_extra`) have one name.
     #[error("stream `{stream}`: column `{column}` is declared twice")]
-    DuplicateColumn { stream: String, column: String },
+    DuplicateColumn {
+        /// The table's name.
+        stream: String,
+        /// The repeated output name.
+        column: String,
+    },
+    /// A primary-key column is not a top-level column of the table.
     #[error("stream `{stream}`: primary key `{column}` is not a top-level column")]
-    UnknownKey { stream: String, column: String },
+    UnknownKey {
+        /// The table's name.
+        stream: String,
+        /// The key column not found.
+        column: String,
+    },
 }
 
 /// Everything arrow-sink derives from one table. Cheap to share (`Arc` inside).
@@ -53,6 +66,7 @@ pub struct StreamSchema {
 }
 
 impl StreamSchema {
+    /// Derives the schemas and key columns of `table`.
     pub fn new(table: &Table) -> Result<Self, SchemaError> {
         let output = Arc::new(arrow_schema(table)?);
         let key_indices = table
@@ -75,10 +89,12 @@ impl StreamSchema {
         })
     }
 
+    /// The table it was derived from.
     pub fn table(&self) -> &Table {
         &self.table
     }
 
+    /// The table's name.
     pub fn stream(&self) -> &str {
         &self.table.name
     }

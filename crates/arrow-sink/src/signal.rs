@@ -11,6 +11,7 @@ pub enum Interrupt {
 }
 
 impl Interrupt {
+    /// The signal's name: `SIGINT` or `SIGTERM`.
     pub fn name(self) -> &'static str {
         match self {
             Interrupt::Interrupt => "SIGINT",

@@ -16,30 +16,50 @@ use url::Url;
 /// query string or user info, where SAS tokens and keys would live.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The landing is neither a path nor a URL object_store can parse.
     #[error("landing `{url}` is not a path or a URL: {reason}")]
-    BadUrl { url: String, reason: String },
+    BadUrl {
+        /// The landing URL, without query string or user info.
+        url: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The URL's scheme is none of those supported.
     #[error(
         "landing `{url}`: unsupported scheme (use a path, file://, s3://, az://, abfss:// or gs://)"
     )]
-    UnsupportedScheme { url: String },
+    UnsupportedScheme {
+        /// The landing URL, without query string or user info.
+        url: String,
+    },
+    /// object_store could not build the store from the URL, options and environment.
     #[error("landing `{url}`: {source}")]
     Configure {
+        /// The landing URL, without query string or user info.
         url: String,
+        /// object_store's error.
         #[source]
         source: object_store::Error,
     },
+    /// A store option is not one of object_store's config keys for this store.
     #[error(
         "landing `{url}`: unknown store option `{key}` (options are object_store config keys; for \
          this store, e.g. {valid})"
     )]
     UnknownOption {
+        /// The landing URL, without query string or user info.
         url: String,
+        /// The option given.
         key: String,
+        /// Some valid keys for this store, comma-separated.
         valid: String,
     },
+    /// The local landing directory could not be created or resolved.
     #[error("landing directory {dir}: {source}")]
     LocalDir {
+        /// The directory.
         dir: String,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
@@ -188,6 +208,7 @@ impl Landing {
         self.min_part_bytes
     }
 
+    /// The object store the landing lives in (paths from [`Landing::path`] lie under the root).
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
     }

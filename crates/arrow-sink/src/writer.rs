@@ -24,7 +24,9 @@ use crate::write_error::WriteError;
 
 /// Key-value metadata keys in every file's footer.
 pub const META_STREAM: &str = "msgraph_sync.stream";
+/// Footer key of the stream's [`schema_hash`](crate::schema_hash).
 pub const META_SCHEMA_HASH: &str = "msgraph_sync.schema_hash";
+/// Footer key of the id of the run that wrote the file.
 pub const META_RUN_ID: &str = "msgraph_sync.run_id";
 
 /// How files are encoded, sized and uploaded.
@@ -48,6 +50,7 @@ pub struct WriterOptions {
     pub upload_buffer_bytes: usize,
     /// Parts uploaded concurrently per file.
     pub upload_concurrency: usize,
+    /// Zstandard compression level of every column.
     pub zstd_level: i32,
     /// False-positive rate of the bloom filters on primary-key columns.
     pub bloom_filter_fpp: f64,
@@ -66,6 +69,7 @@ pub struct BufferBudget {
 }
 
 impl BufferBudget {
+    /// A budget of `limit` bytes, none of it used.
     pub fn new(limit: usize) -> Self {
         Self {
             limit,
@@ -109,8 +113,11 @@ impl Default for WriterOptions {
 pub struct WrittenFile {
     /// Final path, relative to the landing root: `<stream>/date=…/part-….parquet`.
     pub path: String,
+    /// Rows in the file.
     pub rows: u64,
+    /// The file's size in bytes.
     pub bytes: u64,
+    /// Where the file is staged until commit; empty once published (never in a manifest).
     #[serde(skip)]
     pub staging: Path,
 }
@@ -154,6 +161,8 @@ impl StreamWriter {
         self
     }
 
+    /// A writer of `schema`'s stream for `run`; [`WriteError::BadStreamName`] for a name that
+    /// cannot be a landing folder. Nothing is written before the first batch.
     pub fn new(
         landing: &Landing,
         run: &RunId,
@@ -189,6 +198,7 @@ impl StreamWriter {
         })
     }
 
+    /// The stream written.
     pub fn stream(&self) -> &str {
         &self.stream
     }

@@ -8,7 +8,6 @@ use std::path::Path;
 use arrow_sink::{FullScope, Landing, PageInput, RunInput, SinkOptions, SinkRun, state};
 use bytes::Bytes;
 use serde_json::{Value, json};
-use stream_spec::Table;
 use test_support::duckdb_query;
 
 mod support;

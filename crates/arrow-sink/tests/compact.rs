@@ -13,7 +13,6 @@ use arrow_sink::{
 };
 use bytes::Bytes;
 use serde_json::{Value, json};
-use stream_spec::Table;
 use test_support::duckdb_query;
 
 mod support;

@@ -380,7 +380,7 @@ mod tests {
             nullable: true,
         };
         StreamSpec {
-        selected_by_default: false,
+            selected_by_default: false,
             mock: Default::default(),
             stream: "s".into(),
             kind: StreamKind::Collection,

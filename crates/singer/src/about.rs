@@ -20,6 +20,7 @@ fn settings(list: &[(&str, &str, &str)], required: &[&str]) -> Value {
     json!({"type": "object", "properties": properties, "required": required})
 }
 
+/// `tap-msgraph --about`: its name, version, capabilities and settings.
 pub fn tap() -> Value {
     json!({
         "name": "tap-msgraph",
@@ -53,6 +54,7 @@ pub fn tap() -> Value {
     })
 }
 
+/// `target-parquet-arrow --about`: its name, version, capabilities and settings.
 pub fn target() -> Value {
     json!({
         "name": "target-parquet-arrow",

@@ -2,6 +2,8 @@
 //! graph-extract and speaks tap-ms-graph's catalog, and a target (`target-parquet-arrow`) that lands
 //! any tap's messages as partitioned Parquet through arrow-sink.
 
+#![warn(missing_docs)]
+
 pub mod about;
 pub mod messages;
 pub mod tap;

@@ -13,6 +13,7 @@ pub fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// Writes a SCHEMA line: the stream's JSON Schema and key properties.
 pub fn write_schema(
     out: &mut impl Write,
     stream: &str,
@@ -82,12 +83,14 @@ pub fn write_raw_record(
     out.write_all(b"\"}\n")
 }
 
+/// Writes an ACTIVATE_VERSION line: the stream's table `version` is now complete.
 pub fn write_activate_version(out: &mut impl Write, stream: &str, version: i64) -> io::Result<()> {
     let message = json!({"type": "ACTIVATE_VERSION", "stream": stream, "version": version});
     serde_json::to_writer(&mut *out, &message)?;
     out.write_all(b"\n")
 }
 
+/// Writes a STATE line carrying `value`.
 pub fn write_state(out: &mut impl Write, value: &Value) -> io::Result<()> {
     serde_json::to_writer(&mut *out, &json!({"type": "STATE", "value": value}))?;
     out.write_all(b"\n")

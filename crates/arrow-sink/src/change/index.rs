@@ -27,6 +27,7 @@ pub struct CurrentState {
 }
 
 impl CurrentState {
+    /// A state holding no key.
     pub fn new() -> Self {
         Self::default()
     }
@@ -141,6 +142,7 @@ impl CurrentState {
         self.entries.len()
     }
 
+    /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

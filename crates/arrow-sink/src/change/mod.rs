@@ -37,12 +37,16 @@ use crate::schema::StreamSchema;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
+    /// The key was not live: new, or back after a delete.
     Insert,
+    /// The key was live with other content.
     Update,
+    /// The key was live and is gone (a tombstone, or not seen in a full scope).
     Delete,
 }
 
 impl Change {
+    /// The name `_change` holds: `insert`, `update` or `delete`.
     pub fn as_str(self) -> &'static str {
         match self {
             Change::Insert => "insert",
@@ -51,6 +55,7 @@ impl Change {
         }
     }
 
+    /// Reads a `_change` value back; `None` for anything else.
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "insert" => Some(Change::Insert),
@@ -64,8 +69,11 @@ impl Change {
 /// A stream's changes in one run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeCounts {
+    /// Rows landed as `insert`.
     pub inserts: u64,
+    /// Rows landed as `update`.
     pub updates: u64,
+    /// Rows landed as `delete` (tombstones and swept keys).
     pub deletes: u64,
     /// Rows received that were the current row already (not landed).
     pub unchanged: u64,

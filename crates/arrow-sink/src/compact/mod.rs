@@ -46,8 +46,10 @@ use crate::writer::{StreamWriter, WriterOptions, WrittenFile, relative};
 /// The `method` of every stream in a compaction's manifest.
 pub const COMPACT_METHOD: &str = "compact";
 
+/// How [`compact`] writes and how long its lease lasts.
 #[derive(Debug, Clone)]
 pub struct CompactOptions {
+    /// How the rewritten files are written.
     pub writer: WriterOptions,
     /// The lease held for the whole compaction (renewed every third of it).
     pub lease_ttl: Duration,
@@ -66,11 +68,17 @@ impl Default for CompactOptions {
 /// file is left as it is (`rewritten: false`, after = before).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StreamCompaction {
+    /// The stream's name.
     pub stream: String,
+    /// Whether its files were rewritten.
     pub rewritten: bool,
+    /// Its data files before the compaction.
     pub files_before: usize,
+    /// Its data files after it.
     pub files_after: usize,
+    /// Rows in its data files before the compaction.
     pub rows_before: u64,
+    /// Rows in its data files after it.
     pub rows_after: u64,
     /// Keys whose latest row was a delete: nothing left to hide, so the tombstone goes.
     pub tombstones_dropped: u64,
@@ -82,6 +90,7 @@ pub struct StreamCompaction {
     pub dropped_columns: Vec<String>,
 }
 
+/// What [`compact`] did, stream by stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CompactReport {
     /// The compaction's run id; `None` when no stream needed rewriting (nothing was written).

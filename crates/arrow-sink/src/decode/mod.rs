@@ -38,6 +38,7 @@ use drift::ObjectShape;
 pub struct PageInput {
     /// The ids the page's rows hang under, outermost first (one per parent-key column).
     pub parent: Option<ParentKey>,
+    /// The page's raw bytes, as the source sent them.
     pub body: Bytes,
     /// Set on the last page of a chain (one parent's pages, or a top-level stream's): how many
     /// pages the chain had. The chain's primary keys are then forgotten once all its pages are
@@ -57,7 +58,9 @@ pub(crate) struct DecodedColumns {
 /// A decoded page: rows in [`StreamSchema::output`] and what decoding saw.
 #[derive(Debug, Clone)]
 pub struct DecodedPage {
+    /// The page's rows that were kept (non-null, first-seen keys).
     pub batch: RecordBatch,
+    /// What decoding this page saw: rows, rejected keys, drift.
     pub report: DecodeReport,
     /// Per row of `batch`: the key hash (see [`crate::change::key_hashes`]).
     pub key_hashes: Vec<u128>,
@@ -68,47 +71,72 @@ pub struct DecodedPage {
     pub tombstones: Vec<bool>,
 }
 
+/// Why a page could not be decoded (the page only; the run goes on or stops as the caller says).
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
+    /// The table cannot be given a schema (see [`SchemaError`]).
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    /// A Graph page body is not a Graph collection response.
     #[error("stream `{stream}`: page is not a Graph collection response: {source}")]
     Envelope {
+        /// The page's stream.
         stream: String,
+        /// arrow-json's error.
         #[source]
         source: ArrowError,
     },
+    /// A Graph page body has no `value` array.
     #[error("stream `{stream}`: page has no `value` array")]
-    MissingValue { stream: String },
+    MissingValue {
+        /// The page's stream.
+        stream: String,
+    },
+    /// A record-lines body is not JSON objects, one per line.
     #[error("stream `{stream}`: body is not JSON records, one object per line: {source}")]
     Records {
+        /// The page's stream.
         stream: String,
+        /// arrow-json's error.
         #[source]
         source: ArrowError,
     },
+    /// The records (of a Graph page or record lines) could not be decoded.
     #[error("stream `{stream}`: decoding records: {source}")]
     Json {
+        /// The page's stream.
         stream: String,
+        /// arrow-json's error.
         #[source]
         source: ArrowError,
     },
+    /// A report CSV body could not be decoded.
     #[error("stream `{stream}`: decoding report CSV: {source}")]
     Csv {
+        /// The page's stream.
         stream: String,
+        /// arrow-csv's error.
         #[source]
         source: ArrowError,
     },
+    /// The page's parent key does not give one id per parent-key column the rows lack.
     #[error(
         "stream `{stream}`: the page's parent key has {got} ids, but the stream's parent-key columns are [{columns}]"
     )]
     MissingParent {
+        /// The page's stream.
         stream: String,
+        /// Ids in the page's parent key (0 without one).
         got: usize,
+        /// The stream's parent-key columns, comma-separated.
         columns: String,
     },
+    /// The decoded columns could not be put together into the output batch.
     #[error("stream `{stream}`: assembling the batch: {source}")]
     Assemble {
+        /// The page's stream.
         stream: String,
+        /// Arrow's error.
         #[source]
         source: ArrowError,
     },
@@ -161,10 +189,12 @@ pub struct PageDecoder {
 }
 
 impl PageDecoder {
+    /// A decoder for `table`; fails when the table cannot be given a schema.
     pub fn new(table: &Table) -> Result<Self, DecodeError> {
         Ok(Self::with_schema(StreamSchema::new(table)?))
     }
 
+    /// A decoder for a schema already built, with a fresh [`KeyGuard`].
     pub fn with_schema(schema: StreamSchema) -> Self {
         Self {
             shape: Arc::new(ObjectShape::new(&schema.table().fields)),
@@ -174,10 +204,12 @@ impl PageDecoder {
         }
     }
 
+    /// The table's schema the pages are decoded into.
     pub fn schema(&self) -> &StreamSchema {
         &self.schema
     }
 
+    /// The guard deduplicating keys across all pages this decoder sees.
     pub fn key_guard(&self) -> &KeyGuard {
         &self.guard
     }

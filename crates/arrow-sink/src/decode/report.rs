@@ -32,6 +32,7 @@ pub struct DecodeReport {
 }
 
 impl DecodeReport {
+    /// Adds `other`'s counts to this report's (a stream's report sums its pages').
     pub fn merge(&mut self, other: &DecodeReport) {
         self.pages += other.pages;
         self.records += other.records;

@@ -19,8 +19,10 @@ pub enum FieldNames {
 }
 
 impl FieldNames {
+    /// The values `field_names` accepts, as error messages list them.
     pub const ALLOWED: &'static str = "graph, snake_case";
 
+    /// Reads a `field_names` value (`graph`, `snake_case` and their aliases); `None` otherwise.
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "graph" | "camelCase" | "camel_case" => Some(Self::Graph),
@@ -47,6 +49,8 @@ impl FieldNames {
     }
 }
 
+/// Whether a catalog without selections syncs the stream (its declaration's
+/// `selected_by_default`: tap-ms-graph's streams).
 pub fn selected_by_default(spec: &StreamSpec) -> bool {
     spec.selected_by_default
 }
@@ -61,6 +65,7 @@ pub fn catalog(catalog: &Catalog, names: FieldNames) -> Value {
     json!({ "streams": streams })
 }
 
+/// One stream's catalog entry: schema, key properties and Singer metadata.
 pub fn catalog_entry(spec: &StreamSpec, names: FieldNames) -> Value {
     let names = names.for_stream(spec);
     let schema = json_schema(spec, names);
@@ -198,35 +203,34 @@ fn with(mut value: Value, key: &str, extra: Value) -> Value {
 mod tests {
     use super::*;
 
-/// The 22 streams of singer-io/tap-ms-graph.
-const TAP_MS_GRAPH_STREAMS: [&str; 22] = [
-    "applications",
-    "audit_logs_directory",
-    "audit_logs_signins",
-    "calendar_events",
-    "channels",
-    "chat_messages",
-    "chats",
-    "conditional_access_policies",
-    "contacts",
-    "directory_role_member",
-    "directory_role_templates",
-    "directory_roles",
-    "drive_items",
-    "drives",
-    "group_member",
-    "group_owner",
-    "groups",
-    "mail_messages",
-    "service_principals",
-    "team_member",
-    "teams",
-    "users",
-];
-
+    /// The 22 streams of singer-io/tap-ms-graph.
+    const TAP_MS_GRAPH_STREAMS: [&str; 22] = [
+        "applications",
+        "audit_logs_directory",
+        "audit_logs_signins",
+        "calendar_events",
+        "channels",
+        "chat_messages",
+        "chats",
+        "conditional_access_policies",
+        "contacts",
+        "directory_role_member",
+        "directory_role_templates",
+        "directory_roles",
+        "drive_items",
+        "drives",
+        "group_member",
+        "group_owner",
+        "groups",
+        "mail_messages",
+        "service_principals",
+        "team_member",
+        "teams",
+        "users",
+    ];
 
     #[test]
-    fn every_tap_ms_graph_stream_is_declared_with_its_keys() {
+    fn every_tap_ms_graph_stream_is_declared_with_its_keys_and_selected_by_default() {
         let catalog = Catalog::embedded();
         for name in TAP_MS_GRAPH_STREAMS {
             let spec = catalog.get(name).expect("declared");
@@ -236,6 +240,18 @@ const TAP_MS_GRAPH_STREAMS: [&str; 22] = [
                 Some(p) => assert_eq!(keys, vec!["id".to_string(), p.column.clone()], "{name}"),
             }
         }
+        let selected: Vec<&str> = catalog
+            .streams()
+            .iter()
+            .filter(|s| selected_by_default(s))
+            .map(|s| s.stream.as_str())
+            .collect();
+        let mut expected = TAP_MS_GRAPH_STREAMS.to_vec();
+        expected.sort();
+        assert_eq!(
+            selected, expected,
+            "exactly tap-ms-graph's streams are selected"
+        );
     }
 
     #[test]

@@ -30,14 +30,24 @@ use crate::messages::{self, RecordParts};
 pub use discover::FieldNames;
 pub use selection::Selection;
 
+/// Why the tap stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum TapError {
+    /// The config, catalog, state or streams directory is invalid (the text says which).
     #[error("{0}")]
     Config(String),
+    /// graph-extract could not read Graph.
     #[error(transparent)]
     Extract(#[from] graph_extract::ExtractError),
+    /// A page could not be turned into RECORD lines.
     #[error("stream `{stream}`: {message}")]
-    Page { stream: String, message: String },
+    Page {
+        /// The page's stream.
+        stream: String,
+        /// What was wrong with the page.
+        message: String,
+    },
+    /// Writing Singer messages to stdout failed (stdout closed, ...).
     #[error("writing to stdout: {0}")]
     Stdout(#[source] std::io::Error),
     /// Some streams failed; the others were sent whole, with a STATE that resumes all of them.
@@ -83,6 +93,7 @@ pub fn catalog_for(
         .map_err(|e| TapError::Config(format!("streams_dir {}: {e}", dir.display())))
 }
 
+/// The config's `field_names` (Graph's names by default); [`TapError::Config`] for another value.
 pub fn field_names(config_text: &str) -> Result<FieldNames, TapError> {
     let options = tap_options(config_text)?;
     match options.field_names.as_deref() {

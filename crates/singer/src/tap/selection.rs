@@ -12,12 +12,16 @@ use stream_spec::{Catalog, StreamSpec};
 
 use super::discover::{FieldNames, selected_by_default};
 
+/// Why a catalog or the config's `streams` cannot be turned into a selection.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SelectionError {
+    /// The catalog has no `streams` array.
     #[error("catalog has no `streams` array")]
     NoStreams,
+    /// The catalog entry at this index (from 0) names no stream.
     #[error("catalog stream #{0} has neither `tap_stream_id` nor `stream`")]
     Unnamed(usize),
+    /// The stream named (held) is not one this tap declares.
     #[error("catalog stream `{0}` is not a stream of this tap (run --discover for the list)")]
     Unknown(String),
 }
@@ -25,6 +29,7 @@ pub enum SelectionError {
 /// Selected streams, each with the fields to fetch.
 #[derive(Debug, Clone)]
 pub struct Selection {
+    /// The selected streams' declarations, without their dropped fields, in catalog order.
     pub streams: Vec<StreamSpec>,
 }
 
@@ -52,6 +57,8 @@ impl Selection {
         Ok(Self { streams })
     }
 
+    /// The streams a Singer catalog (or legacy properties file) selects, each with its selected
+    /// fields (under `names`); unselected entries are left out.
     pub fn from_catalog(
         catalog: &Catalog,
         singer: &Value,
@@ -110,6 +117,7 @@ impl Selection {
         Ok(Self { streams })
     }
 
+    /// The selected streams' names.
     pub fn names(&self) -> Vec<String> {
         self.streams.iter().map(|s| s.stream.clone()).collect()
     }

@@ -10,15 +10,20 @@ use super::spool::PageLimits;
 /// Graph-sized pages: arrow-sink decodes a page in one tape pass, which stays in cache at this
 /// size (16 MiB pages measured ~25% more CPU and twice the memory for the same rows).
 pub const DEFAULT_BATCH_RECORDS: usize = 1000;
+/// Bytes of record lines per page when `batch_bytes` is not set.
 pub const DEFAULT_BATCH_BYTES: u64 = 2 * 1024 * 1024;
 /// Longest input line (one Singer message) accepted.
 pub const DEFAULT_MAX_LINE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Why the target's config cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file could not be read.
     #[error("reading target config {path}: {source}")]
     Io {
+        /// The config file's path.
         path: String,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
@@ -29,10 +34,14 @@ pub enum ConfigError {
         graph_extract::config::redacted_json_error(.0)
     )]
     Parse(serde_json::Error),
+    /// A field has a value the target cannot use.
     #[error("target config field `{field}` is `{value}`; allowed: {allowed}")]
     Invalid {
+        /// The field's name.
         field: &'static str,
+        /// The value given.
         value: String,
+        /// What the field accepts.
         allowed: &'static str,
     },
 }
@@ -111,6 +120,7 @@ fn number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Erro
 }
 
 impl TargetConfig {
+    /// Reads and checks the config file at `path`.
     pub fn from_path(path: &std::path::Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.display().to_string(),
@@ -119,6 +129,7 @@ impl TargetConfig {
         Self::from_json(&text)
     }
 
+    /// Parses and checks a config's JSON text.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
         let config: Self = serde_json::from_str(text).map_err(ConfigError::Parse)?;
         if config.output.trim().is_empty() {
@@ -138,6 +149,7 @@ impl TargetConfig {
         Ok(config)
     }
 
+    /// Records and bytes per spooled page: `batch_records` and `batch_bytes`, or the defaults.
     pub fn page_limits(&self) -> PageLimits {
         PageLimits {
             records: self
@@ -147,10 +159,12 @@ impl TargetConfig {
         }
     }
 
+    /// Longest input line accepted: `max_line_bytes`, or [`DEFAULT_MAX_LINE_BYTES`].
     pub fn max_line_bytes(&self) -> u64 {
         self.max_line_bytes.unwrap_or(DEFAULT_MAX_LINE_BYTES).max(1)
     }
 
+    /// Where spool files go: `spool_dir`, or the system's temporary directory.
     pub fn spool_dir(&self) -> PathBuf {
         self.spool_dir.clone().unwrap_or_else(std::env::temp_dir)
     }

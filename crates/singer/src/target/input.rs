@@ -25,24 +25,37 @@ struct Envelope<'a> {
     version: Option<serde_json::Number>,
 }
 
+/// One Singer message, borrowing from its line.
 #[derive(Debug)]
 pub enum Message<'a> {
+    /// A SCHEMA: a stream's JSON Schema and key.
     Schema {
+        /// The stream it describes.
         stream: Cow<'a, str>,
+        /// The JSON Schema, as its raw text.
         schema: &'a RawValue,
+        /// The stream's key properties (empty when absent).
         key_properties: Vec<String>,
     },
+    /// A RECORD: one row of a stream.
     Record {
+        /// The record's stream.
         stream: Cow<'a, str>,
         /// The record's JSON text, always an object.
         record: &'a str,
+        /// The table version it belongs to; `None` for a record outside any version.
         version: Option<i64>,
     },
+    /// A STATE: the tap's bookmark to hand back on the next run.
     State {
+        /// The state, as its raw JSON text.
         value: &'a RawValue,
     },
+    /// An ACTIVATE_VERSION: the stream's table version has been sent whole.
     ActivateVersion {
+        /// The stream sent whole.
         stream: Cow<'a, str>,
+        /// The version now complete.
         version: i64,
     },
     /// A type this target does not know; the caller logs and skips it.
@@ -52,19 +65,27 @@ pub enum Message<'a> {
 /// What is wrong with a line; the caller adds the line number.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum InputError {
+    /// The line is not UTF-8 JSON of a message (serde_json's or the UTF-8 check's text).
     #[error("not a JSON object: {0}")]
     Json(String),
+    /// The message has no `type`.
     #[error("message has no `type`")]
     NoType,
+    /// A field the message type requires is missing.
     #[error("{kind} message has no `{field}`")]
     Missing {
+        /// The message type: `SCHEMA`, `RECORD`, ...
         kind: &'static str,
+        /// The missing field.
         field: &'static str,
     },
+    /// A RECORD's `record` is not a JSON object.
     #[error("RECORD `record` must be a JSON object")]
     RecordNotObject,
+    /// `version` is not an integer.
     #[error("`version` must be an integer")]
     BadVersion,
+    /// A RECORD nests arrays and objects deeper than [`MAX_NESTING`].
     #[error("RECORD `record` nests arrays and objects deeper than {MAX_NESTING} levels")]
     TooDeep,
 }
@@ -106,6 +127,7 @@ fn nests_deeper_than(json: &str, max: usize) -> bool {
     false
 }
 
+/// Parses one line (without its newline).
 pub fn parse(line: &[u8]) -> Result<Message<'_>, InputError> {
     let line = std::str::from_utf8(line).map_err(|e| InputError::Json(e.to_string()))?;
     parse_str(line)

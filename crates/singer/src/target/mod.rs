@@ -25,35 +25,55 @@ use stream_spec::Table;
 
 pub use config::TargetConfig;
 
+/// Why the target stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
+    /// An input line is malformed, too long, or out of order; nothing was written.
     #[error("line {line}: {message}")]
-    Input { line: u64, message: String },
+    Input {
+        /// The line's number (from 1); the last line read for errors found after reading.
+        line: u64,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// The target's config is invalid.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// The output could not be opened as a landing.
     #[error("opening output `{output}`: {source}")]
     Store {
+        /// The output location, without query string or user info.
         output: String,
+        /// arrow-sink's error.
         #[source]
         source: arrow_sink::StoreError,
     },
+    /// Reading stdin or the spool failed.
     #[error("{what}: {source}")]
     Io {
+        /// What was being done: "reading stdin at line 3", "spooling line 7", ...
         what: String,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// arrow-sink could not write or commit the run.
     #[error("writing the landing: {0}")]
     Write(#[from] arrow_sink::WriteError),
+    /// The run committed, but some pages failed to decode; no STATE is printed.
     #[error(
         "run {run_id} committed without {pages} page(s) that failed to decode (first: {reason}); \
          no state is emitted"
     )]
     Partial {
+        /// The committed run's id.
         run_id: String,
+        /// Pages that failed to decode.
         pages: usize,
+        /// Why the first of them failed.
         reason: String,
     },
+    /// SIGINT or SIGTERM (held) stopped the run before it committed; no STATE is printed.
     #[error(
         "interrupted by {}: nothing of this run was committed (its uploads were aborted) and no \
          state is emitted",
@@ -69,6 +89,7 @@ pub struct TargetOutcome {
     pub manifest: Option<Manifest>,
     /// The latest STATE `value` (JSON text), printed after the commit.
     pub state: Option<String>,
+    /// Input lines read.
     pub lines: u64,
 }
 

@@ -6,23 +6,32 @@ use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+/// A JSON value whose objects keep their members in document order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json {
+    /// `null`.
     Null,
+    /// `true` or `false`.
     Bool(bool),
+    /// A number, as serde_json reads it.
     Number(serde_json::Number),
+    /// A string.
     String(String),
+    /// An array.
     Array(Vec<Json>),
+    /// An object: its members in document order.
     Object(Vec<(String, Json)>),
 }
 
 impl Json {
+    /// The member `key` of an object (the first, if repeated); `None` for a non-object.
     pub fn get(&self, key: &str) -> Option<&Json> {
         self.as_object()?
             .iter()
             .find_map(|(k, v)| (k == key).then_some(v))
     }
 
+    /// An object's members, in document order.
     pub fn as_object(&self) -> Option<&[(String, Json)]> {
         match self {
             Json::Object(members) => Some(members),
@@ -30,6 +39,7 @@ impl Json {
         }
     }
 
+    /// An array's items.
     pub fn as_array(&self) -> Option<&[Json]> {
         match self {
             Json::Array(items) => Some(items),
@@ -37,6 +47,7 @@ impl Json {
         }
     }
 
+    /// A string's text.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Json::String(s) => Some(s),

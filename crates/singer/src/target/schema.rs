@@ -31,18 +31,25 @@ pub const PARENT_KEYWORD: &str = "x-parent";
 /// parent's key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParentLink {
+    /// The parent stream, as the tap names it.
     pub stream: String,
+    /// The property of this schema that holds the parent's key.
     pub property: String,
 }
 
+/// Why a SCHEMA message cannot become a table.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SchemaError {
+    /// `schema` is not a JSON object with `properties`.
     #[error("`schema` must be a JSON object with `properties`")]
     NotAnObject,
+    /// A key property (held) is not among the schema's properties.
     #[error("key property `{0}` is not in the schema's properties")]
     UnknownKey(String),
+    /// The stream name (held) has no letters or digits to name a table after.
     #[error("stream name `{0}` has no letters or digits to name a table after")]
     BadStreamName(String),
+    /// `x-parent` is malformed or names a missing or non-string property (the text says which).
     #[error(
         "`x-parent` must be {{\"stream\": \"<parent stream>\", \"property\": \"<property of this \
          schema>\"}}: {0}"

@@ -25,17 +25,22 @@ const LINE_END: &[u8] = b"\n";
 /// When a page is closed: whichever limit is reached first.
 #[derive(Debug, Clone, Copy)]
 pub struct PageLimits {
+    /// Records per page at most.
     pub records: usize,
+    /// Bytes of record lines per page: the page closes once it reaches this.
     pub bytes: u64,
 }
 
 /// Where a keyless record's key comes from: the target run's load id and the input line.
 #[derive(Debug, Clone, Copy)]
 pub struct LineKey<'a> {
+    /// The target run's load id (`_input_load`).
     pub load: &'a str,
+    /// The record's input line number (`_input_line`).
     pub line: u64,
 }
 
+/// One stream's (and table version's) spooled RECORDs, being written.
 pub struct Segment {
     /// The table version its RECORDs carried (`None`: no version).
     pub version: Option<i64>,
@@ -77,6 +82,7 @@ impl Replaced {
         }
     }
 
+    /// Whether the record of this ordinal (from 0, in push order) was replaced.
     pub fn contains(&self, ordinal: u64) -> bool {
         let (word, bit) = ((ordinal / 64) as usize, ordinal % 64);
         self.words.get(word).is_some_and(|w| w & (1 << bit) != 0)
@@ -103,6 +109,7 @@ impl Segment {
         })
     }
 
+    /// Records pushed so far, replaced ones included.
     pub fn records(&self) -> u64 {
         self.records
     }
@@ -208,10 +215,12 @@ pub struct SpooledPages {
 }
 
 impl SpooledPages {
+    /// Pages spooled.
     pub fn len(&self) -> usize {
         self.pages.len()
     }
 
+    /// Whether no page was spooled.
     pub fn is_empty(&self) -> bool {
         self.pages.is_empty()
     }
