@@ -242,8 +242,7 @@ impl RunContext {
         let retry_after = (response.status == 429)
             .then(|| header("Retry-After"))
             .flatten()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| crate::retry::parse_retry_after(v, now));
         let headers: reqwest::header::HeaderMap = response
             .headers
             .iter()

@@ -372,8 +372,7 @@ impl GraphClient {
                     .then(|| response.headers.get(RETRY_AFTER))
                     .flatten()
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                    .and_then(|v| crate::retry::parse_retry_after(v, SystemTime::now()));
                 self.pacer.observe(req.url, &response.headers, wait);
                 let request_id = response
                     .headers

@@ -324,7 +324,7 @@ fn changes(
         spec: target.spec,
         parent: target.parent,
         index: match target.parent {
-            Some(_) => key & 0xff_ffff,
+            Some(_) => crate::ids::child_index(key),
             None => key,
         },
     };

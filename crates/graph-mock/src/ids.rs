@@ -34,6 +34,17 @@ pub(crate) fn child_key(parent_index: u64, index: u64) -> u64 {
     (parent_index << HALF_BITS) | (index & HALF_MASK)
 }
 
+/// A child row's index under its parent: the low half of its [`child_key`].
+pub(crate) fn child_index(key: u64) -> u64 {
+    key & HALF_MASK
+}
+
+/// A row key folded into the half a [`child_key`]'s parent index has room for: the parent
+/// index of a row that is a child itself (a channel, whose messages hang under it).
+pub(crate) fn parent_digest(key: u64) -> u64 {
+    mix(key) & HALF_MASK
+}
+
 /// A GUID for `key` in `namespace` (a stream name): the last 48 bits are a keyed Feistel permutation
 /// of the key, so [`decode_guid`] can invert it; the rest is a hash that makes foreign ids fail to decode.
 pub(crate) fn guid(seed: u64, namespace: &str, key: u64) -> String {

@@ -243,7 +243,7 @@ fn row_ref<'a>(
         .iter()
         .find(|p| p.as_ref().map(|p| p.index) == c.parent)?;
     let index = match c.parent {
-        Some(_) => c.key & 0xff_ffff,
+        Some(_) => crate::ids::child_index(c.key),
         None => c.key,
     };
     Some(RowRef {

@@ -444,14 +444,6 @@ impl StreamSpec {
         Ok(())
     }
 
-    /// The Graph path with the parent id filled in.
-    pub fn path_for(&self, parent_id: Option<&str>) -> String {
-        match parent_id {
-            Some(id) => self.path.replace("{parent_id}", id),
-            None => self.path.clone(),
-        }
-    }
-
     /// `path` (the declared one, or a delta path) with a parent key filled in: `{parent_id}` is
     /// the parent's id, each ancestor placeholder (`{team_id}`) the id at its place in the key.
     /// `encode` turns an id into a path segment.

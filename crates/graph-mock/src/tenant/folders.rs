@@ -130,7 +130,7 @@ impl FolderKind {
             return Some(*index);
         }
         let key = ids::decode_guid(seed, self.namespace(), id)?;
-        let index = usize::try_from(key & 0xff_ffff).ok()?;
+        let index = usize::try_from(ids::child_index(key)).ok()?;
         (child_key(user, index as u64) == key && index < self.folders().len()).then_some(index)
     }
 

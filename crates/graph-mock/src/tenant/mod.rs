@@ -57,7 +57,7 @@ impl ParentRow {
         ancestors.push(above.id.clone());
         Self {
             stream: row.spec.stream.clone(),
-            index: ids::mix(row.key()) & ((1 << (ids::KEY_BITS / 2)) - 1),
+            index: ids::parent_digest(row.key()),
             id: tenant.row_id(row),
             ancestors,
         }
@@ -399,7 +399,7 @@ impl Tenant {
         };
         let above = self.parent_from_ids(&above.stream, outer)?;
         let key = ids::decode_guid(self.seed, parent_stream, id)?;
-        let index = key & ((1 << (ids::KEY_BITS / 2)) - 1);
+        let index = ids::child_index(key);
         let row = RowRef {
             spec,
             parent: Some(&above),
