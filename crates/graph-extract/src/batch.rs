@@ -143,10 +143,10 @@ impl RunContext {
 
     /// One `POST /$batch` (itself retried by the client); returns an outcome per item, in order.
     async fn post_batch(&self, round: &[Pending<'_>]) -> Result<Vec<ItemOutcome>, RequestError> {
-        // Each item spends its own scope's budget: the envelope waits for all their slots.
-        for item in round {
-            self.client.pacer().wait(&item.url, 1).await;
-        }
+        // Each item spends its own scope's budget: the envelope waits for all their slots at
+        // once and holds them until it is answered.
+        let urls: Vec<&str> = round.iter().map(|item| item.url.as_str()).collect();
+        let paced = self.client.pacer().acquire(&urls).await;
         let headers = |spec: &StreamSpec| {
             let mut headers = HashMap::new();
             if self.extra_for(&spec.stream).consistency_eventual {
@@ -206,7 +206,7 @@ impl RunContext {
                     StreamCounters::bump(&counters.retries);
                 }
                 match by_id.remove(i.to_string().as_str()) {
-                    Some(r) => self.item_outcome(item, r, &counters, now),
+                    Some(r) => self.item_outcome(item, r, &counters, now, paced.sent()),
                     // Graph answered without this item: retry it like a dropped connection.
                     None => self.retry_or_fail(item, Failure::Transport, None, now),
                 }
@@ -220,6 +220,7 @@ impl RunContext {
         response: &ItemResponse<'_>,
         counters: &StreamCounters,
         now: SystemTime,
+        sent: std::time::Instant,
     ) -> ItemOutcome {
         let body = response
             .body
@@ -250,7 +251,7 @@ impl RunContext {
             .collect();
         self.client
             .pacer()
-            .observe(&item.url, &headers, retry_after);
+            .observe(&item.url, sent, &headers, retry_after);
         if (200..300).contains(&response.status) {
             // The item body is a JSON object inside the batch: copied out once, as the page bytes.
             return ItemOutcome::Page(Bytes::copy_from_slice(body));

@@ -147,7 +147,7 @@ pub struct GraphClient {
     /// The only origin (scheme, host, port) the bearer token is ever sent to.
     graph_origin: url::Origin,
     bounds: RequestBounds,
-    /// Spacing per throttle scope, from the answers' throttle headers.
+    /// Requests in flight per throttle scope, from the answers' throttle headers.
     pacer: crate::pacing::Pacer,
 }
 
@@ -304,7 +304,7 @@ impl GraphClient {
         // Held for the attempt only, never while waiting to retry.
         let waiting = Instant::now();
         // Paced before taking permits: a request waiting for its scope holds no slot.
-        self.pacer.wait(req.url, req.requests).await;
+        let paced = self.pacer.acquire(&[req.url]).await;
         let _permits = self.limits.acquire(&req.mailboxes, req.requests).await;
         let waited = waiting.elapsed();
         let client_request_id = uuid::Uuid::new_v4().to_string();
@@ -373,7 +373,8 @@ impl GraphClient {
                     .flatten()
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| crate::retry::parse_retry_after(v, SystemTime::now()));
-                self.pacer.observe(req.url, &response.headers, wait);
+                self.pacer
+                    .observe(req.url, paced.sent(), &response.headers, wait);
                 let request_id = response
                     .headers
                     .get(REQUEST_ID)

@@ -1,7 +1,9 @@
 //! Pacing by Graph's throttle headers. Identity reads share a token bucket of resource units
 //! per app and tenant; each answer names the bucket (`x-ms-throttle-scope`), and past 80% says
-//! how full it is (`x-ms-throttle-limit-percentage`). Per scope, the gap between request starts
-//! widens while the bucket runs near empty and narrows while it does not, so a run spends the
+//! how full it is (`x-ms-throttle-limit-percentage`). Per scope, the requests in flight are held
+//! to a window that adapts like TCP's congestion window: it shrinks by a factor when the bucket
+//! runs near empty and grows by one request per round trip while it does not. A window, unlike a
+//! gap between starts, bounds what is already sent when the bucket turns hot, so a run spends the
 //! budget as it refills instead of emptying it and collecting 429s. Requests are matched to a
 //! scope by their path's first segment (`users`, `groups`), learned from the answers.
 
@@ -10,22 +12,30 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
+use tokio::sync::Notify;
 
 const SCOPE: &str = "x-ms-throttle-scope";
 const USAGE: &str = "x-ms-throttle-limit-percentage";
 
-/// Above this share of the bucket in use, the gap widens; below [`EASE_BELOW`] it narrows.
-const SLOW_ABOVE: f64 = 0.9;
-const EASE_BELOW: f64 = 0.85;
-/// The first gap a scope gets when it runs hot, and the widest it gets.
-const FIRST_GAP: Duration = Duration::from_micros(500);
-const MAX_GAP: Duration = Duration::from_secs(1);
-/// Steps per answer: small, because many answers of one scope are in flight at once and each
-/// reports the same heat (a doubling per answer would overshoot by orders of magnitude).
+/// Above this share of the bucket in use the window shrinks; below [`EASE_BELOW`] (or with no
+/// share reported, which Graph does below 80%) it grows; between, it holds. How full the bucket
+/// runs costs nothing as long as it is never full (refill lost) nor empty (429s), so the band
+/// sits low in the 80–100% Graph reports, leaving the most room for what is already in flight.
+const SLOW_ABOVE: f64 = 0.85;
+const EASE_BELOW: f64 = 0.8;
+/// Window factors: hot, nearly empty (from [`NEARLY_EMPTY`]), and empty (a 429, or a share of
+/// 100% and more).
+const HOT_FACTOR: f64 = 0.8;
+const NEARLY_EMPTY: f64 = 0.95;
+const EMPTY_FACTOR: f64 = 0.5;
+/// A window grown this wide limits nothing the run's `concurrency` does not: the scope is free.
+const FREE_ABOVE: f64 = 512.0;
 
 #[derive(Default)]
 pub(crate) struct Pacer {
     state: Mutex<State>,
+    /// Woken when a slot is freed or a hold ends.
+    freed: Notify,
 }
 
 #[derive(Default)]
@@ -33,74 +43,176 @@ struct State {
     /// Path family (`users`) -> the throttle scope its answers named.
     scope_of: HashMap<String, String>,
     scopes: HashMap<String, Scope>,
+    /// Requests in flight per family, counted before its scope is known, so the first window
+    /// starts from what was really sent.
+    in_flight: HashMap<String, usize>,
 }
 
 #[derive(Default)]
 struct Scope {
-    gap: Duration,
-    /// The earliest start of the next request in the scope.
-    next: Option<Instant>,
+    /// Requests allowed in flight; `None` while the scope has not run hot.
+    window: Option<f64>,
+    /// Nobody in the scope starts before this (a 429's `Retry-After`).
+    hold_until: Option<Instant>,
+    /// The last shrink: answers to requests sent before it say nothing of the new window.
+    shrunk_at: Option<Instant>,
+}
+
+/// Slots held by one request (or one `$batch` envelope's items) until dropped.
+pub(crate) struct Paced<'a> {
+    pacer: &'a Pacer,
+    families: Vec<String>,
+    sent: Instant,
+}
+
+impl Paced<'_> {
+    /// When the slots were granted: the answers' heat describes the window of that moment.
+    pub fn sent(&self) -> Instant {
+        self.sent
+    }
+}
+
+impl Drop for Paced<'_> {
+    fn drop(&mut self) {
+        let mut state = self.pacer.lock();
+        for family in &self.families {
+            if let Some(n) = state.in_flight.get_mut(family) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        drop(state);
+        self.pacer.freed.notify_waiters();
+    }
+}
+
+impl State {
+    fn scope_in_flight(&self, scope: &str) -> usize {
+        self.scope_of
+            .iter()
+            .filter(|(_, s)| s.as_str() == scope)
+            .map(|(family, _)| self.in_flight.get(family).copied().unwrap_or(0))
+            .sum()
+    }
+
+    /// Takes a slot for every URL at once, or says until when to wait (`None`: until a slot is
+    /// freed). All or nothing, so envelopes waiting for slots never hold some of them.
+    fn try_take(&mut self, urls: &[&str], now: Instant) -> Result<Vec<String>, Option<Instant>> {
+        let mut wanted: HashMap<&str, usize> = HashMap::new();
+        for url in urls {
+            if let Some(scope) = self.scope_of.get(family(url)) {
+                *wanted.entry(scope.as_str()).or_default() += 1;
+            }
+        }
+        for (scope_name, &n) in &wanted {
+            let Some(scope) = self.scopes.get(*scope_name) else {
+                continue;
+            };
+            if let Some(until) = scope.hold_until.filter(|&until| until > now) {
+                return Err(Some(until));
+            }
+            let busy = self.scope_in_flight(scope_name);
+            // An envelope wider than the window still goes, alone.
+            if let Some(window) = scope.window
+                && busy > 0
+                && (busy + n) as f64 > window.max(1.0)
+            {
+                return Err(None);
+            }
+        }
+        let families: Vec<String> = urls.iter().map(|url| family(url).to_string()).collect();
+        for family in &families {
+            *self.in_flight.entry(family.clone()).or_default() += 1;
+        }
+        Ok(families)
+    }
 }
 
 impl Pacer {
-    /// Waits for `requests` slots of the scope `url` is in (none while its scope is unknown).
-    pub async fn wait(&self, url: &str, requests: usize) {
-        let start = {
-            let mut state = self.state.lock().expect("pacer lock");
-            let Some(scope) = state.scope_of.get(family(url)).cloned() else {
-                return;
-            };
-            let scope = state.scopes.entry(scope).or_default();
-            if scope.gap.is_zero() && scope.next.is_none() {
-                return;
-            }
-            let now = Instant::now();
-            let start = scope.next.map_or(now, |next| next.max(now));
-            scope.next = Some(start + scope.gap * requests.max(1) as u32);
-            start
-        };
-        tokio::time::sleep_until(start.into()).await;
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Learns from an answer to `url`: its scope, how full the bucket is, and a 429's wait.
-    pub fn observe(&self, url: &str, headers: &HeaderMap, retry_after: Option<Duration>) {
+    /// Waits for a slot in the scope of each URL (none while a scope is unknown or free) and
+    /// holds them until the returned guard is dropped.
+    pub async fn acquire(&self, urls: &[&str]) -> Paced<'_> {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            // Registered before the check, so a slot freed in between still wakes this waiter.
+            freed.as_mut().enable();
+            let now = Instant::now();
+            let taken = self.lock().try_take(urls, now);
+            match taken {
+                Ok(families) => {
+                    return Paced {
+                        pacer: self,
+                        families,
+                        sent: now,
+                    };
+                }
+                Err(Some(until)) => tokio::time::sleep_until(until.into()).await,
+                Err(None) => freed.await,
+            }
+        }
+    }
+
+    /// Learns from an answer to `url`, sent at `sent`: its scope, how full the bucket is, and a
+    /// 429's wait.
+    pub fn observe(
+        &self,
+        url: &str,
+        sent: Instant,
+        headers: &HeaderMap,
+        retry_after: Option<Duration>,
+    ) {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let Some(scope_name) = header(SCOPE) else {
             return;
         };
         let usage = header(USAGE).and_then(|v| v.trim().parse::<f64>().ok());
-        let mut state = self.state.lock().expect("pacer lock");
+        let mut state = self.lock();
         state
             .scope_of
             .entry(family(url).to_string())
             .or_insert_with(|| scope_name.to_string());
+        let busy = state.scope_in_flight(scope_name);
         let scope = state.scopes.entry(scope_name.to_string()).or_default();
+        let now = Instant::now();
         let empty = retry_after.is_some() || usage.is_some_and(|used| used >= 1.0);
-        match usage {
-            _ if empty => scope.gap = scope.gap.mul_f64(1.5).clamp(FIRST_GAP, MAX_GAP),
-            Some(used) if used > SLOW_ABOVE => {
-                scope.gap = scope.gap.mul_f64(1.1).clamp(FIRST_GAP, MAX_GAP);
+        let hot = empty || usage.is_some_and(|used| used > SLOW_ABOVE);
+        let cool = usage.is_none_or(|used| used < EASE_BELOW);
+        if hot {
+            // Once per round trip: the answers already on their way report the same heat.
+            if scope.shrunk_at.is_none_or(|at| sent >= at) {
+                let window = scope.window.unwrap_or(busy.max(1) as f64);
+                let factor = match usage {
+                    // Running free until now, it ran at full `concurrency`: far too fast.
+                    _ if empty || scope.window.is_none() => EMPTY_FACTOR,
+                    Some(used) if used >= NEARLY_EMPTY => EMPTY_FACTOR,
+                    _ => HOT_FACTOR,
+                };
+                scope.window = Some((window * factor).max(1.0));
+                scope.shrunk_at = Some(now);
             }
-            Some(used) if used >= EASE_BELOW => {}
-            _ => {
-                scope.gap = scope.gap.mul_f64(0.95);
-                if scope.gap < FIRST_GAP / 4 {
-                    scope.gap = Duration::ZERO;
-                }
-            }
+        } else if cool && let Some(window) = scope.window {
+            // One more request per round trip: a window's worth of answers adds one.
+            let grown = window + 1.0 / window;
+            scope.window = (grown < FREE_ABOVE).then_some(grown);
         }
         if let Some(wait) = retry_after {
             // The bucket is empty: nobody in the scope starts before it refills.
-            let until = Instant::now() + wait;
-            scope.next = Some(scope.next.map_or(until, |next| next.max(until)));
+            let until = now + wait;
+            scope.hold_until = Some(scope.hold_until.map_or(until, |held| held.max(until)));
         }
+        drop(state);
+        // A grown window admits more.
+        self.freed.notify_waiters();
     }
 
-    /// The gap a scope runs at now (for tests and logs).
+    /// The window a scope runs at now (`None`: free), for tests.
     #[cfg(test)]
-    fn gap(&self, scope: &str) -> Duration {
-        let state = self.state.lock().expect("pacer lock");
-        state.scopes.get(scope).map_or(Duration::ZERO, |s| s.gap)
+    fn window(&self, scope: &str) -> Option<f64> {
+        self.lock().scopes.get(scope).and_then(|s| s.window)
     }
 }
 
@@ -141,30 +253,63 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_hot_scope_widens_its_gap_and_a_cool_one_narrows_it() {
+    async fn a_hot_scope_shrinks_its_window_once_per_round_and_a_cool_one_grows_it() {
         let pacer = Pacer::default();
         let url = "http://h/v1.0/groups/g/members";
-        // Unknown scope: no wait at all.
-        pacer.wait(url, 1).await;
-        pacer.observe(url, &answer("T/R", Some("0.95")), None);
-        pacer.observe(url, &answer("T/R", Some("0.97")), None);
-        assert_eq!(pacer.gap("T/R"), FIRST_GAP.mul_f64(1.1));
-        pacer.observe(url, &answer("T/R", Some("0.87")), None);
+        // Unknown scope: slots are granted, and counted.
+        let urls = [url];
+        let sent: Vec<_> = futures::future::join_all((0..10).map(|_| pacer.acquire(&urls))).await;
+        pacer.observe(url, sent[0].sent(), &answer("T/R", Some("0.9")), None);
         assert_eq!(
-            pacer.gap("T/R"),
-            FIRST_GAP.mul_f64(1.1),
-            "in the band: hold"
+            pacer.window("T/R"),
+            Some(10.0 * EMPTY_FACTOR),
+            "from what was in flight, halved the first time"
         );
-        for _ in 0..40 {
-            pacer.observe(url, &answer("T/R", None), None);
+        // Answers to requests sent before the shrink report the same heat: no second shrink.
+        pacer.observe(url, sent[1].sent(), &answer("T/R", Some("0.97")), None);
+        assert_eq!(pacer.window("T/R"), Some(5.0));
+        pacer.observe(url, Instant::now(), &answer("T/R", Some("0.9")), None);
+        assert_eq!(pacer.window("T/R"), Some(5.0 * HOT_FACTOR), "a round later");
+        pacer.observe(url, sent[2].sent(), &answer("T/R", Some("0.82")), None);
+        assert_eq!(pacer.window("T/R"), Some(4.0), "in the band: hold");
+        drop(sent);
+        pacer.observe(url, Instant::now(), &answer("T/R", None), None);
+        assert_eq!(pacer.window("T/R"), Some(4.0 + 1.0 / 4.0));
+        for _ in 0..150_000 {
+            pacer.observe(url, Instant::now(), &answer("T/R", None), None);
         }
-        assert_eq!(pacer.gap("T/R"), Duration::ZERO);
-        // Another family in the same scope shares its bucket once an answer names it; an
-        // empty bucket widens the gap faster.
-        pacer.observe("http://h/v1.0/users", &answer("T/R", Some("1.2")), None);
-        assert_eq!(pacer.gap("T/R"), FIRST_GAP);
-        pacer.observe("http://h/v1.0/users", &answer("T/R", Some("1.2")), None);
-        assert_eq!(pacer.gap("T/R"), FIRST_GAP.mul_f64(1.5));
+        assert_eq!(pacer.window("T/R"), None, "grown free");
+        // Another family in the same scope shares its window once an answer names it; an
+        // empty bucket halves it.
+        let users = "http://h/v1.0/users";
+        let urls = [users];
+        let held: Vec<_> = futures::future::join_all((0..6).map(|_| pacer.acquire(&urls))).await;
+        pacer.observe(users, Instant::now(), &answer("T/R", Some("1.2")), None);
+        assert_eq!(pacer.window("T/R"), Some(3.0));
+        drop(held);
+    }
+
+    #[tokio::test]
+    async fn the_window_bounds_what_is_in_flight_and_frees_slots_on_drop() {
+        let pacer = Pacer::default();
+        let url = "http://h/v1.0/users";
+        let urls = [url];
+        let first: Vec<_> = futures::future::join_all((0..4).map(|_| pacer.acquire(&urls))).await;
+        pacer.observe(url, first[0].sent(), &answer("T/R", Some("1.0")), None);
+        assert_eq!(pacer.window("T/R"), Some(2.0));
+        drop(first);
+        let a = pacer.acquire(&[url]).await;
+        let b = pacer.acquire(&[url]).await;
+        let third = tokio::time::timeout(Duration::from_millis(50), pacer.acquire(&urls)).await;
+        assert!(third.is_err(), "a third request waits for a slot");
+        drop(a);
+        let third = tokio::time::timeout(Duration::from_secs(5), pacer.acquire(&urls)).await;
+        assert!(third.is_ok(), "a freed slot admits it");
+        drop((b, third));
+        // An envelope wider than the window goes alone, never holding part of its slots.
+        let five = [url; 5];
+        let wide = tokio::time::timeout(Duration::from_secs(5), pacer.acquire(&five)).await;
+        assert!(wide.is_ok());
     }
 
     #[tokio::test]
@@ -173,15 +318,16 @@ mod tests {
         let url = "http://h/v1.0/users";
         pacer.observe(
             url,
+            Instant::now(),
             &answer("T/R", Some("1.1")),
             Some(Duration::from_millis(80)),
         );
         let started = Instant::now();
-        pacer.wait("http://h/v1.0/users?$skiptoken=x", 1).await;
+        drop(pacer.acquire(&["http://h/v1.0/users?$skiptoken=x"]).await);
         assert!(started.elapsed() >= Duration::from_millis(70));
         // A family never answered with a scope is not held.
         let started = Instant::now();
-        pacer.wait("http://h/v1.0/chats", 1).await;
+        drop(pacer.acquire(&["http://h/v1.0/chats"]).await);
         assert!(started.elapsed() < Duration::from_millis(50));
     }
 }

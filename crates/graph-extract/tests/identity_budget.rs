@@ -47,10 +47,16 @@ async fn a_run_paces_itself_to_the_identity_budget() {
         elapsed >= window * (units - budget) / budget,
         "faster than the budget allows: {elapsed:?}"
     );
-    let used = units as f64 / (f64::from(budget) * elapsed.as_secs_f64() / window.as_secs_f64());
+    let spend = mock.identity_spend().expect("the mock keeps the budget");
+    assert_eq!(
+        (spend.paid, spend.refused),
+        (total - throttled, throttled),
+        "every answered request paid once, every 429 refused by the budget"
+    );
+    assert!(spend.units >= units as u64, "{spend:?}");
     eprintln!(
-        "{throttled} of {total} requests answered 429; {elapsed:?}, {:.0}% of the budget",
-        used * 100.0
+        "{throttled} of {total} requests answered 429; {elapsed:?}, {:.0}% of the budget offered",
+        spend.used() * 100.0
     );
     assert!(
         throttled * 100 <= total,

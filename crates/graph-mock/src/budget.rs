@@ -22,6 +22,39 @@ pub(crate) struct ResourceBudget {
 struct Bucket {
     available: f64,
     at: Instant,
+    /// The first charge: the run's spend is measured from there, not from the mock's start.
+    first: Option<Instant>,
+    spend: IdentitySpend,
+}
+
+/// What a run spent of the identity budget, as the mock counted it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct IdentitySpend {
+    /// The bucket's size: resource units per window.
+    pub capacity: u32,
+    /// The window it refills over, in seconds.
+    pub window_s: f64,
+    /// Units paid by answered requests.
+    pub units: u64,
+    /// Requests the budget paid for.
+    pub paid: u64,
+    /// Requests refused with 429 because the bucket could not pay.
+    pub refused: u64,
+    /// Seconds from the first charge to the last.
+    pub span_s: f64,
+}
+
+impl IdentitySpend {
+    /// Units the budget offered from the first charge to the last: the full bucket it started
+    /// with plus what refilled meanwhile.
+    pub fn offered(&self) -> f64 {
+        f64::from(self.capacity) * (1.0 + self.span_s / self.window_s.max(1e-9))
+    }
+
+    /// The share of [`IdentitySpend::offered`] the run used (1.0: every unit).
+    pub fn used(&self) -> f64 {
+        self.units as f64 / self.offered().max(1.0)
+    }
 }
 
 /// What one request's charge came to.
@@ -62,20 +95,36 @@ impl ResourceBudget {
             bucket: Mutex::new(Bucket {
                 available: capacity,
                 at: Instant::now(),
+                first: None,
+                spend: IdentitySpend {
+                    capacity: units.max(1),
+                    window_s: window.max(Duration::from_millis(1)).as_secs_f64(),
+                    ..IdentitySpend::default()
+                },
             }),
         }
+    }
+
+    /// What was spent so far.
+    pub fn spend(&self) -> IdentitySpend {
+        let bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        bucket.spend
     }
 
     /// Takes `units` from the bucket, or says when it will hold them.
     pub fn charge(&self, units: u32) -> Charge {
         let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
+        let first = *bucket.first.get_or_insert(now);
+        bucket.spend.span_s = now.duration_since(first).as_secs_f64();
         let refill = now.duration_since(bucket.at).as_secs_f64() / self.window.as_secs_f64();
         bucket.available = (bucket.available + refill * self.capacity).min(self.capacity);
         bucket.at = now;
         let cost = f64::from(units);
         if bucket.available >= cost {
             bucket.available -= cost;
+            bucket.spend.units += u64::from(units);
+            bucket.spend.paid += 1;
             let used = 1.0 - bucket.available / self.capacity;
             return Charge {
                 units,
@@ -83,6 +132,7 @@ impl ResourceBudget {
                 retry_after: None,
             };
         }
+        bucket.spend.refused += 1;
         let missing = cost - bucket.available;
         let wait = missing / self.capacity * self.window.as_secs_f64();
         Charge {
@@ -114,6 +164,12 @@ mod tests {
         assert!(over.used > 1.0);
         let names: Vec<_> = over.headers().into_iter().map(|(n, _)| n).collect();
         assert!(names.contains(&"x-ms-throttle-limit-percentage"));
+        let spend = budget.spend();
+        assert_eq!((spend.units, spend.paid, spend.refused), (10, 5, 1));
+        assert!(
+            spend.used() > 0.99,
+            "the whole bucket, in no time: {spend:?}"
+        );
         assert_eq!(cost(Some(2), true), Some(1));
         assert_eq!(cost(Some(1), true), Some(1));
         assert_eq!(cost(None, true), None);

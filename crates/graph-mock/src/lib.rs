@@ -41,6 +41,7 @@ mod state;
 mod tenant;
 mod truth;
 
+pub use budget::IdentitySpend;
 pub use changes::{ChangeCounts, ExpectedChanges, Snapshot, diff};
 pub use config::{Faults, MockConfig, Sizes, today_utc};
 pub use mutate::MutateError;

@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 use crate::auth::TokenService;
+use crate::budget::IdentitySpend;
 use crate::changes::Snapshot;
 use crate::config::MockConfig;
 use crate::faults::FaultEngine;
@@ -138,6 +139,11 @@ impl MockServer {
     /// Requests answered so far, by stream and status.
     pub fn requests(&self) -> RequestCounts {
         self.state.requests.snapshot()
+    }
+
+    /// What the run spent of the identity budget (`None` without [`crate::Faults::identity_budget`]).
+    pub fn identity_spend(&self) -> Option<IdentitySpend> {
+        self.state.faults.budget.as_ref().map(|b| b.spend())
     }
 
     /// Changes `changed` and removes `removed` rows of `stream` (users, groups, drive_items …); the next

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [sink|extract|memory|singer|incremental|soak|all] [--quick]`: side-by-side
+//! `cargo xtask bench [sink|extract|memory|singer|incremental|identity|soak|all] [--quick]`: side-by-side
 //! figures written to BENCHMARKS.md (the soak to RELIABILITY.md; each section between its markers,
 //! hand-written text kept) and `bench/*.json`.
 //!
@@ -13,6 +13,7 @@ use anyhow::Context;
 
 mod build;
 mod extract;
+mod identity;
 mod incremental;
 mod measure;
 mod memory;
@@ -31,6 +32,7 @@ pub enum Section {
     Extract,
     Memory,
     Incremental,
+    Identity,
     Soak,
     All,
 }
@@ -111,6 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Section::Extract,
             Section::Memory,
             Section::Incremental,
+            Section::Identity,
             Section::Soak,
         ],
         s => vec![s],
@@ -171,6 +174,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Section::Extract => extract::run(&ctx)?,
             Section::Memory => memory::run(&ctx)?,
             Section::Incremental => incremental::run(&ctx)?,
+            Section::Identity => identity::run(&ctx)?,
             Section::Soak => soak::run(&ctx)?,
             Section::All => unreachable!("expanded above"),
         };

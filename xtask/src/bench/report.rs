@@ -15,6 +15,7 @@ pub fn section_name(section: Section) -> &'static str {
         Section::Extract => "extract",
         Section::Memory => "memory",
         Section::Incremental => "incremental",
+        Section::Identity => "identity",
         Section::Soak => "soak",
         Section::All => "all",
     }

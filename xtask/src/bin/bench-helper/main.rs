@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod extract;
 mod gen_pages;
+mod identity;
 mod incremental;
 mod rusage;
 mod sink;
@@ -28,6 +29,8 @@ enum Command {
     Sink(sink::Args),
     /// The extractor against an in-process graph-mock with latency; pages are counted, not landed.
     Extract(extract::Args),
+    /// Users, groups and members against an in-process graph-mock enforcing the identity budget.
+    Identity(identity::Args),
     /// A full sync, an incremental one after a mutation, and a full-refresh compare.
     Incremental(incremental::Args),
     /// A full sync of every stream under every fault at once, compared with the mock's truth.
@@ -44,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         Command::GenPages(args) => runtime(0)?.block_on(gen_pages::run(args))?,
         Command::Sink(args) => runtime(args.threads)?.block_on(sink::run(args))?,
         Command::Extract(args) => runtime(0)?.block_on(extract::run(args))?,
+        Command::Identity(args) => runtime(0)?.block_on(identity::run(args))?,
         Command::Incremental(args) => runtime(0)?.block_on(incremental::run(args))?,
         Command::Soak(args) => runtime(0)?.block_on(soak::run(args))?,
     };
