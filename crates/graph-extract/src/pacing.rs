@@ -23,8 +23,7 @@ const USAGE: &str = "x-ms-throttle-limit-percentage";
 /// sits low in the 80–100% Graph reports, leaving the most room for what is already in flight.
 const SLOW_ABOVE: f64 = 0.85;
 const EASE_BELOW: f64 = 0.8;
-/// Window factors: hot, nearly empty (from [`NEARLY_EMPTY`]), and empty (a 429, or a share of
-/// 100% and more).
+/// Window factors: hot, and nearly empty (a share from [`NEARLY_EMPTY`], or a 429).
 const HOT_FACTOR: f64 = 0.8;
 const NEARLY_EMPTY: f64 = 0.95;
 const EMPTY_FACTOR: f64 = 0.5;
@@ -50,7 +49,7 @@ struct State {
 
 #[derive(Default)]
 struct Scope {
-    /// Requests allowed in flight; `None` while the scope has not run hot.
+    /// Requests allowed in flight (never below 1); `None` while the scope has not run hot.
     window: Option<f64>,
     /// Nobody in the scope starts before this (a 429's `Retry-After`).
     hold_until: Option<Instant>,
@@ -114,7 +113,7 @@ impl State {
             // An envelope wider than the window still goes, alone.
             if let Some(window) = scope.window
                 && busy > 0
-                && (busy + n) as f64 > window.max(1.0)
+                && (busy + n) as f64 > window
             {
                 return Err(None);
             }
@@ -178,26 +177,28 @@ impl Pacer {
         let busy = state.scope_in_flight(scope_name);
         let scope = state.scopes.entry(scope_name.to_string()).or_default();
         let now = Instant::now();
-        let empty = retry_after.is_some() || usage.is_some_and(|used| used >= 1.0);
-        let hot = empty || usage.is_some_and(|used| used > SLOW_ABOVE);
+        // A share of 100% and more is past nearly empty, and past hot.
+        let nearly_empty = retry_after.is_some() || usage.is_some_and(|used| used >= NEARLY_EMPTY);
+        let hot = nearly_empty || usage.is_some_and(|used| used > SLOW_ABOVE);
         let cool = usage.is_none_or(|used| used < EASE_BELOW);
+        let mut grown = false;
         if hot {
             // Once per round trip: the answers already on their way report the same heat.
             if scope.shrunk_at.is_none_or(|at| sent >= at) {
                 let window = scope.window.unwrap_or(busy.max(1) as f64);
-                let factor = match usage {
-                    // Running free until now, it ran at full `concurrency`: far too fast.
-                    _ if empty || scope.window.is_none() => EMPTY_FACTOR,
-                    Some(used) if used >= NEARLY_EMPTY => EMPTY_FACTOR,
-                    _ => HOT_FACTOR,
+                // Running free until now, it ran at full `concurrency`: far too fast.
+                let factor = match nearly_empty || scope.window.is_none() {
+                    true => EMPTY_FACTOR,
+                    false => HOT_FACTOR,
                 };
                 scope.window = Some((window * factor).max(1.0));
                 scope.shrunk_at = Some(now);
             }
         } else if cool && let Some(window) = scope.window {
             // One more request per round trip: a window's worth of answers adds one.
-            let grown = window + 1.0 / window;
-            scope.window = (grown < FREE_ABOVE).then_some(grown);
+            let wider = window + 1.0 / window;
+            scope.window = (wider < FREE_ABOVE).then_some(wider);
+            grown = true;
         }
         if let Some(wait) = retry_after {
             // The bucket is empty: nobody in the scope starts before it refills.
@@ -205,8 +206,10 @@ impl Pacer {
             scope.hold_until = Some(scope.hold_until.map_or(until, |held| held.max(until)));
         }
         drop(state);
-        // A grown window admits more.
-        self.freed.notify_waiters();
+        if grown {
+            // A wider window admits more of those waiting.
+            self.freed.notify_waiters();
+        }
     }
 
     /// The window a scope runs at now (`None`: free), for tests.

@@ -24,6 +24,7 @@ struct Bucket {
     at: Instant,
     /// The first charge: the run's spend is measured from there, not from the mock's start.
     first: Option<Instant>,
+    /// The counts; [`ResourceBudget::spend`] adds the bucket's size and window.
     spend: IdentitySpend,
 }
 
@@ -96,11 +97,7 @@ impl ResourceBudget {
                 available: capacity,
                 at: Instant::now(),
                 first: None,
-                spend: IdentitySpend {
-                    capacity: units.max(1),
-                    window_s: window.max(Duration::from_millis(1)).as_secs_f64(),
-                    ..IdentitySpend::default()
-                },
+                spend: IdentitySpend::default(),
             }),
         }
     }
@@ -108,7 +105,11 @@ impl ResourceBudget {
     /// What was spent so far.
     pub fn spend(&self) -> IdentitySpend {
         let bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
-        bucket.spend
+        IdentitySpend {
+            capacity: self.capacity as u32,
+            window_s: self.window.as_secs_f64(),
+            ..bucket.spend
+        }
     }
 
     /// Takes `units` from the bucket, or says when it will hold them.

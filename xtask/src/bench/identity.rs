@@ -69,7 +69,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<(Value, String)> {
         commands.push(shell_line(&cmd, &ctx.root));
         let mut runs = Vec::new();
         for round in 0..ctx.runs {
-            let log = ctx.work.join(format!("identity-{}.log", case.groups));
+            let log = ctx
+                .work
+                .join(format!("identity-{}-{}.log", case.groups, case.batch));
             let m = measure::run(&mut cmd, &log, None)?;
             eprintln!(
                 "xtask bench: identity {} / {} groups batch={} round {}/{}: {:.2} s, {:.1}% used, {} of {} answered 429",
