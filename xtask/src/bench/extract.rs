@@ -99,6 +99,7 @@ pub fn lower_bound(
 
 pub fn run(ctx: &Ctx) -> anyhow::Result<(Value, String)> {
     let helper = ctx.bin("bench-helper")?;
+    let mock_bin = ctx.bin("graph-mock")?;
     let mut results = Vec::new();
     let mut commands = Vec::new();
     let mut table = String::from(
@@ -112,7 +113,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<(Value, String)> {
                 .args(["--users", &users.to_string()])
                 .args(["--latency-ms", &LATENCY_MS.to_string()])
                 .args(["--concurrency", &CONCURRENCY.to_string()])
-                .args(["--streams", STREAMS]);
+                .args(["--streams", STREAMS])
+                .arg("--mock-bin")
+                .arg(&mock_bin);
             if batch {
                 cmd.arg("--batch");
             }
@@ -160,7 +163,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<(Value, String)> {
         }
     }
     let markdown = format!(
-        "graph-mock in-process with {LATENCY_MS} ms latency on every Graph answer and Outlook's \
+        "The `graph-mock` binary in its own process (so it does not share the extractor's tokio \
+         runtime; it still shares the machine's cores) with {LATENCY_MS} ms latency on every Graph answer and Outlook's \
          {PER_MAILBOX} concurrent requests per mailbox enforced; the extractor with `concurrency` \
          {CONCURRENCY}, `page_size` 999, streams `{STREAMS}` (mock default sizes per user); pages are \
          counted, not landed. Wall time is the extractor's `run` (token included, mock start excluded). \

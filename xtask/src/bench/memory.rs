@@ -1,13 +1,12 @@
 //! Figure 4: peak RSS of the real `msgraph-sync sync` process against a separately started
 //! `graph-mock`, at a small and a large tenant. Issue 3's target: large within 10% of small.
 
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use serde_json::{Value, json};
+use xtask::mock_process::MockProcess;
 
 use super::Ctx;
 use super::measure::{self, Spread, shell_line};
@@ -19,61 +18,6 @@ pub fn users(quick: bool) -> [u64; 2] {
     }
 }
 
-/// A running `graph-mock` binary; killed on drop.
-struct Mock {
-    child: Child,
-    graph: String,
-    authority: String,
-    credentials: [String; 3],
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_mock(bin: &Path, users: u64) -> anyhow::Result<Mock> {
-    let mut child = Command::new(bin)
-        .args(["--port", "0", "--users", &users.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting graph-mock")?;
-    let stdout = child.stdout.take().expect("piped");
-    let mut mock = Mock {
-        child,
-        graph: String::new(),
-        authority: String::new(),
-        credentials: Default::default(),
-    };
-    // The banner names URLs and the test app's credentials; the secret is kept, never printed.
-    for line in std::io::BufReader::new(stdout).lines() {
-        let line = line?;
-        if line.starts_with("Ctrl-C") {
-            break;
-        }
-        let Some((key, value)) = line.trim().split_once(':') else {
-            continue;
-        };
-        let value = value.trim().to_string();
-        match key {
-            "graph" => mock.graph = value,
-            "authority host" => mock.authority = value,
-            "tenant id" => mock.credentials[0] = value,
-            "client id" => mock.credentials[1] = value,
-            "client secret" => mock.credentials[2] = value,
-            _ => {}
-        }
-    }
-    if mock.graph.is_empty() || mock.credentials.iter().any(String::is_empty) {
-        bail!("graph-mock exited or changed its banner (no graph URL or credentials)");
-    }
-    Ok(mock)
-}
-
 pub fn run(ctx: &Ctx) -> anyhow::Result<(Value, String)> {
     let mock_bin = ctx.bin("graph-mock")?;
     let cli = ctx.bin("msgraph-sync")?;
@@ -81,15 +25,9 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<(Value, String)> {
     let mut commands = Vec::new();
     let mut medians = Vec::new();
     for users in users(ctx.quick) {
-        let mock = start_mock(&mock_bin, users)?;
+        let mock = MockProcess::start(&mock_bin, &["--users".into(), users.to_string()])?;
         let config = ctx.work.join(format!("memory-{users}.json"));
-        let [tenant, client, secret] = &mock.credentials;
-        std::fs::write(
-            &config,
-            json!({"tenant_id": tenant, "client_id": client, "client_secret": secret,
-                   "graph_base_url": mock.graph, "authority_host": mock.authority})
-            .to_string(),
-        )?;
+        std::fs::write(&config, mock.client_config(json!({})).to_string())?;
         let output = ctx.work.join(format!("memory-landing-{users}"));
         let mut cmd = Command::new(&cli);
         cmd.arg("sync")

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [sink|extract|memory|singer|incremental|identity|soak|all] [--quick]`: side-by-side
+//! `cargo xtask bench [sink|extract|memory|singer|incremental|identity|soak|all ...] [--quick]`: side-by-side
 //! figures written to BENCHMARKS.md (the soak to RELIABILITY.md; each section between its markers,
 //! hand-written text kept) and `bench/*.json`.
 //!
@@ -39,9 +39,9 @@ pub enum Section {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Which figure to measure.
+    /// Which figures to measure, in this order (several may be named).
     #[arg(value_enum, default_value = "all")]
-    section: Section,
+    sections: Vec<Section>,
     /// Small sizes, dev profile, results under <target>/bench-quick/ (CI smoke run).
     #[arg(long)]
     quick: bool,
@@ -106,18 +106,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&work)?;
     std::fs::create_dir_all(&out_json)?;
-    let sections: Vec<Section> = match args.section {
-        Section::All => vec![
-            Section::Sink,
-            Section::Singer,
-            Section::Extract,
-            Section::Memory,
-            Section::Incremental,
-            Section::Identity,
-            Section::Soak,
-        ],
-        s => vec![s],
-    };
+    let mut sections: Vec<Section> = Vec::new();
+    for section in &args.sections {
+        let named = match section {
+            Section::All => vec![
+                Section::Sink,
+                Section::Singer,
+                Section::Extract,
+                Section::Memory,
+                Section::Incremental,
+                Section::Identity,
+                Section::Soak,
+            ],
+            s => vec![*s],
+        };
+        for s in named {
+            if !sections.contains(&s) {
+                sections.push(s);
+            }
+        }
+    }
     let profile = match args.quick {
         true => build::Profile::Dev,
         false => build::Profile::Release,
@@ -125,6 +133,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut wanted = vec!["bench-helper"];
     if sections.contains(&Section::Memory) {
         wanted.extend(["graph-mock", "msgraph-sync"]);
+    }
+    if sections.contains(&Section::Extract) && !wanted.contains(&"graph-mock") {
+        wanted.push("graph-mock");
     }
     if (sections.contains(&Section::Incremental) || sections.contains(&Section::Soak))
         && !wanted.contains(&"msgraph-sync")

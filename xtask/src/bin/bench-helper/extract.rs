@@ -1,13 +1,15 @@
-//! The extractor against graph-mock with a fixed latency and the 4-per-mailbox rule. Pages are
+//! The extractor against graph-mock (in-process, or the binary in its own process) with a fixed latency and the 4-per-mailbox rule. Pages are
 //! counted and dropped (the sink has its own benchmark); the mock's request log comes back with
 //! the wall time so the xtask can compute the lower bound Graph's limits allow.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use graph_extract::{Config, Extractor, Page};
 use graph_mock::{Faults, MockConfig, MockServer};
 use stream_spec::Catalog;
 use tokio::sync::mpsc;
+use xtask::mock_process::MockProcess;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,22 +25,73 @@ pub struct Args {
     batch: bool,
     #[arg(long, value_delimiter = ',')]
     streams: Vec<String>,
+    /// Serve the tenant from this `graph-mock` binary, in its own process, instead of in-process
+    /// (where the mock shares the extractor's tokio runtime and cores).
+    #[arg(long)]
+    mock_bin: Option<PathBuf>,
+}
+
+/// The tenant: the same mock either way, its request log read back the same way.
+enum Mock {
+    InProcess(MockServer),
+    Process(MockProcess),
+}
+
+impl Mock {
+    async fn start(args: &Args) -> anyhow::Result<Self> {
+        let Some(bin) = &args.mock_bin else {
+            let faults = Faults::default()
+                .latency(Duration::from_millis(args.latency_ms))
+                .mailbox_concurrency(true);
+            let config = MockConfig::default().users(args.users).faults(faults);
+            return Ok(Self::InProcess(MockServer::start(config).await?));
+        };
+        let flags = [
+            "--users".to_string(),
+            args.users.to_string(),
+            "--latency-ms".to_string(),
+            args.latency_ms.to_string(),
+            "--mailbox-concurrency".to_string(),
+        ];
+        Ok(Self::Process(MockProcess::start(bin, &flags)?))
+    }
+
+    fn client_config(&self, extra: serde_json::Value) -> serde_json::Value {
+        match self {
+            Self::InProcess(mock) => mock.client_config(extra),
+            Self::Process(mock) => mock.client_config(extra),
+        }
+    }
+
+    /// graph-mock's `RequestCounts`, as JSON.
+    async fn requests_and_stop(self) -> anyhow::Result<serde_json::Value> {
+        match self {
+            Self::InProcess(mock) => {
+                let requests = serde_json::to_value(mock.requests())?;
+                mock.shutdown().await;
+                Ok(requests)
+            }
+            Self::Process(mock) => {
+                let url = mock.admin_url("requests");
+                let answer = reqwest::get(&url).await?.error_for_status()?;
+                Ok(answer.json().await?)
+            }
+        }
+    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
-    let faults = Faults::default()
-        .latency(Duration::from_millis(args.latency_ms))
-        .mailbox_concurrency(true);
-    let mock = MockServer::start(MockConfig::default().users(args.users).faults(faults)).await?;
-    let config = Config::from_json(&crate::config_json(
-        &mock,
-        serde_json::json!({
-            "page_size": 999,
-            "concurrency": args.concurrency,
-            "use_batch": args.batch,
-            "streams": args.streams,
-        }),
-    ))?;
+    let mock = Mock::start(&args).await?;
+    let config = Config::from_json(
+        &mock
+            .client_config(serde_json::json!({
+                "page_size": 999,
+                "concurrency": args.concurrency,
+                "use_batch": args.batch,
+                "streams": args.streams,
+            }))
+            .to_string(),
+    )?;
     let catalog = Catalog::embedded();
     let outlook: Vec<String> = catalog
         .streams()
@@ -62,8 +115,7 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
     let (stats, (pages, bytes)) = tokio::join!(extractor.run(&[], tx, &fresh, &[]), drain);
     let wall = started.elapsed();
     let stats = stats?;
-    let requests = mock.requests();
-    mock.shutdown().await;
+    let requests = mock.requests_and_stop().await?;
     Ok(serde_json::json!({
         "wall_s": wall.as_secs_f64(),
         "pages": pages,

@@ -19,6 +19,12 @@ pub struct Args {
     /// Decode threads and tokio workers (the writers run on tokio).
     #[arg(long)]
     pub threads: usize,
+    /// Zstandard level of every column (default: the sink's).
+    #[arg(long)]
+    zstd_level: Option<i32>,
+    /// Bytes the open row groups may hold, in MiB (default: the sink's).
+    #[arg(long)]
+    buffer_budget_mib: Option<usize>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
@@ -27,10 +33,17 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
     std::fs::create_dir_all(&args.out)?;
     let landing = Landing::open(&args.out.display().to_string())?;
     let table = Catalog::embedded().get("mail_messages")?.table();
-    let options = SinkOptions {
+    let mut options = SinkOptions {
         decode_threads: args.threads,
         ..SinkOptions::default()
     };
+    if let Some(level) = args.zstd_level {
+        options.writer.zstd_level = level;
+    }
+    if let Some(mib) = args.buffer_budget_mib {
+        options.writer.buffer_budget =
+            std::sync::Arc::new(arrow_sink::BufferBudget::new(mib << 20));
+    }
     let run = SinkRun::start(&landing, &[table], options).await?;
     let sender = run.sender("mail_messages")?;
     let mut bytes_in = 0u64;
