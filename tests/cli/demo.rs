@@ -35,4 +35,35 @@ async fn the_demo_lands_every_stream_and_its_query_works() {
     let rows = duckdb_query_in(dir.path(), sql);
     let users: u64 = rows.iter().map(|r| r["users"].as_u64().unwrap()).sum();
     assert_eq!(users, 120, "{rows:?}");
+
+    // The views command it prints: every landed stream's view holds the README's current state.
+    let views_line = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("msgraph-sync duckdb"))
+        .unwrap_or_else(|| panic!("the views command is printed: {run:?}"));
+    let (command, _) = views_line.split_once('|').expect("piped into duckdb");
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let views = msgraph_sync(&args, dir.path(), &[]).await;
+    assert_eq!(views.code, 0, "{views:?}");
+    let catalog = stream_spec::Catalog::embedded();
+    let comparisons: Vec<String> = catalog
+        .streams()
+        .iter()
+        .filter_map(|spec| {
+            let view = format!("\"{}\"", spec.stream);
+            let declared = format!("CREATE OR REPLACE VIEW {view} AS");
+            views.stdout.contains(&declared).then(|| {
+                let readme =
+                    current_state_sql(&root, &spec.stream, &spec.primary_key, "* EXCLUDE (_rn)");
+                crate::duckdb::comparison(&view, &readme)
+            })
+        })
+        .collect();
+    assert!(
+        comparisons.len() >= declared - 3,
+        "views for {} of {declared} streams: {views:?}",
+        comparisons.len()
+    );
+    crate::duckdb::assert_same_rows(&views.stdout, &comparisons);
 }

@@ -7,6 +7,7 @@ mod check;
 mod compact;
 mod config_errors;
 mod demo;
+mod duckdb;
 mod grandchild;
 mod incremental;
 mod killed;

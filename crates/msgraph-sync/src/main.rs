@@ -11,6 +11,7 @@ mod check;
 mod compact;
 mod connect;
 mod demo;
+mod duckdb;
 mod failure;
 mod login;
 mod mock;
@@ -47,6 +48,8 @@ enum Command {
     Streams(streams::Args),
     /// Rewrite each stream's change log to its current state (also migrates a pre-contract landing).
     Compact(compact::Args),
+    /// Print a DuckDB script with a current-state view and a history view per landed stream.
+    Duckdb(duckdb::Args),
     /// Serve the mock Graph tenant on 127.0.0.1 for manual use and other tools.
     Mock(mock::Args),
 }
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Check(args) => runtime().and_then(|rt| rt.block_on(check::run(args))),
         Command::Streams(args) => streams::run(args),
         Command::Compact(args) => runtime().and_then(|rt| rt.block_on(compact::run(args))),
+        Command::Duckdb(args) => runtime().and_then(|rt| rt.block_on(duckdb::run(args))),
         Command::Mock(args) => runtime().and_then(|rt| rt.block_on(mock::run(args))),
     };
     match result {
