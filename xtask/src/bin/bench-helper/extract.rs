@@ -121,7 +121,9 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         "pages": pages,
         "bytes": bytes,
         "rows": stats.streams.values().map(|s| s.rows).sum::<u64>(),
-        "stats": stats,
+        // Per-stream counts only: the run's delta links and full-scope parent lists are
+        // tenant-sized (~8 KB per user) and no figure reads them.
+        "stats": {"streams": &stats.streams, "batch": &stats.batch},
         "requests": requests,
         "outlook_streams": outlook,
     }))
