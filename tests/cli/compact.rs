@@ -3,23 +3,14 @@
 //! naming its holder.
 
 use graph_mock::MockConfig;
-use serde_json::json;
 
-use crate::util::{landed, mock, msgraph_sync, sync_args, write_config};
+use crate::util::{landed, landing_with_changes, mock, msgraph_sync};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compact_keeps_the_current_state_and_a_second_one_does_nothing() {
     let server = mock(MockConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &server, json!({"streams": ["users", "groups"]}));
-    let out = dir.path().join("landing");
-    for round in 0..2 {
-        if round == 1 {
-            server.mutate("users", 3, 2).expect("users change");
-        }
-        let run = msgraph_sync(sync_args(&config, &out, &[]), dir.path(), &[]).await;
-        assert_eq!(run.code, 0, "{run:?}");
-    }
+    let out = landing_with_changes(&server, dir.path(), &["users", "groups"]).await;
     let key = vec!["id".to_string()];
     let before = landed(&out, "users", &key, &key);
 

@@ -60,8 +60,10 @@ async fn the_demo_lands_every_stream_and_its_query_works() {
             })
         })
         .collect();
-    assert!(
-        comparisons.len() >= declared - 3,
+    // The demo tenant has rows in every stream, so every stream gets its views.
+    assert_eq!(
+        comparisons.len(),
+        declared,
         "views for {} of {declared} streams: {views:?}",
         comparisons.len()
     );

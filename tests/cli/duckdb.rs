@@ -1,27 +1,22 @@
-//! `msgraph-sync duckdb --output DIR`: the printed script, run by DuckDB, gives every landed
+//! `msgraph-sync duckdb --output URL`: the printed script, run by DuckDB, gives every landed
 //! stream's current state exactly as the README's query does, and its history; rows of a run
-//! that never committed stay out; a directory that is no landing is exit 2.
+//! that never committed stay out; DuckDB reads an Azurite landing in place through it (S3: in
+//! incremental.rs); a directory that is no landing is exit 2.
 
 use graph_mock::MockConfig;
 use serde_json::json;
 use test_support::duckdb_query;
 
-use crate::util::{current_state_sql, mock, msgraph_sync, sync_args, write_config};
+use crate::util::{
+    current_state_sql, landing_with_changes, mock, msgraph_sync, sync_args, write_config,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_views_give_the_readme_current_state_and_skip_uncommitted_runs() {
     let server = mock(MockConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let streams = ["users", "groups", "group_member"];
-    let config = write_config(dir.path(), &server, json!({ "streams": streams }));
-    let out = dir.path().join("landing");
-    for round in 0..2 {
-        if round == 1 {
-            server.mutate("users", 3, 2).expect("users change");
-        }
-        let run = msgraph_sync(sync_args(&config, &out, &[]), dir.path(), &[]).await;
-        assert_eq!(run.code, 0, "{run:?}");
-    }
+    let out = landing_with_changes(&server, dir.path(), &streams).await;
     let catalog = stream_spec::Catalog::embedded();
     let views = script(&out, dir.path()).await;
     let comparisons: Vec<String> = streams
@@ -75,6 +70,48 @@ async fn the_views_give_the_readme_current_state_and_skip_uncommitted_runs() {
     ));
     assert_eq!(after[0]["n"], before[0]["n"], "{after:?}");
     assert_eq!(after[0]["dead"], 0, "{after:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duckdb_reads_an_azurite_landing_in_place_through_the_views() {
+    let azurite = test_support::Azurite::start();
+    let server = mock(MockConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let streams = ["users", "groups", "mail_messages"];
+    let config = write_config(dir.path(), &server, json!({ "streams": streams }));
+    let env = azurite.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let url = azurite.url("views");
+    let remote = std::path::Path::new(&url);
+    let run = msgraph_sync(sync_args(&config, remote, &[]), dir.path(), &env).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    // The same tenant landed locally is what the in-place reads must match.
+    let local = dir.path().join("local");
+    let run = msgraph_sync(sync_args(&config, &local, &[]), dir.path(), &[]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let views = msgraph_sync(["duckdb", "--output", url.as_str()], dir.path(), &env).await;
+    assert_eq!(views.code, 0, "{views:?}");
+    assert!(
+        views.stdout.contains("CREATE SECRET (TYPE azure"),
+        "{views:?}"
+    );
+    assert!(
+        !views.stdout.contains(test_support::Azurite::KEY),
+        "no key in the script"
+    );
+    let catalog = stream_spec::Catalog::embedded();
+    for stream in streams {
+        let key = &catalog.get(stream).unwrap().primary_key;
+        let in_place = test_support::duckdb_store_query(&format!(
+            "{}\n{}\nSELECT count(*) AS n FROM \"{stream}\"",
+            azurite.duckdb_secret(),
+            views.stdout
+        ));
+        let expected = crate::util::landed(&local, stream, key, &[]).0;
+        assert!(expected > 0, "{stream} landed rows");
+        assert_eq!(in_place[0]["n"], expected, "{stream}: {in_place:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

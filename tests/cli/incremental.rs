@@ -250,6 +250,23 @@ async fn a_second_writer_on_s3_fails_fast_naming_the_holder() {
         "one committed run"
     );
     assert_landing_matches(&local, &server.truth());
+
+    // DuckDB reads the landing in place, through `msgraph-sync duckdb`'s views for the S3 URL.
+    let views = msgraph_sync(["duckdb", "--output", url.as_str()], dir.path(), &env).await;
+    assert_eq!(views.code, 0, "{views:?}");
+    assert!(views.stdout.contains("CREATE SECRET (TYPE s3"), "{views:?}");
+    let catalog = stream_spec::Catalog::embedded();
+    for stream in ["users", "mail_messages", "group_member"] {
+        let key = &catalog.get(stream).unwrap().primary_key;
+        let in_place = test_support::duckdb_store_query(&format!(
+            "{}\n{}\nSELECT count(*) AS n, count(DISTINCT _run_id) AS runs FROM \"{stream}\"",
+            s3.duckdb_secret(),
+            views.stdout
+        ));
+        let copied = crate::util::landed(&local, stream, key, &[]).0;
+        assert_eq!(in_place[0]["n"], copied, "{stream}: {in_place:?}");
+        assert_eq!(in_place[0]["runs"], 1, "{stream}: {in_place:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

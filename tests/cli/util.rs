@@ -47,6 +47,21 @@ impl std::fmt::Debug for Run {
     }
 }
 
+/// Two syncs of `streams` into `<dir>/landing`, with 3 users changed and 2 removed between them:
+/// a landing with updates and tombstones. Returns the landing's path.
+pub async fn landing_with_changes(mock: &MockServer, dir: &Path, streams: &[&str]) -> PathBuf {
+    let config = write_config(dir, mock, serde_json::json!({ "streams": streams }));
+    let out = dir.join("landing");
+    for round in 0..2 {
+        if round == 1 {
+            mock.mutate("users", 3, 2).expect("users change");
+        }
+        let run = msgraph_sync(sync_args(&config, &out, &[]), dir, &[]).await;
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    out
+}
+
 /// `sync --config CONFIG --output OUT` and `extra` flags.
 pub fn sync_args(config: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
     let mut args = vec![

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: install the test tools when missing, then run the whole suite.
 //!
 //! Tools land in `<workspace>/.tools` (git-ignored): a Python venv with DuckDB and moto's S3 server,
-//! and Azurite from npm. Tests find them through `MSGRAPH_SYNC_TOOLS`.
+//! one with DuckDB's httpfs and azure extensions, and Azurite from npm. Tests find them through `MSGRAPH_SYNC_TOOLS`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +11,14 @@ use anyhow::{Context, bail};
 /// Pinned so every machine tests against the same servers.
 const PIP_PACKAGES: &[&str] = &["duckdb==2.0.0", "moto[server]==5.2.5"];
 const NPM_PACKAGES: &[&str] = &["azurite@3.37.0"];
+/// DuckDB with its httpfs and azure extensions as PyPI packages (loaded by path, no download at
+/// run time), to read the S3 and Azurite landings in place; the extensions exist for 1.5.5, so
+/// this DuckDB has a venv of its own.
+const STORE_DUCKDB_PACKAGES: &[&str] = &[
+    "duckdb==1.5.5",
+    "duckdb-extension-httpfs==1.5.5",
+    "duckdb-extension-azure==1.5.5",
+];
 /// Meltano and a third-party Singer tap, in a venv of their own (their pins must not move DuckDB's).
 const MELTANO_PACKAGES: &[&str] = &["meltano==4.4.1", "tap-jsonl==0.3.1"];
 
@@ -55,6 +63,15 @@ pub(crate) fn install() -> anyhow::Result<PathBuf> {
     let venv = tools.join("venv");
     ensure(&tools, "pip", PIP_PACKAGES, || {
         pip_install(&venv, &[], PIP_PACKAGES, "pip install")
+    })?;
+    let store_venv = tools.join("duckdb-stores-venv");
+    ensure(&tools, "duckdb-stores", STORE_DUCKDB_PACKAGES, || {
+        pip_install(
+            &store_venv,
+            &[],
+            STORE_DUCKDB_PACKAGES,
+            "pip install duckdb's extensions",
+        )
     })?;
     let meltano_venv = tools.join("meltano-venv");
     ensure(&tools, "meltano", MELTANO_PACKAGES, || {

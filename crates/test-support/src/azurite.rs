@@ -74,6 +74,17 @@ impl Azurite {
         .collect()
     }
 
+    /// DuckDB's `CREATE SECRET` for this instance (azure extension), by connection string.
+    pub fn duckdb_secret(&self) -> String {
+        format!(
+            "CREATE OR REPLACE SECRET landing_az (TYPE azure, CONNECTION_STRING \
+             'DefaultEndpointsProtocol=http;AccountName={};AccountKey={};BlobEndpoint={};');",
+            Self::ACCOUNT,
+            Self::KEY,
+            self.endpoint()
+        )
+    }
+
     /// The same settings as `AZURE_*` environment variables, for child processes.
     pub fn env(&self) -> Vec<(String, String)> {
         self.options()

@@ -12,6 +12,8 @@ const RUNNER: &str = r#"
 import json, sys, duckdb
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
+# A query past 2 s would draw DuckDB's progress bar on stdout, into the JSON.
+con.execute("SET enable_progress_bar = false")
 rel = con.sql(sys.argv[1])
 if rel is None:
     print("[]")
@@ -20,6 +22,33 @@ else:
     rows = con.sql("SELECT to_json(__result)::VARCHAR FROM __result").fetchall()
     print("[" + ",".join(row[0] for row in rows) + "]")
 "#;
+
+/// Loads DuckDB's httpfs and azure extensions from their PyPI packages, by path: nothing is
+/// downloaded at run time.
+const LOAD_STORE_EXTENSIONS: &str = r#"
+import os, duckdb_extension_httpfs, duckdb_extension_azure
+for package, name in ((duckdb_extension_httpfs, "httpfs"), (duckdb_extension_azure, "azure")):
+    path = os.path.join(os.path.dirname(package.__file__), "extensions", "v" + duckdb.__version__,
+                        name + ".duckdb_extension")
+    con.execute("LOAD '" + path + "'")
+"#;
+
+/// Like [`duckdb_query`], in a DuckDB with the httpfs and azure extensions loaded, so `sql` can
+/// read `s3://…` and `az://…` after its `CREATE SECRET`.
+pub fn duckdb_store_query(sql: &str) -> Vec<Value> {
+    let runner = RUNNER.replacen(
+        "con.execute(\"SET TimeZone = 'UTC'\")",
+        &format!("con.execute(\"SET TimeZone = 'UTC'\")\n{LOAD_STORE_EXTENSIONS}"),
+        1,
+    );
+    assert_ne!(runner, RUNNER, "the runner loads the extensions");
+    execute(
+        &crate::tools::tool("duckdb-stores-venv/bin/python"),
+        &runner,
+        sql,
+        None,
+    )
+}
 
 /// Runs `sql` in a fresh in-memory DuckDB and returns the rows. Panics with DuckDB's message when
 /// the query fails, so tests read like SQL.
@@ -54,8 +83,12 @@ pub fn current_state_sql(
 }
 
 fn run(sql: &str, dir: Option<&Path>) -> Vec<Value> {
-    let mut command = Command::new(crate::tools::python());
-    command.arg("-c").arg(RUNNER).arg(sql);
+    execute(&crate::tools::python(), RUNNER, sql, dir)
+}
+
+fn execute(python: &Path, runner: &str, sql: &str, dir: Option<&Path>) -> Vec<Value> {
+    let mut command = Command::new(python);
+    command.arg("-c").arg(runner).arg(sql);
     if let Some(dir) = dir {
         command.current_dir(dir);
     }

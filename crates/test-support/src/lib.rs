@@ -13,6 +13,6 @@ mod s3;
 mod tools;
 
 pub use azurite::Azurite;
-pub use duckdb::{current_state_sql, duckdb_query, duckdb_query_in};
+pub use duckdb::{current_state_sql, duckdb_query, duckdb_query_in, duckdb_store_query};
 pub use s3::S3Server;
 pub use tools::{tools_dir, workspace_root};

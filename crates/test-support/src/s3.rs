@@ -67,6 +67,19 @@ impl S3Server {
         .collect()
     }
 
+    /// DuckDB's `CREATE SECRET` for this server (httpfs), scoped to the bucket.
+    pub fn duckdb_secret(&self) -> String {
+        format!(
+            "CREATE OR REPLACE SECRET landing_s3 (TYPE s3, KEY_ID '{}', SECRET '{}', REGION '{}', \
+             ENDPOINT '127.0.0.1:{}', URL_STYLE 'path', USE_SSL false, SCOPE 's3://{}');",
+            Self::ACCESS_KEY,
+            Self::SECRET_KEY,
+            Self::REGION,
+            self.process.port,
+            self.bucket
+        )
+    }
+
     /// The same settings as `AWS_*` environment variables, for child processes.
     pub fn env(&self) -> Vec<(String, String)> {
         self.options()
