@@ -100,18 +100,7 @@ async fn duckdb_reads_an_azurite_landing_in_place_through_the_views() {
         !views.stdout.contains(test_support::Azurite::KEY),
         "no key in the script"
     );
-    let catalog = stream_spec::Catalog::embedded();
-    for stream in streams {
-        let key = &catalog.get(stream).unwrap().primary_key;
-        let in_place = test_support::duckdb_store_query(&format!(
-            "{}\n{}\nSELECT count(*) AS n FROM \"{stream}\"",
-            azurite.duckdb_secret(),
-            views.stdout
-        ));
-        let expected = crate::util::landed(&local, stream, key, &[]).0;
-        assert!(expected > 0, "{stream} landed rows");
-        assert_eq!(in_place[0]["n"], expected, "{stream}: {in_place:?}");
-    }
+    assert_in_place_counts(&azurite.duckdb_secret(), &views.stdout, &local, &streams);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,6 +131,32 @@ async fn a_directory_without_a_landing_is_exit_2_and_stays_absent() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("no committed run"), "{run:?}");
     assert!(run.stdout.is_empty(), "{run:?}");
+}
+
+/// Runs the `views` of a landing on a store, after its `secret`, in DuckDB with the store
+/// extensions: each stream's current state has as many rows, and more than none, as the same
+/// tenant's `local` landing read the README's way. Returns each stream's count of distinct runs.
+pub fn assert_in_place_counts(
+    secret: &str,
+    views: &str,
+    local: &std::path::Path,
+    streams: &[&str],
+) -> Vec<u64> {
+    let catalog = stream_spec::Catalog::embedded();
+    streams
+        .iter()
+        .map(|stream| {
+            let key = &catalog.get(stream).unwrap().primary_key;
+            let in_place = test_support::duckdb_store_query(&format!(
+                "{secret}\n{views}\nSELECT count(*) AS n, count(DISTINCT _run_id) AS runs \
+                 FROM \"{stream}\""
+            ));
+            let expected = crate::util::landed(local, stream, key, &[]).0;
+            assert!(expected > 0, "{stream} landed rows");
+            assert_eq!(in_place[0]["n"], expected, "{stream}: {in_place:?}");
+            in_place[0]["runs"].as_u64().unwrap()
+        })
+        .collect()
 }
 
 /// The script `msgraph-sync duckdb` prints for `root`.

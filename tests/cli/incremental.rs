@@ -255,18 +255,10 @@ async fn a_second_writer_on_s3_fails_fast_naming_the_holder() {
     let views = msgraph_sync(["duckdb", "--output", url.as_str()], dir.path(), &env).await;
     assert_eq!(views.code, 0, "{views:?}");
     assert!(views.stdout.contains("CREATE SECRET (TYPE s3"), "{views:?}");
-    let catalog = stream_spec::Catalog::embedded();
-    for stream in ["users", "mail_messages", "group_member"] {
-        let key = &catalog.get(stream).unwrap().primary_key;
-        let in_place = test_support::duckdb_store_query(&format!(
-            "{}\n{}\nSELECT count(*) AS n, count(DISTINCT _run_id) AS runs FROM \"{stream}\"",
-            s3.duckdb_secret(),
-            views.stdout
-        ));
-        let copied = crate::util::landed(&local, stream, key, &[]).0;
-        assert_eq!(in_place[0]["n"], copied, "{stream}: {in_place:?}");
-        assert_eq!(in_place[0]["runs"], 1, "{stream}: {in_place:?}");
-    }
+    let streams = ["users", "mail_messages", "group_member"];
+    let runs =
+        crate::duckdb::assert_in_place_counts(&s3.duckdb_secret(), &views.stdout, &local, &streams);
+    assert_eq!(runs, [1, 1, 1], "one committed run per stream");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -101,21 +101,27 @@ async fn selected(
             .context("--streams")
             .map_err(Failure::Config);
     }
-    let listing = landing
-        .store()
-        .list_with_delimiter(Some(landing.root()))
-        .await
-        .with_context(|| format!("listing {}", landing.root()))
-        .map_err(Failure::Other)?;
-    let present: BTreeSet<String> = listing
-        .common_prefixes
-        .iter()
-        .filter_map(|p| p.filename().map(str::to_string))
-        .collect();
+    let present = stream_dirs(landing).await.map_err(Failure::Other)?;
     Ok(catalog
         .streams()
         .iter()
         .filter(|s| present.contains(&s.stream))
         .cloned()
+        .collect())
+}
+
+/// The directories directly under the root that may hold a stream (not `_runs`, `_state` …).
+pub(crate) async fn stream_dirs(landing: &Landing) -> anyhow::Result<BTreeSet<String>> {
+    let listing = landing
+        .store()
+        .list_with_delimiter(Some(landing.root()))
+        .await
+        .with_context(|| format!("listing {}", landing.root()))?;
+    Ok(listing
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename())
+        .filter(|name| !name.starts_with('_'))
+        .map(str::to_string)
         .collect())
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
 use arrow_sink::layout::run_of_part_file;
-use arrow_sink::{Landing, Manifest};
+use arrow_sink::{Landing, Manifest, RunId};
 use futures::TryStreamExt;
 use stream_spec::{Catalog, StreamSpec};
 use url::Url;
@@ -115,34 +115,27 @@ struct Landed {
 }
 
 async fn landed_streams(landing: &Landing) -> anyhow::Result<Landed> {
-    let committed: BTreeSet<String> = Manifest::committed_runs(landing)
+    let committed: BTreeSet<RunId> = Manifest::committed_runs(landing)
         .await?
-        .iter()
-        .map(|run| run.as_str().to_string())
+        .into_iter()
         .collect();
-    let listing = landing
-        .store()
-        .list_with_delimiter(Some(landing.root()))
-        .await?;
     let mut landed = Landed {
         committed_runs: committed.len(),
         with_rows: BTreeSet::new(),
         without_rows: BTreeSet::new(),
     };
-    for prefix in &listing.common_prefixes {
-        let Some(name) = prefix.filename().filter(|n| !n.starts_with('_')) else {
-            continue;
-        };
-        let files: Vec<_> = landing.store().list(Some(prefix)).try_collect().await?;
+    for name in crate::compact::stream_dirs(landing).await? {
+        let dir = landing.path([name.as_str()]);
+        let files: Vec<_> = landing.store().list(Some(&dir)).try_collect().await?;
         let has_rows = files.iter().any(|file| {
             file.location
                 .filename()
                 .and_then(run_of_part_file)
-                .is_some_and(|run| committed.contains(run.as_str()))
+                .is_some_and(|run| committed.contains(&run))
         });
         match has_rows {
-            true => landed.with_rows.insert(name.to_string()),
-            false => landed.without_rows.insert(name.to_string()),
+            true => landed.with_rows.insert(name),
+            false => landed.without_rows.insert(name),
         };
     }
     Ok(landed)

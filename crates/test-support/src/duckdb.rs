@@ -5,15 +5,19 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// Runs the SQL and prints the rows as a JSON array of objects. DuckDB itself renders each row as
-/// JSON (`to_json`), so dates and timestamps come back as DuckDB's text for them, in UTC, without
-/// needing Python's timezone packages.
-const RUNNER: &str = r#"
+/// Opens the in-memory DuckDB `con` that [`RUNNER_QUERY`] uses; a prelude may go between the two.
+const RUNNER_CONNECT: &str = r#"
 import json, sys, duckdb
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")
 # A query past 2 s would draw DuckDB's progress bar on stdout, into the JSON.
 con.execute("SET enable_progress_bar = false")
+"#;
+
+/// Runs the SQL and prints the rows as a JSON array of objects. DuckDB itself renders each row as
+/// JSON (`to_json`), so dates and timestamps come back as DuckDB's text for them, in UTC, without
+/// needing Python's timezone packages.
+const RUNNER_QUERY: &str = r#"
 rel = con.sql(sys.argv[1])
 if rel is None:
     print("[]")
@@ -36,18 +40,8 @@ for package, name in ((duckdb_extension_httpfs, "httpfs"), (duckdb_extension_azu
 /// Like [`duckdb_query`], in a DuckDB with the httpfs and azure extensions loaded, so `sql` can
 /// read `s3://…` and `az://…` after its `CREATE SECRET`.
 pub fn duckdb_store_query(sql: &str) -> Vec<Value> {
-    let runner = RUNNER.replacen(
-        "con.execute(\"SET TimeZone = 'UTC'\")",
-        &format!("con.execute(\"SET TimeZone = 'UTC'\")\n{LOAD_STORE_EXTENSIONS}"),
-        1,
-    );
-    assert_ne!(runner, RUNNER, "the runner loads the extensions");
-    execute(
-        &crate::tools::tool("duckdb-stores-venv/bin/python"),
-        &runner,
-        sql,
-        None,
-    )
+    let python = crate::tools::tool("duckdb-stores-venv/bin/python");
+    execute(&python, LOAD_STORE_EXTENSIONS, sql, None)
 }
 
 /// Runs `sql` in a fresh in-memory DuckDB and returns the rows. Panics with DuckDB's message when
@@ -83,10 +77,12 @@ pub fn current_state_sql(
 }
 
 fn run(sql: &str, dir: Option<&Path>) -> Vec<Value> {
-    execute(&crate::tools::python(), RUNNER, sql, dir)
+    execute(&crate::tools::python(), "", sql, dir)
 }
 
-fn execute(python: &Path, runner: &str, sql: &str, dir: Option<&Path>) -> Vec<Value> {
+/// Runs `sql` with `python`'s DuckDB, after `prelude` (Python, with `con` open).
+fn execute(python: &Path, prelude: &str, sql: &str, dir: Option<&Path>) -> Vec<Value> {
+    let runner = format!("{RUNNER_CONNECT}{prelude}{RUNNER_QUERY}");
     let mut command = Command::new(python);
     command.arg("-c").arg(runner).arg(sql);
     if let Some(dir) = dir {
