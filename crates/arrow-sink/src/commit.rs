@@ -50,7 +50,7 @@ pub async fn commit_run(
     streams: Vec<StreamOutcome>,
     skipped: Vec<SkippedItem>,
     failed: Vec<FailedStream>,
-    state: Option<serde_json::Value>,
+    state: Option<crate::state::StateInput>,
 ) -> Result<Manifest, WriteError> {
     let store = landing.store();
     for outcome in &streams {

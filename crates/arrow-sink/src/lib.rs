@@ -78,6 +78,7 @@ pub use schema::{
     CHANGE_COLUMN, EXTRA_COLUMN, HASH_COLUMN, RUN_ID_COLUMN, SchemaError, StreamSchema,
     arrow_schema, schema_hash,
 };
+pub use state::StateInput;
 pub use store::{Landing, StoreError, keep_local_files_private, redact_location};
 pub use write_error::WriteError;
 pub use writer::{BufferBudget, StreamWriter, WriterOptions, WrittenFile};

@@ -99,7 +99,7 @@ pub struct RunInput {
     /// Per stream, what was read in full: live keys there that were not seen become deletes.
     pub full_scopes: BTreeMap<String, FullScope>,
     /// The caller's incremental state (delta links, bookmarks), committed with the manifest.
-    pub state: Option<serde_json::Value>,
+    pub state: Option<crate::state::StateInput>,
     /// Streams that failed this run: what was sent of them is discarded (their current state
     /// stays as it was) and the manifest names them with the reason.
     pub failed: BTreeMap<String, String>,

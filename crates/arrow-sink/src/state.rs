@@ -3,7 +3,12 @@
 //! a run that died before its manifest never wrote state anyone reads, so the next run resumes
 //! from the last commit.
 
+use std::path::PathBuf;
+
+use bytes::{Bytes, BytesMut};
+use object_store::buffered::BufWriter;
 use object_store::{ObjectStoreExt, PutPayload};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::layout::{self, RunId};
 use crate::manifest::Manifest;
@@ -11,23 +16,83 @@ use crate::store::Landing;
 use crate::write_error::WriteError;
 use crate::writer::relative;
 
-/// Writes `state` for `run` (create-only) and returns its path relative to the root.
+/// The caller's incremental state, committed with the run's manifest. The sink never reads it.
+#[derive(Debug, Clone)]
+pub enum StateInput {
+    /// A JSON value in memory.
+    Json(serde_json::Value),
+    /// A local file of JSON, streamed up: a large state never has to be in memory.
+    File(PathBuf),
+}
+
+/// Writes `state` for `run` and returns its path relative to the root.
 pub(crate) async fn save(
     landing: &Landing,
     run: &RunId,
-    state: &serde_json::Value,
+    state: &StateInput,
 ) -> Result<String, WriteError> {
     let path = layout::state_path(landing, run);
-    let json = serde_json::to_vec(state).map_err(|source| WriteError::State {
-        path: path.clone(),
-        source,
-    })?;
-    crate::commit::put_create_only(landing, &path, PutPayload::from(json)).await?;
+    match state {
+        StateInput::Json(value) => {
+            let json = serde_json::to_vec(value).map_err(|source| WriteError::State {
+                path: path.clone(),
+                source,
+            })?;
+            crate::commit::put_create_only(landing, &path, PutPayload::from(json)).await?;
+        }
+        // A multipart upload cannot be create-only; the run id is this run's alone (the lease
+        // excludes a second writer) and the manifest, written after, stays the commit point.
+        StateInput::File(file) => {
+            let mut writer = BufWriter::new(landing.store().clone(), path.clone());
+            if let Err(e) = upload_file(file, &mut writer, &path).await {
+                // Not completing yet: abort leaves no parts for the store to keep (and bill).
+                writer.abort().await.ok();
+                return Err(e);
+            }
+            writer.shutdown().await.map_err(|e| {
+                let source = object_store::Error::Generic {
+                    store: "upload",
+                    source: Box::new(e),
+                };
+                WriteError::object("writing", &path)(source)
+            })?;
+        }
+    }
     Ok(relative(landing, &path))
 }
 
-/// The state of the newest committed run that wrote one; `None` for a landing without state.
-pub async fn latest(landing: &Landing) -> Result<Option<serde_json::Value>, WriteError> {
+/// Sends a local file through `writer` in chunks of a few MiB; the caller completes or aborts.
+async fn upload_file(
+    file: &std::path::Path,
+    writer: &mut BufWriter,
+    path: &object_store::path::Path,
+) -> Result<(), WriteError> {
+    const CHUNK: usize = 4 << 20;
+    let read_error = |source| WriteError::StateFile {
+        file: file.to_path_buf(),
+        source,
+    };
+    let mut reader = tokio::fs::File::open(file).await.map_err(read_error)?;
+    loop {
+        let mut chunk = BytesMut::with_capacity(CHUNK);
+        while chunk.len() < CHUNK {
+            if reader.read_buf(&mut chunk).await.map_err(read_error)? == 0 {
+                break;
+            }
+        }
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        writer
+            .put(chunk.freeze())
+            .await
+            .map_err(WriteError::object("writing", path))?;
+    }
+}
+
+/// The JSON state of the newest committed run that wrote one; `None` for a landing without
+/// state. Raw bytes: the caller parses them into its own type, without a generic copy between.
+pub async fn latest(landing: &Landing) -> Result<Option<Bytes>, WriteError> {
     for run in Manifest::committed_runs(landing).await?.iter().rev() {
         let Some(manifest) = Manifest::load(landing, run).await? else {
             continue;
@@ -44,9 +109,7 @@ pub async fn latest(landing: &Landing) -> Result<Option<serde_json::Value>, Writ
             .bytes()
             .await
             .map_err(WriteError::object("reading", &path))?;
-        return serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| WriteError::State { path, source });
+        return Ok(Some(bytes));
     }
     Ok(None)
 }

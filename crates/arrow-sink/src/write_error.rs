@@ -121,6 +121,15 @@ pub enum WriteError {
         #[source]
         source: serde_json::Error,
     },
+    /// The caller's state file could not be read to commit it.
+    #[error("reading the run's state file {}: {source}", .file.display())]
+    StateFile {
+        /// The local file.
+        file: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<crate::lease::LeaseError> for WriteError {

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use arrow_sink::{FullScope, Landing, PageInput, RunInput, SinkOptions, SinkRun, state};
+use arrow_sink::{
+    FullScope, Landing, PageInput, RunInput, SinkOptions, SinkRun, StateInput, state,
+};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use test_support::duckdb_query;
@@ -50,6 +52,11 @@ fn full(whole: bool, parents: &[&str]) -> FullScope {
     }
 }
 
+async fn latest_state(landing: &Landing) -> Option<Value> {
+    let json = state::latest(landing).await.unwrap()?;
+    Some(serde_json::from_slice(&json).unwrap())
+}
+
 fn counts(manifest: &arrow_sink::Manifest, stream: &str) -> (u64, u64, u64) {
     let c = manifest.streams[stream].changes;
     (c.inserts, c.updates, c.deletes)
@@ -73,7 +80,7 @@ async fn runs_append_changes_only_and_the_current_state_follows_the_source() {
                 ("users".into(), full(true, &[])),
                 ("mail_messages".into(), full(false, &["u1", "u2", "u3"])),
             ]),
-            state: Some(json!({"users": {"delta_link": "token-1"}})),
+            state: Some(StateInput::Json(json!({"users": {"delta_link": "token-1"}}))),
             ..RunInput::default()
         },
     )
@@ -94,7 +101,7 @@ async fn runs_append_changes_only_and_the_current_state_follows_the_source() {
         RunInput {
             methods: BTreeMap::from([("users".into(), "delta".into())]),
             full_scopes: BTreeMap::from([("mail_messages".into(), full(false, &["u1", "u4"]))]),
-            state: Some(json!({"users": {"delta_link": "token-2"}})),
+            state: Some(StateInput::Json(json!({"users": {"delta_link": "token-2"}}))),
             ..RunInput::default()
         },
     )
@@ -141,14 +148,14 @@ async fn runs_append_changes_only_and_the_current_state_follows_the_source() {
     // Run 3: nothing read at all (every stream skipped): nothing changes, the state stays.
     let landing = Landing::open(root.to_str().unwrap()).unwrap();
     assert_eq!(
-        state::latest(&landing).await.unwrap(),
+        latest_state(&landing).await,
         Some(json!({"users": {"delta_link": "token-2"}}))
     );
     let third = run(root, vec![], RunInput::default()).await;
     assert_eq!(counts(&third, "users"), (0, 0, 0));
     assert_eq!(current(root, "users", "id", "id").len(), 3);
     assert_eq!(
-        state::latest(&landing).await.unwrap(),
+        latest_state(&landing).await,
         Some(json!({"users": {"delta_link": "token-2"}})),
         "a run without state leaves the last state in force"
     );
@@ -157,6 +164,62 @@ async fn runs_append_changes_only_and_the_current_state_follows_the_source() {
     for file in &first.streams["users"].files {
         assert!(root.join(&file.path).exists(), "{} kept", file.path);
     }
+}
+
+/// A state larger than one upload part (the caller's file, streamed up) commits byte for byte.
+#[tokio::test]
+async fn a_state_file_larger_than_a_part_commits_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("landing");
+    let links: serde_json::Map<String, Value> = (0..60_000)
+        .map(|i| {
+            (
+                format!("u{i:05}/inbox"),
+                json!(format!("https://g/delta?token={i:0>150}")),
+            )
+        })
+        .collect();
+    let state = json!({"streams": {"mail_messages": {"delta_links": links}}});
+    let file = dir.path().join("state.json");
+    std::fs::write(&file, serde_json::to_vec(&state).unwrap()).unwrap();
+    assert!(
+        std::fs::metadata(&file).unwrap().len() > 9 << 20,
+        "spans several 4 MiB chunks"
+    );
+    let manifest = run(
+        &root,
+        vec![],
+        RunInput {
+            state: Some(StateInput::File(file.clone())),
+            ..RunInput::default()
+        },
+    )
+    .await;
+    let landing = Landing::open(root.to_str().unwrap()).unwrap();
+    let committed = state::latest(&landing).await.unwrap().unwrap();
+    assert_eq!(committed, std::fs::read(&file).unwrap());
+    assert_eq!(
+        manifest.state.as_deref(),
+        Some(format!("_state/{}.json", manifest.run_id).as_str())
+    );
+
+    // A state file that cannot be read fails the commit with its path, and commits nothing.
+    let missing = dir.path().join("gone.json");
+    let error = arrow_sink::SinkRun::start(&landing, &[], SinkOptions::default())
+        .await
+        .unwrap()
+        .finish(RunInput {
+            state: Some(StateInput::File(missing)),
+            ..RunInput::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("gone.json"), "{error}");
+    assert_eq!(
+        latest_state(&landing).await,
+        Some(state),
+        "the last commit stays in force"
+    );
 }
 
 #[tokio::test]

@@ -137,6 +137,13 @@ pub enum ExtractError {
     /// The page receiver was dropped, so the run was cancelled.
     #[error("the page receiver was dropped; run cancelled")]
     ReceiverClosed,
+    /// The next state could not be written to the temporary directory (`TMPDIR`).
+    #[error(
+        "writing the run's incremental state to the temporary directory ({dir}) failed: {0}; \
+         free space there or point TMPDIR at a writable disk",
+        dir = std::env::temp_dir().display()
+    )]
+    StateFile(#[source] std::io::Error),
     /// Some streams failed; the others were read completely. The summary tells which.
     #[error("{}", .0.failure_summary())]
     StreamsFailed(Box<RunStats>),

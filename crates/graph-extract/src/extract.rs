@@ -93,11 +93,12 @@ impl Extractor {
         &self,
         selection: &[String],
         pages: mpsc::Sender<Page>,
-        prior: &ExtractState,
+        mut prior: ExtractState,
         full_refresh: &[String],
     ) -> Result<RunStats, ExtractError> {
         let plan = self.plan(selection)?;
-        let ctx = self.context(&plan, pages, prior, full_refresh)?;
+        // The streams read take their state out of `prior`: one copy of it, however large.
+        let ctx = self.context(&plan, pages, &mut prior, full_refresh)?;
         let passes = plan.passes.iter().map(|pass| ctx.run_pass(pass));
         futures::future::try_join_all(passes).await?;
         let RunContext {
@@ -115,7 +116,9 @@ impl Extractor {
                 .and_then(|s| s.parent.as_ref())
                 .map(|p| p.stream.clone())
         };
-        let (state, full_scopes) = tracker.finish(prior, &reads, parent_of);
+        let (state, full_scopes) = tracker
+            .finish(&prior, &reads, parent_of)
+            .map_err(ExtractError::StateFile)?;
         let mut stats = recorder.finish(|s| emitted.iter().any(|e| e == s));
         for (name, stream) in &mut stats.streams {
             stream.method = reads[name].name(stream.resyncs).to_string();
@@ -174,7 +177,7 @@ impl Extractor {
         &self,
         plan: &Plan,
         sender: mpsc::Sender<Page>,
-        prior: &ExtractState,
+        prior: &mut ExtractState,
         full_refresh: &[String],
     ) -> Result<RunContext, ExtractError> {
         let client = self.client()?;
@@ -237,7 +240,7 @@ pub async fn run(
     tokens: Arc<dyn TokenProvider>,
     selection: &[String],
     pages: mpsc::Sender<Page>,
-    prior: &ExtractState,
+    prior: ExtractState,
     full_refresh: &[String],
 ) -> Result<RunStats, ExtractError> {
     let http = Extractor::http_client()?;

@@ -30,7 +30,7 @@
 //!     }
 //!     rows
 //! });
-//! let stats = extractor.run(&[], pages, &ExtractState::default(), &[]).await?;
+//! let stats = extractor.run(&[], pages, ExtractState::default(), &[]).await?;
 //! let truth = mock.truth();
 //! let expected = truth.stream("users").unwrap().rows + truth.stream("groups").unwrap().rows;
 //! assert_eq!(counted.await?, expected);
@@ -71,5 +71,5 @@ pub use paging::{Page, PageFormat};
 pub use plan::{Pass, Plan, PlanError};
 pub use probe::{ProbeResult, ProbeStatus};
 pub use retry::RetryPolicy;
-pub use state::{ExtractState, FullScope, StreamState};
+pub use state::{ExtractState, FullScope, NextState, StreamState};
 pub use stats::{RunStats, Skip, StreamFailure, StreamStats};

@@ -6,6 +6,9 @@
 //! stream or parent that was skipped or not selected keeps what it had.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +19,36 @@ pub struct ExtractState {
     /// A stream without an entry has no state: it is read in full.
     #[serde(default)]
     pub streams: BTreeMap<String, StreamState>,
+}
+
+/// The state a run hands on, as a local temporary file of [`ExtractState`]'s JSON (deleted when
+/// the last clone is dropped). It is written to disk as the run ends rather than built in memory:
+/// per-folder delta links of tens of thousands of mailboxes run to hundreds of megabytes.
+#[derive(Debug, Clone, Default)]
+pub struct NextState {
+    file: Option<Arc<tempfile::TempPath>>,
+}
+
+impl NextState {
+    pub(crate) fn new(file: tempfile::TempPath) -> Self {
+        Self {
+            file: Some(Arc::new(file)),
+        }
+    }
+
+    /// The JSON file to commit (stream it; it may be large); `None` for a run that made no state.
+    pub fn path(&self) -> Option<&Path> {
+        self.file.as_deref().map(|p| p.as_ref())
+    }
+
+    /// The whole state in memory: for the Singer tap's STATE message and for tests.
+    pub fn read(&self) -> io::Result<ExtractState> {
+        let Some(path) = self.path() else {
+            return Ok(ExtractState::default());
+        };
+        let file = io::BufReader::new(std::fs::File::open(path)?);
+        Ok(serde_json::from_reader(file)?)
+    }
 }
 
 /// One stream's incremental state, per scope.

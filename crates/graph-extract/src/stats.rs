@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use crate::error::RequestError;
-use crate::state::{ExtractState, FullScope};
+use crate::state::{FullScope, NextState};
 
 /// Live counters of one stream; cheap to bump from any task.
 #[derive(Debug, Default)]
@@ -133,7 +133,8 @@ pub struct RunStats {
     /// The `POST /$batch` requests themselves (their items are counted per stream).
     pub batch: StreamStats,
     /// The whole next state: the prior one with this run's delta links, bookmarks and ids.
-    pub state: ExtractState,
+    #[serde(skip)]
+    pub state: NextState,
     /// Per stream, the scopes read in full and completely (keys not seen in them are deletes).
     pub full_scopes: BTreeMap<String, FullScope>,
     /// The config asked for strict mode and something was skipped: what was read is all here,
@@ -266,7 +267,7 @@ impl Recorder {
             skips,
             failures: failures.into_values().collect(),
             batch: self.batch_counters.snapshot(),
-            state: ExtractState::default(),
+            state: NextState::default(),
             full_scopes: BTreeMap::new(),
             strict_violated: false,
         }

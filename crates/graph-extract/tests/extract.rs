@@ -473,7 +473,7 @@ async fn a_slow_sink_pauses_paging_and_a_dropped_one_cancels_the_run() {
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     let selection = vec!["users".to_string()];
     let prior = graph_extract::ExtractState::default();
-    let run = extractor.run(&selection, tx, &prior, &[]);
+    let run = extractor.run(&selection, tx, prior, &[]);
     let observe = async {
         tokio::time::sleep(Duration::from_millis(700)).await;
         let fetched = mock.requests().count("users", 200);

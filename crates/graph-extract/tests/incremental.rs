@@ -27,6 +27,11 @@ fn ok(collected: Collected) -> (RunStats, Vec<graph_extract::Page>) {
     (stats, collected.pages)
 }
 
+/// The state a run handed on, read from the file it wrote.
+fn next_of(stats: &RunStats) -> ExtractState {
+    stats.state.read().expect("the run wrote its state")
+}
+
 /// The state as the sink stores it: JSON, read back.
 fn through_json(state: &ExtractState) -> ExtractState {
     let text = serde_json::to_string(state).unwrap();
@@ -49,26 +54,28 @@ async fn a_second_run_reads_only_the_changes_of_users_and_groups() {
                 ..Default::default()
             }
         );
-        let state = &first.state.streams[stream];
+        let first_state = next_of(&first);
+        let state = &first_state.streams[stream];
         assert!(state.delta_links[""].contains("deltatoken"), "{state:?}");
     }
     // Groups have children: their live ids are kept. Users' children were not selected, but
     // users keep theirs too, for a later run that selects them.
-    let group_ids = first.state.streams["groups"].ids.as_ref().unwrap();
+    let first_state = next_of(&first);
+    let group_ids = first_state.streams["groups"].ids.as_ref().unwrap();
     assert_eq!(
         group_ids.len() as u64,
         mock.truth().stream("groups").unwrap().rows
     );
-    assert!(first.state.streams["users"].ids.is_some());
+    assert!(next_of(&first).streams["users"].ids.is_some());
     assert_eq!(first.streams["group_member"].method, "compare");
-    assert!(!first.state.streams.contains_key("group_member"));
+    assert!(!next_of(&first).streams.contains_key("group_member"));
 
     let users_before = requests(&mock, "users");
     let groups_before = requests(&mock, "groups");
     mock.mutate("users", 2, 2).unwrap();
     mock.mutate("groups", 1, 1).unwrap();
-    let prior = through_json(&first.state);
-    assert_eq!(prior, first.state);
+    let prior = through_json(&next_of(&first));
+    assert_eq!(prior, next_of(&first));
     let (second, pages) = ok(run_incremental(&extractor, &selection, &prior, &[]).await);
     assert_eq!(second.streams["users"].method, "delta");
     assert_eq!(second.streams["users"].rows, 4, "2 changed + 2 removed");
@@ -89,12 +96,16 @@ async fn a_second_run_reads_only_the_changes_of_users_and_groups() {
     );
     assert_matches_truth(&mock.truth(), &["group_member"], &pages);
     assert_eq!(
-        second.state.streams["groups"].ids.as_ref().unwrap().len() as u64,
+        next_of(&second).streams["groups"]
+            .ids
+            .as_ref()
+            .unwrap()
+            .len() as u64,
         live_groups
     );
     assert_ne!(
-        second.state.streams["users"].delta_links[""],
-        first.state.streams["users"].delta_links[""]
+        next_of(&second).streams["users"].delta_links[""],
+        next_of(&first).streams["users"].delta_links[""]
     );
 }
 
@@ -104,14 +115,15 @@ async fn an_expired_token_resyncs_in_full_and_the_scope_is_reported_full() {
     let extractor = extractor(&mock, "");
     let selection = ["users", "drive_items"];
     let (first, _) = ok(run_with(&extractor, &selection).await);
-    let drives = &first.state.streams["drive_items"];
+    let first_state = next_of(&first);
+    let drives = &first_state.streams["drive_items"];
     let users = mock.truth().stream("users").unwrap().rows;
     assert_eq!(drives.delta_links.len() as u64, users, "a link per drive");
     assert_eq!(first.full_scopes["drive_items"].parents.len() as u64, users);
 
     mock.mutate("users", 0, 1).unwrap();
     mock.expire_delta_tokens();
-    let (second, pages) = ok(run_incremental(&extractor, &selection, &first.state, &[]).await);
+    let (second, pages) = ok(run_incremental(&extractor, &selection, &next_of(&first), &[]).await);
     let truth = mock.truth();
     assert_matches_truth(&truth, &selection, &pages);
     for stream in selection {
@@ -126,7 +138,7 @@ async fn an_expired_token_resyncs_in_full_and_the_scope_is_reported_full() {
     );
     // The removed user's drive link is dropped with the user.
     assert_eq!(
-        second.state.streams["drive_items"].delta_links.len() as u64,
+        next_of(&second).streams["drive_items"].delta_links.len() as u64,
         users - 1
     );
     let gone = mock.requests().count("users", 410) + mock.requests().count("drive_items", 410);
@@ -141,12 +153,13 @@ async fn drive_changes_of_one_user_are_all_a_second_run_reads() {
     assert_eq!(first.streams["drive_items"].method, "delta");
     // Users were pulled in for their ids only: not landed, so their link is not kept.
     assert!(!first.streams.contains_key("users"));
-    let users_state = &first.state.streams["users"];
+    let first_state = next_of(&first);
+    let users_state = &first_state.streams["users"];
     assert!(users_state.delta_links.is_empty() && users_state.ids.is_some());
 
     let outcome = mock.mutate("drive_items", 3, 1).unwrap();
     let (second, pages) =
-        ok(run_incremental(&extractor, &["drive_items"], &first.state, &[]).await);
+        ok(run_incremental(&extractor, &["drive_items"], &next_of(&first), &[]).await);
     let rows: usize = pages.iter().map(|p| p.rows).sum();
     assert_eq!(rows, outcome.changed.len() + outcome.removed.len());
     assert!(!second.full_scopes.contains_key("drive_items"));
@@ -176,7 +189,7 @@ async fn a_skipped_parent_and_an_unselected_stream_keep_their_state() {
         .expect("user 3's drive is refused");
     assert!(!first.full_scopes["drive_items"].parents.contains(&denied));
     // As if user 3's drive had been read by an earlier run: its link must survive the skip.
-    let mut prior = first.state.clone();
+    let mut prior = next_of(&first);
     let kept = format!(
         "{}/users/{denied}/drive/root/delta?token=kept",
         mock.graph_url()
@@ -202,11 +215,11 @@ async fn a_skipped_parent_and_an_unselected_stream_keep_their_state() {
             .any(|s| s.parent_id.as_deref() == Some(denied.as_str()))
     );
     assert_eq!(
-        second.state.streams["drive_items"].delta_links[&denied],
+        next_of(&second).streams["drive_items"].delta_links[&denied],
         kept
     );
     assert_eq!(
-        second.state.streams["applications"],
+        next_of(&second).streams["applications"],
         prior.streams["applications"]
     );
 }
@@ -217,8 +230,13 @@ async fn full_refresh_rereads_in_full_and_compares() {
     let extractor = extractor(&mock, "");
     let (first, _) = ok(run_with(&extractor, &["users", "groups"]).await);
     mock.mutate("users", 1, 0).unwrap();
-    let (second, pages) =
-        ok(run_incremental(&extractor, &["users", "groups"], &first.state, &["users"]).await);
+    let (second, pages) = ok(run_incremental(
+        &extractor,
+        &["users", "groups"],
+        &next_of(&first),
+        &["users"],
+    )
+    .await);
     assert_eq!(second.streams["users"].method, "compare");
     assert_eq!(second.streams["groups"].method, "delta");
     assert!(second.full_scopes["users"].whole);
@@ -260,13 +278,16 @@ async fn audit_logs_resume_from_their_bookmark_less_the_overlap() {
             })
             .max()
             .unwrap();
-        assert_eq!(first.state.streams[stream].bookmarks[""], greatest);
+        assert_eq!(next_of(&first).streams[stream].bookmarks[""], greatest);
     }
-    let (second, _) = ok(run_incremental(&extractor, &selection, &first.state, &[]).await);
+    let (second, _) = ok(run_incremental(&extractor, &selection, &next_of(&first), &[]).await);
     for stream in selection {
         let (rows, all) = (second.streams[stream].rows, first.streams[stream].rows);
         assert!(rows >= 1 && rows < all / 10, "{stream}: {rows} of {all}");
-        assert_eq!(second.state.streams[stream], first.state.streams[stream]);
+        assert_eq!(
+            next_of(&second).streams[stream],
+            next_of(&first).streams[stream]
+        );
     }
 }
 
@@ -278,7 +299,7 @@ async fn mailbox_streams_follow_a_link_per_folder_calendar_and_default_contacts(
     let mailbox = ["mail_messages", "contacts", "calendar_events"];
     let (first, pages) = ok(run_with(&extractor, &mailbox).await);
     assert_matches_truth(&mock.truth(), &mailbox, &pages);
-    let users = first.state.streams["users"].ids.clone().unwrap();
+    let users = next_of(&first).streams["users"].ids.clone().unwrap();
     let user = users[0].clone();
     for stream in mailbox {
         assert_eq!(first.streams[stream].method, "delta");
@@ -288,7 +309,7 @@ async fn mailbox_streams_follow_a_link_per_folder_calendar_and_default_contacts(
             "{stream}"
         );
     }
-    let links = |stats: &RunStats, stream: &str| stats.state.streams[stream].delta_links.clone();
+    let links = |stats: &RunStats, stream: &str| next_of(stats).streams[stream].delta_links.clone();
     let mail_links = links(&first, "mail_messages");
     assert!(mail_links.keys().all(|k| k.contains('/')), "per folder");
     assert!(
@@ -316,7 +337,7 @@ async fn mailbox_streams_follow_a_link_per_folder_calendar_and_default_contacts(
         .unwrap();
     mock.apply(&Mutation::new("calendar_events").parent(&user).changed(1))
         .unwrap();
-    let (second, pages) = ok(run_incremental(&extractor, &mailbox, &first.state, &[]).await);
+    let (second, pages) = ok(run_incremental(&extractor, &mailbox, &next_of(&first), &[]).await);
     let rows = |stream: &str| {
         pages
             .iter()
@@ -341,7 +362,7 @@ async fn mailbox_streams_follow_a_link_per_folder_calendar_and_default_contacts(
 
     // An expired token: every folder of every user is read again in full.
     mock.expire_delta_tokens();
-    let (third, pages) = ok(run_incremental(&extractor, &mailbox, &second.state, &[]).await);
+    let (third, pages) = ok(run_incremental(&extractor, &mailbox, &next_of(&second), &[]).await);
     assert_matches_truth(&mock.truth(), &mailbox, &pages);
     for stream in mailbox {
         assert_eq!(third.streams[stream].method, "resync", "{stream}");
@@ -362,7 +383,8 @@ async fn chat_messages_resume_per_chat_from_their_bookmark() {
     let (first, pages) = ok(run_with(&extractor, &["chat_messages"]).await);
     assert_matches_truth(&mock.truth(), &["chat_messages"], &pages);
     let chats = mock.truth().stream("chats").unwrap().rows as usize;
-    let bookmarks = &first.state.streams["chat_messages"].bookmarks;
+    let first_state = next_of(&first);
+    let bookmarks = &first_state.streams["chat_messages"].bookmarks;
     assert_eq!(bookmarks.len(), chats, "a bookmark per chat");
     // No lower bound on a first run without start_date: every chat is read in full.
     assert_eq!(first.full_scopes["chat_messages"].parents.len(), chats);
@@ -378,7 +400,7 @@ async fn chat_messages_resume_per_chat_from_their_bookmark() {
         )
         .unwrap();
     let (second, pages) =
-        ok(run_incremental(&extractor, &["chat_messages"], &first.state, &[]).await);
+        ok(run_incremental(&extractor, &["chat_messages"], &next_of(&first), &[]).await);
     assert_eq!(second.streams["chat_messages"].method, "bookmark");
     assert!(!second.full_scopes.contains_key("chat_messages"));
     let landed: std::collections::BTreeSet<String> = pages
@@ -403,5 +425,5 @@ async fn chat_messages_resume_per_chat_from_their_bookmark() {
         run2 * 2 < before && run2 >= 2,
         "run 2 got {run2} records, run 1 {before}"
     );
-    assert!(second.state.streams["chat_messages"].bookmarks[&chat] >= bookmarks[&chat]);
+    assert!(next_of(&second).streams["chat_messages"].bookmarks[&chat] >= bookmarks[&chat]);
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use arrow_sink::{
     FullScope, Landing, PageInput, PageSender, RunInput, SinkOptions, SinkRun, SkippedItem,
+    StateInput,
 };
 use graph_extract::{ExtractError, ExtractState, Extractor, Page, Plan, RunStats};
 use tokio::sync::mpsc;
@@ -135,7 +136,7 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
     let extractor = Extractor::new(config, catalog, connection.tokens, connection.http);
     let (pages_tx, pages_rx) = mpsc::channel::<Page>(PAGE_CHANNEL);
     let forward = forward_pages(&sink, pages_rx, &progress);
-    let work = async { tokio::join!(extractor.run(&[], pages_tx, &prior, &full_refresh), forward) };
+    let work = async { tokio::join!(extractor.run(&[], pages_tx, prior, &full_refresh), forward) };
     let (extracted, forwarded) = tokio::select! {
         done = work => done,
         // Stopped from outside: abort the uploads and give the lease back; nothing committed.
@@ -176,7 +177,7 @@ pub async fn run(args: Args, json_logs: bool) -> Result<(), Failure> {
             return Err(err.into());
         }
     };
-    let input = run_input(&stats).map_err(Failure::Other)?;
+    let input = run_input(&stats);
     let manifest = sink
         .finish(input)
         .await
@@ -226,7 +227,7 @@ async fn forward_pages(
 async fn prior_state(landing: &Landing) -> anyhow::Result<ExtractState> {
     match arrow_sink::state::latest(landing).await? {
         None => Ok(ExtractState::default()),
-        Some(value) => serde_json::from_value(value).context(
+        Some(json) => serde_json::from_slice(&json).context(
             "the landing's incremental state (_state/) is not one this version reads; \
              rerun with --full-refresh to rebuild it",
         ),
@@ -234,8 +235,8 @@ async fn prior_state(landing: &Landing) -> anyhow::Result<ExtractState> {
 }
 
 /// What the sink needs from the extraction to land deletes and commit the new state.
-fn run_input(stats: &RunStats) -> anyhow::Result<RunInput> {
-    Ok(RunInput {
+fn run_input(stats: &RunStats) -> RunInput {
+    RunInput {
         skipped: skipped_items(stats),
         methods: stats
             .streams
@@ -256,13 +257,17 @@ fn run_input(stats: &RunStats) -> anyhow::Result<RunInput> {
                 )
             })
             .collect(),
-        state: Some(serde_json::to_value(&stats.state).context("serialising the state")?),
+        // A file the extractor wrote: `stats` (which deletes it when dropped) outlives the commit.
+        state: stats
+            .state
+            .path()
+            .map(|file| StateInput::File(file.to_path_buf())),
         failed: stats
             .failures
             .iter()
             .map(|f| (f.stream.clone(), f.describe()))
             .collect(),
-    })
+    }
 }
 
 fn skipped_items(stats: &RunStats) -> Vec<SkippedItem> {

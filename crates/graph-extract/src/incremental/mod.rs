@@ -23,7 +23,9 @@
 
 mod feed;
 mod folders;
+mod next_state;
 pub(crate) mod scan;
+mod spool;
 mod tracker;
 
 use std::collections::{BTreeMap, HashMap};
@@ -94,7 +96,7 @@ impl StreamRead {
     pub fn new(
         catalog: &Catalog,
         spec: &StreamSpec,
-        prior: Option<&StreamState>,
+        prior: Option<StreamState>,
         refresh: bool,
         emitted: bool,
         extra: &ExtraQuery,
@@ -113,7 +115,7 @@ impl StreamRead {
             // A fed stream has no upstream here but Graph: read it in full and compare.
             Incremental::Compare | Incremental::Feed(_) => Method::Compare,
         };
-        let prior = prior.cloned().unwrap_or_default();
+        let prior = prior.unwrap_or_default();
         let track_ids = matches!(method, Method::Delta(_)) && has_children;
         // Children of a delta parent fan out over its live ids; without them a delta round (which
         // lists changed ids only) would leave unchanged parents out.
@@ -408,11 +410,11 @@ impl RunContext {
     }
 }
 
-/// Every planned stream's read, by name.
+/// Every planned stream's read, by name; each takes its prior state out of `prior`.
 pub(crate) fn plan_reads<'a>(
     catalog: &Catalog,
     streams: impl IntoIterator<Item = &'a StreamSpec>,
-    prior: &crate::state::ExtractState,
+    prior: &mut crate::state::ExtractState,
     full_refresh: &[String],
     emits: impl Fn(&str) -> bool,
     extra: &HashMap<String, ExtraQuery>,
@@ -424,7 +426,7 @@ pub(crate) fn plan_reads<'a>(
             let read = StreamRead::new(
                 catalog,
                 spec,
-                prior.streams.get(&spec.stream),
+                prior.streams.remove(&spec.stream),
                 full_refresh.contains(&spec.stream),
                 emits(&spec.stream),
                 extra.get(&spec.stream).unwrap_or(&none),

@@ -80,7 +80,11 @@ pub async fn run_incremental(
         }
         pages
     };
-    let work = async move { extractor.run(&selection, tx, prior, &full_refresh).await };
+    let work = async move {
+        extractor
+            .run(&selection, tx, prior.clone(), &full_refresh)
+            .await
+    };
     let (result, pages) = tokio::time::timeout(TEST_LIMIT, async { tokio::join!(work, collect) })
         .await
         .expect("run finishes within the test limit");
@@ -223,7 +227,7 @@ pub async fn run_stream_at(
     let drain = async move { while rx.recv().await.is_some() {} };
     let selection = [stream.to_string()];
     let prior = ExtractState::default();
-    let work = extractor.run(&selection, tx, &prior, &[]);
+    let work = extractor.run(&selection, tx, prior, &[]);
     tokio::time::timeout(Duration::from_secs(30), async {
         tokio::join!(work, drain).0
     })

@@ -156,7 +156,7 @@ pub async fn sync<W: Write + Send + 'static>(
         }
         Ok::<_, TapError>(writer)
     });
-    let extracted = extractor.run(&selected, tx, &prior_extract, &[]).await;
+    let extracted = extractor.run(&selected, tx, prior_extract, &[]).await;
     let writer = writer
         .await
         .map_err(|e| TapError::Config(format!("writer thread: {e}")))?;
@@ -185,8 +185,13 @@ pub async fn sync<W: Write + Send + 'static>(
         tracing::warn!(stream = %skip.stream, parent = ?skip.parent_id, code = %skip.code,
             "skipped: {} (needs {})", skip.message, skip.permission);
     }
-    writer.activate_versions(&stats)?;
-    let state = state::next_state(prior_state, &selected, started, &stats.state);
+    // Singer's STATE is one JSON message: the state is read into memory here.
+    let next = stats
+        .state
+        .read()
+        .map_err(|e| TapError::Extract(graph_extract::ExtractError::StateFile(e)))?;
+    writer.activate_versions(&stats, &next)?;
+    let state = state::next_state(prior_state, &selected, started, &next);
     messages::write_state(&mut writer.out, &state).map_err(TapError::Stdout)?;
     writer.out.flush().map_err(TapError::Stdout)?;
     for (stream, rows) in &writer.counts {
@@ -213,7 +218,7 @@ fn read_whole(spec: &StreamSpec, prior: &ExtractState) -> bool {
 
 /// Whether `stream` was read whole and without a skip: every scope of it in full (for a child
 /// stream of a delta parent, every live parent).
-fn sent_whole(spec: &StreamSpec, stats: &RunStats) -> bool {
+fn sent_whole(spec: &StreamSpec, stats: &RunStats, next: &ExtractState) -> bool {
     let skipped = |name: &str| stats.skips.iter().any(|s| s.stream == name);
     let Some(scope) = stats.full_scopes.get(&spec.stream) else {
         return false;
@@ -224,8 +229,7 @@ fn sent_whole(spec: &StreamSpec, stats: &RunStats) -> bool {
             if skipped(&spec.stream) || skipped(&parent.stream) {
                 return false;
             }
-            match stats
-                .state
+            match next
                 .streams
                 .get(&parent.stream)
                 .and_then(|s| s.ids.as_ref())
@@ -278,11 +282,11 @@ impl<W: Write> RecordWriter<W> {
 
     /// ACTIVATE_VERSION for each versioned stream that was sent whole. A version without records
     /// gets two (opening and closing it), so a target knows the stream is now empty.
-    fn activate_versions(&mut self, stats: &RunStats) -> Result<(), TapError> {
+    fn activate_versions(&mut self, stats: &RunStats, next: &ExtractState) -> Result<(), TapError> {
         let mut streams: Vec<&String> = self.versioned.iter().collect();
         streams.sort();
         for stream in streams {
-            if !sent_whole(&self.specs[stream], stats) {
+            if !sent_whole(&self.specs[stream], stats, next) {
                 continue;
             }
             let times = if self.counts.get(stream).copied().unwrap_or(0) == 0 {

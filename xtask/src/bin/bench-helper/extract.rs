@@ -112,7 +112,7 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
     let started = Instant::now();
     // A first run: no state, every stream read in full.
     let fresh = graph_extract::ExtractState::default();
-    let (stats, (pages, bytes)) = tokio::join!(extractor.run(&[], tx, &fresh, &[]), drain);
+    let (stats, (pages, bytes)) = tokio::join!(extractor.run(&[], tx, fresh, &[]), drain);
     let wall = started.elapsed();
     let stats = stats?;
     let requests = mock.requests_and_stop().await?;

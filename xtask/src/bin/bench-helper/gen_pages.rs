@@ -54,7 +54,7 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         move || store_pages(&dir, rx)
     });
     let stats = extractor
-        .run(&[], tx, &graph_extract::ExtractState::default(), &[])
+        .run(&[], tx, graph_extract::ExtractState::default(), &[])
         .await?;
     let mut meta = store.await??;
     mock.shutdown().await;

@@ -59,7 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
     let drain = async move { while rx.recv().await.is_some() {} };
     let started = Instant::now();
     let fresh = graph_extract::ExtractState::default();
-    let (stats, ()) = tokio::join!(extractor.run(&[], tx, &fresh, &[]), drain);
+    let (stats, ()) = tokio::join!(extractor.run(&[], tx, fresh, &[]), drain);
     let wall = started.elapsed();
     let stats = stats?;
     let truth = mock.truth();
