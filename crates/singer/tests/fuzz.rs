@@ -120,7 +120,13 @@ fn fuzz_singer_lines() {
                 records: 5,
                 bytes: 4096,
             };
-            match read_input(&input[..], dir.path(), limits, 64 * 1024) {
+            match read_input(
+                &input[..],
+                dir.path(),
+                limits,
+                64 * 1024,
+                &Default::default(),
+            ) {
                 Err(TargetError::Input { line, message }) => {
                     prop_assert!(
                         (1..=lines).contains(&line),

@@ -23,6 +23,31 @@ struct Envelope<'a> {
     value: Option<&'a RawValue>,
     #[serde(default)]
     version: Option<serde_json::Number>,
+    #[serde(default)]
+    encoding: Option<BatchEncoding>,
+    #[serde(default)]
+    manifest: Option<Vec<String>>,
+}
+
+/// A BATCH message's `encoding`, as the Meltano SDK writes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct BatchEncoding {
+    /// `jsonl` or `parquet`.
+    pub format: BatchFormat,
+    /// `gzip` or none; gzip is also recognised by its magic bytes (the SDK's JSONL batcher
+    /// always compresses, whatever its config says).
+    #[serde(default)]
+    pub compression: Option<String>,
+}
+
+/// The file format of a BATCH message's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchFormat {
+    /// One JSON record per line.
+    Jsonl,
+    /// A Parquet file of records.
+    Parquet,
 }
 
 /// One Singer message, borrowing from its line.
@@ -58,6 +83,17 @@ pub enum Message<'a> {
         /// The version now complete.
         version: i64,
     },
+    /// A BATCH (Meltano SDK): the stream's records are in the files of `manifest`.
+    Batch {
+        /// The records' stream.
+        stream: Cow<'a, str>,
+        /// How the files are written.
+        encoding: BatchEncoding,
+        /// The files' URLs (`file://`, or a store URL the target can open).
+        manifest: Vec<String>,
+        /// The table version the records belong to, as a RECORD's.
+        version: Option<i64>,
+    },
     /// A type this target does not know; the caller logs and skips it.
     Other(String),
 }
@@ -85,6 +121,11 @@ pub enum InputError {
     /// `version` is not an integer.
     #[error("`version` must be an integer")]
     BadVersion,
+    /// A BATCH's `encoding` is not one this target reads.
+    #[error(
+        "BATCH `encoding` must be {{\"format\": \"jsonl\" or \"parquet\", \"compression\": \"gzip\" or none}}: {0}"
+    )]
+    BadEncoding(String),
     /// A RECORD nests arrays and objects deeper than [`MAX_NESTING`].
     #[error("RECORD `record` nests arrays and objects deeper than {MAX_NESTING} levels")]
     TooDeep,
@@ -95,7 +136,7 @@ pub enum InputError {
 pub const MAX_NESTING: usize = 128;
 
 /// Whether `json` (valid JSON text) nests arrays and objects deeper than `max`.
-fn nests_deeper_than(json: &str, max: usize) -> bool {
+pub(super) fn nests_deeper_than(json: &str, max: usize) -> bool {
     let bytes = json.as_bytes();
     // Nesting never exceeds the number of opening brackets: most records stop here, cheaply.
     if memchr::memchr2_iter(b'{', b'[', bytes).nth(max).is_none() {
@@ -173,6 +214,25 @@ pub fn parse_str(line: &str) -> Result<Message<'_>, InputError> {
                 .ok_or(missing("ACTIVATE_VERSION", "stream"))?,
             version: version.ok_or(missing("ACTIVATE_VERSION", "version"))?,
         },
+        "BATCH" => {
+            let encoding = envelope.encoding.ok_or(missing("BATCH", "encoding"))?;
+            if let Some(other) = encoding
+                .compression
+                .as_deref()
+                .filter(|c| !matches!(*c, "gzip" | "none"))
+                .filter(|_| encoding.format == BatchFormat::Jsonl)
+            {
+                return Err(InputError::BadEncoding(format!(
+                    "compression `{other}` of JSONL files"
+                )));
+            }
+            Message::Batch {
+                stream: envelope.stream.ok_or(missing("BATCH", "stream"))?,
+                encoding,
+                manifest: envelope.manifest.ok_or(missing("BATCH", "manifest"))?,
+                version,
+            }
+        }
         other => Message::Other(other.to_string()),
     })
 }
@@ -237,9 +297,28 @@ mod tests {
             parse(br#"{"type":"ACTIVATE_VERSION","stream":"s","version":1.5}"#).unwrap_err(),
             InputError::BadVersion
         );
+        assert_eq!(
+            parse(br#"{"type":"BATCH","stream":"s","manifest":[]}"#).unwrap_err(),
+            InputError::Missing {
+                kind: "BATCH",
+                field: "encoding"
+            }
+        );
         assert!(matches!(
-            parse(br#"{"type":"BATCH"}"#).unwrap(),
-            Message::Other(t) if t == "BATCH"
+            parse(br#"{"type":"BATCH","stream":"s","encoding":{"format":"csv"},"manifest":[]}"#),
+            Err(InputError::Json(_))
         ));
+        assert!(matches!(
+            parse(br#"{"type":"BATCH","stream":"s","encoding":{"format":"jsonl","compression":"zstd"},"manifest":[]}"#),
+            Err(InputError::BadEncoding(_))
+        ));
+        let Message::Batch {
+            encoding, manifest, ..
+        } = parse(br#"{"type":"BATCH","stream":"s","encoding":{"format":"parquet","compression":"gzip"},"manifest":["file:///b/1.parquet"]}"#).unwrap()
+        else {
+            panic!("a batch")
+        };
+        assert_eq!(encoding.format, BatchFormat::Parquet);
+        assert_eq!(manifest, ["file:///b/1.parquet"]);
     }
 }

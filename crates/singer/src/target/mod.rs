@@ -10,6 +10,7 @@
 //! The latest STATE is printed on stdout only after the run has committed (its manifest exists),
 //! so a state Meltano stores never points past data that is not durably landed.
 
+mod batch;
 pub mod config;
 pub mod input;
 mod keys;
@@ -227,6 +228,7 @@ pub async fn run(config: &TargetConfig, input: impl BufRead) -> Result<TargetOut
             &spool_dir,
             config.page_limits(),
             config.max_line_bytes(),
+            &config.store_options,
         )
     })?;
     let threads = config.decode_threads.unwrap_or(0) as usize;

@@ -70,11 +70,13 @@ fn load_id() -> String {
 
 /// Reads Singer messages until EOF. A malformed line is an error naming its line number.
 /// `max_line_bytes`: the longest line accepted, so input without newlines cannot fill memory.
+/// `store_options`: for BATCH files in a store, as for the output.
 pub fn read_input(
     mut input: impl BufRead,
     spool_dir: &Path,
     limits: PageLimits,
     max_line_bytes: u64,
+    store_options: &BTreeMap<String, String>,
 ) -> Result<Spooled, TargetError> {
     let mut reader = Reader {
         spooled: Spooled {
@@ -85,6 +87,7 @@ pub fn read_input(
         spool_dir: spool_dir.to_path_buf(),
         limits,
         load: load_id(),
+        store_options: store_options.clone(),
     };
     let mut block = Vec::with_capacity(BLOCK_BYTES + (1 << 20));
     let mut lines: Vec<(usize, usize)> = Vec::new();
@@ -178,6 +181,17 @@ struct Reader {
     spool_dir: PathBuf,
     limits: PageLimits,
     load: String,
+    store_options: BTreeMap<String, String>,
+}
+
+/// Where one record came from, for its error messages and, in a keyless stream, its key.
+struct Origin<'a> {
+    /// The input line of its RECORD or BATCH message.
+    line: u64,
+    /// `_input_load`: the load id, with `/<line>.<file>` for a record of a BATCH file.
+    load: &'a str,
+    /// `_input_line`: the RECORD's line, or the record's row in its BATCH file.
+    row: u64,
 }
 
 impl Reader {
@@ -247,55 +261,63 @@ impl Reader {
                 record,
                 version,
             } => {
-                let known = streams.get_mut(stream.as_ref()).ok_or_else(|| {
-                    bad(format!(
-                        "RECORD for stream `{stream}` before any SCHEMA for it (a tap must send SCHEMA first)"
-                    ))
-                })?;
-                let keyless = known.key_properties.is_empty();
-                // A stream whose SCHEMA came in this block: its keys were not known in parallel.
-                let key = match key {
-                    Some(key) => Some(key),
-                    None if keyless => None,
-                    None => Some(
-                        keys::record_key(record, &known.key_properties)
-                            .ok_or_else(|| bad("RECORD `record` must be a JSON object".into()))?,
-                    ),
-                };
-                let index = match known.segments.iter().position(|s| s.version == version) {
-                    Some(i) => i,
-                    None if known.segments.len() >= MAX_VERSIONS_PER_STREAM => {
-                        return Err(bad(format!(
-                            "RECORD for `{stream}` opens a version beyond the {MAX_VERSIONS_PER_STREAM} \
-                             this target holds per stream in one run (each is a spool file); a tap \
-                             sends one `version` per full sync of a stream"
-                        )));
-                    }
-                    None => {
-                        let segment =
-                            Segment::create(&self.spool_dir, version).map_err(|source| {
-                                TargetError::Io {
-                                    what: format!(
-                                        "creating a spool file in {}",
-                                        self.spool_dir.display()
-                                    ),
-                                    source,
-                                }
-                            })?;
-                        known.segments.push(segment);
-                        known.segments.len() - 1
-                    }
-                };
-                let line_key = keyless.then_some(LineKey {
-                    load: &self.load,
+                let origin = Origin {
                     line,
-                });
-                known.segments[index]
-                    .push(record, line_key, key, self.limits)
-                    .map_err(|source| TargetError::Io {
-                        what: format!("spooling line {line}"),
-                        source,
+                    load: &self.load,
+                    row: line,
+                };
+                push(
+                    streams,
+                    (&self.spool_dir, self.limits),
+                    &stream,
+                    record,
+                    version,
+                    key,
+                    origin,
+                )?;
+            }
+            Message::Batch {
+                stream,
+                encoding,
+                manifest,
+                version,
+            } => {
+                if !streams.contains_key(stream.as_ref()) {
+                    return Err(bad(format!(
+                        "BATCH for stream `{stream}` before any SCHEMA for it (a tap must send SCHEMA first)"
+                    )));
+                }
+                for (file, url) in manifest.iter().enumerate() {
+                    let load = format!("{}/{line}.{}", self.load, file + 1);
+                    let spool = (self.spool_dir.as_path(), self.limits);
+                    let mut failed = None;
+                    let read = super::batch::for_each_record(
+                        url,
+                        encoding.format,
+                        &self.store_options,
+                        |record, row| {
+                            let origin = Origin {
+                                line,
+                                load: &load,
+                                row,
+                            };
+                            push(streams, spool, &stream, record, version, None, origin).map_err(
+                                |e| {
+                                    let text = e.to_string();
+                                    failed = Some(e);
+                                    text
+                                },
+                            )
+                        },
+                    );
+                    if let Some(error) = failed {
+                        return Err(error);
+                    }
+                    read.map_err(|e| {
+                        let url = arrow_sink::redact_location(url);
+                        bad(format!("BATCH file {url}: {e}"))
                     })?;
+                }
             }
             Message::State { value } => self.spooled.state = Some(value.get().to_string()),
             Message::ActivateVersion { stream, version } => {
@@ -318,4 +340,63 @@ impl Reader {
         }
         Ok(())
     }
+}
+
+/// Spools one record of `stream` (a RECORD's, or a row of a BATCH file): its key hashed unless
+/// `key` already is, into the segment of its table version.
+fn push(
+    streams: &mut BTreeMap<String, StreamInput>,
+    (spool_dir, limits): (&Path, PageLimits),
+    stream: &str,
+    record: &str,
+    version: Option<i64>,
+    key: Option<u128>,
+    origin: Origin<'_>,
+) -> Result<(), TargetError> {
+    let line = origin.line;
+    let bad = |message: String| TargetError::Input { line, message };
+    let known = streams.get_mut(stream).ok_or_else(|| {
+        bad(format!(
+            "RECORD for stream `{stream}` before any SCHEMA for it (a tap must send SCHEMA first)"
+        ))
+    })?;
+    let keyless = known.key_properties.is_empty();
+    // A stream whose SCHEMA came in this block: its keys were not known in parallel.
+    let key = match key {
+        Some(key) => Some(key),
+        None if keyless => None,
+        None => Some(
+            keys::record_key(record, &known.key_properties)
+                .ok_or_else(|| bad("RECORD `record` must be a JSON object".into()))?,
+        ),
+    };
+    let index = match known.segments.iter().position(|s| s.version == version) {
+        Some(i) => i,
+        None if known.segments.len() >= MAX_VERSIONS_PER_STREAM => {
+            return Err(bad(format!(
+                "RECORD for `{stream}` opens a version beyond the {MAX_VERSIONS_PER_STREAM} \
+                 this target holds per stream in one run (each is a spool file); a tap \
+                 sends one `version` per full sync of a stream"
+            )));
+        }
+        None => {
+            let segment =
+                Segment::create(spool_dir, version).map_err(|source| TargetError::Io {
+                    what: format!("creating a spool file in {}", spool_dir.display()),
+                    source,
+                })?;
+            known.segments.push(segment);
+            known.segments.len() - 1
+        }
+    };
+    let line_key = keyless.then_some(LineKey {
+        load: origin.load,
+        line: origin.row,
+    });
+    known.segments[index]
+        .push(record, line_key, key, limits)
+        .map_err(|source| TargetError::Io {
+            what: format!("spooling line {line}"),
+            source,
+        })
 }

@@ -1,0 +1,160 @@
+//! The files of a Singer BATCH message (the Meltano SDK's): JSONL (gzipped or not) or Parquet,
+//! on local disk (`file://`) or in a store the target can open (`s3://`, `az://`, `gs://`, …).
+//! Each file's records come out as JSON object texts, validated as RECORD lines are, and take
+//! the RECORD path from there: same spool, keys, last-record-wins and landing.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use bytes::Bytes;
+use object_store::ObjectStoreExt;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::value::RawValue;
+
+use super::input::{BatchFormat, MAX_NESTING, nests_deeper_than};
+
+/// Calls `each(record, row)` for every record of the file at `url`, in file order (`row` from 1).
+/// The error names what is wrong; the caller adds the file and the line of the BATCH message.
+pub(super) fn for_each_record(
+    url: &str,
+    format: BatchFormat,
+    store_options: &BTreeMap<String, String>,
+    mut each: impl FnMut(&str, u64) -> Result<(), String>,
+) -> Result<(), String> {
+    let bytes = fetch(url, store_options)?;
+    match format {
+        BatchFormat::Jsonl => {
+            let text = gunzip_if_gzipped(bytes)?;
+            let text = std::str::from_utf8(&text).map_err(|e| format!("not UTF-8: {e}"))?;
+            let mut row = 0;
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                row += 1;
+                check_record(line).map_err(|e| format!("record {row}: {e}"))?;
+                each(line, row)?;
+            }
+        }
+        BatchFormat::Parquet => {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .and_then(|b| b.build())
+                .map_err(|e| format!("not a Parquet file this target reads: {e}"))?;
+            let mut row = 0;
+            for batch in reader {
+                let batch = batch.map_err(|e| format!("reading Parquet: {e}"))?;
+                // Rows as JSON objects, nulls left out, as a tap's RECORDs carry them.
+                let mut writer = arrow::json::LineDelimitedWriter::new(Vec::new());
+                writer
+                    .write(&batch)
+                    .and_then(|()| writer.finish())
+                    .map_err(|e| format!("Parquet values as JSON: {e}"))?;
+                let lines = writer.into_inner();
+                let lines = std::str::from_utf8(&lines).map_err(|e| e.to_string())?;
+                for line in lines.lines().filter(|l| !l.is_empty()) {
+                    row += 1;
+                    each(line, row)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A record line as a RECORD's `record` must be: JSON, an object, not nested too deep.
+fn check_record(line: &str) -> Result<(), String> {
+    serde_json::from_str::<&RawValue>(line).map_err(|e| format!("not JSON: {e}"))?;
+    if !line.starts_with('{') {
+        return Err("a record must be a JSON object".into());
+    }
+    if nests_deeper_than(line, MAX_NESTING) {
+        return Err(format!(
+            "a record nests arrays and objects deeper than {MAX_NESTING} levels"
+        ));
+    }
+    Ok(())
+}
+
+/// The gzip magic decides, not the message's `compression`: the SDK's JSONL batcher gzips always.
+fn gunzip_if_gzipped(bytes: Bytes) -> Result<Vec<u8>, String> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes.to_vec());
+    }
+    let mut text = Vec::with_capacity(bytes.len() * 4);
+    flate2::read::MultiGzDecoder::new(&bytes[..])
+        .read_to_end(&mut text)
+        .map_err(|e| format!("not a gzip file: {e}"))?;
+    Ok(text)
+}
+
+/// The whole file: a `file://` URL or a path from the local disk, anything else through
+/// object_store with the target's `store_options` and the environment.
+fn fetch(url: &str, store_options: &BTreeMap<String, String>) -> Result<Bytes, String> {
+    let local = match url::Url::parse(url) {
+        Ok(parsed) if parsed.scheme() == "file" => Some(
+            parsed
+                .to_file_path()
+                .map_err(|()| "a file:// URL must name an absolute local path".to_string())?,
+        ),
+        Ok(_) => None,
+        // Not a URL: a path, as the SDK writes for a storage root without a scheme.
+        Err(_) => Some(std::path::PathBuf::from(url)),
+    };
+    if let Some(path) = local {
+        return std::fs::read(&path)
+            .map(Bytes::from)
+            .map_err(|e| format!("reading {}: {e}", path.display()));
+    }
+    let (dir, name) = url
+        .rsplit_once('/')
+        .filter(|(_, name)| !name.is_empty())
+        .ok_or("the URL names no file")?;
+    let landing = arrow_sink::Landing::open_with_options(dir, store_options.clone())
+        .map_err(|e| e.to_string())?;
+    let path = landing.path([name]);
+    // Phase 1 runs in `block_in_place` on the target's runtime.
+    tokio::runtime::Handle::current()
+        .block_on(async { landing.store().get(&path).await?.bytes().await })
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn records(path: &std::path::Path, format: BatchFormat) -> Result<Vec<(String, u64)>, String> {
+        let mut out = Vec::new();
+        let url = url::Url::from_file_path(path).unwrap().to_string();
+        for_each_record(&url, format, &BTreeMap::new(), |record, row| {
+            out.push((record.to_string(), row));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn jsonl_files_read_plain_or_gzipped_and_bad_records_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("b-1.jsonl");
+        std::fs::write(&plain, "{\"id\":1}\n\n{\"id\":2}\n").unwrap();
+        let zipped = dir.path().join("b-2.json.gz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"{\"id\":3}\n{\"id\":4}\n").unwrap();
+        std::fs::write(&zipped, gz.finish().unwrap()).unwrap();
+        assert_eq!(
+            records(&plain, BatchFormat::Jsonl).unwrap(),
+            [("{\"id\":1}".into(), 1), ("{\"id\":2}".into(), 2)]
+        );
+        assert_eq!(records(&zipped, BatchFormat::Jsonl).unwrap().len(), 2);
+
+        let bad = dir.path().join("b-3.jsonl");
+        std::fs::write(&bad, "{\"id\":5}\n[1]\n").unwrap();
+        let error = records(&bad, BatchFormat::Jsonl).unwrap_err();
+        assert!(
+            error.contains("record 2") && error.contains("object"),
+            "{error}"
+        );
+        let error = records(&dir.path().join("gone.jsonl"), BatchFormat::Jsonl).unwrap_err();
+        assert!(error.contains("gone.jsonl"), "{error}");
+        let error = records(&plain, BatchFormat::Parquet).unwrap_err();
+        assert!(error.contains("Parquet"), "{error}");
+    }
+}
