@@ -47,7 +47,7 @@ pub fn binaries(profile: Profile, bins: &[&str]) -> anyhow::Result<BTreeMap<Stri
             for bin in bins {
                 let package = match *bin {
                     "bench-helper" => "xtask",
-                    "target-parquet-arrow" => "msgraph-singer",
+                    "tap-msgraph" | "target-parquet-arrow" => "msgraph-singer",
                     other => other,
                 };
                 args.extend(["-p", package, "--bin", bin].map(String::from));
