@@ -11,7 +11,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::bench::build::{Profile, binaries};
+use crate::bench::build::cargo_bins;
 use crate::test::{ensure, pip_install, status, tools_dir, workspace_root};
 
 /// Pinned like the other tools: every machine packages with the same maturin.
@@ -33,7 +33,7 @@ pub fn build() -> anyhow::Result<PathBuf> {
     })?;
 
     let root = workspace_root();
-    let built = binaries(Profile::Release, SCRIPTS)?;
+    let built = build_all()?;
     // pyproject.toml's `data`: everything under it is replaced, so no stale file rides along.
     let data = root.join("target/wheel-data");
     if data.exists() {
@@ -78,6 +78,30 @@ pub fn build() -> anyhow::Result<PathBuf> {
     check_contents(&venv, wheel)?;
     eprintln!("xtask: wheel {}", wheel.display());
     Ok(wheel.clone())
+}
+
+/// All three executables in one cargo run, with the feature set maturin's build of msgraph-sync
+/// (`--features wheel`) resolves, so that build reuses every compiled crate and only packages.
+fn build_all() -> anyhow::Result<std::collections::BTreeMap<String, PathBuf>> {
+    let args = [
+        "build",
+        "--locked",
+        "--release",
+        "-p",
+        "msgraph-sync",
+        "--features",
+        "msgraph-sync/wheel",
+        "-p",
+        "msgraph-singer",
+        "--bins",
+    ];
+    let built = cargo_bins(&args.map(String::from))?;
+    for name in EXECUTABLES {
+        if !built.contains_key(*name) {
+            bail!("cargo build did not produce `{name}`");
+        }
+    }
+    Ok(built)
 }
 
 fn wheels(dist: &Path) -> anyhow::Result<Vec<PathBuf>> {
