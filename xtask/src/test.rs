@@ -1,7 +1,8 @@
 //! `cargo xtask test`: install the test tools when missing, then run the whole suite.
 //!
 //! Tools land in `<workspace>/.tools` (git-ignored): a Python venv with DuckDB and moto's S3 server,
-//! one with DuckDB's httpfs and azure extensions, and Azurite from npm. Tests find them through `MSGRAPH_SYNC_TOOLS`.
+//! one with DuckDB's httpfs and azure extensions, one with Meltano, and Azurite from npm. Tests find
+//! them through `MSGRAPH_SYNC_TOOLS`, and the wheel (`cargo xtask wheel`) through `MSGRAPH_SYNC_WHEEL`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,12 +38,15 @@ pub fn tools_dir() -> PathBuf {
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let tools = install()?;
+    let wheel = crate::wheel::build()?;
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo
         .current_dir(workspace_root())
         .args(["test", "--workspace", "--locked"])
         .args(args)
         .env("MSGRAPH_SYNC_TOOLS", &tools)
+        // The Meltano test installs the tap and target from it, as users do.
+        .env("MSGRAPH_SYNC_WHEEL", &wheel)
         // Just installed: tests that need a tool fail instead of skipping when it is missing.
         .env("MSGRAPH_SYNC_REQUIRE_TOOLS", "1");
     status(&mut cargo, "cargo test")
@@ -50,7 +54,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
 pub fn install_and_print() -> anyhow::Result<()> {
     let tools = install()?;
+    let wheel = crate::wheel::build()?;
     println!("export MSGRAPH_SYNC_TOOLS={}", tools.display());
+    println!("export MSGRAPH_SYNC_WHEEL={}", wheel.display());
     Ok(())
 }
 

@@ -57,7 +57,7 @@ pub fn binaries(profile: Profile, bins: &[&str]) -> anyhow::Result<BTreeMap<Stri
             }
         }
     }
-    let found = build(&args)?;
+    let found = cargo_bins(&args)?;
     for bin in bins {
         if !found.contains_key(*bin) {
             bail!("cargo build did not produce the `{bin}` binary");
@@ -66,13 +66,14 @@ pub fn binaries(profile: Profile, bins: &[&str]) -> anyhow::Result<BTreeMap<Stri
     Ok(found)
 }
 
-fn build(args: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+/// Runs `cargo ARGS` and returns the binaries it built, by name (also `cargo xtask wheel`'s).
+pub(crate) fn cargo_bins(args: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(workspace_root())
         .args(args)
         .args(["--message-format", "json-render-diagnostics"])
         .stdout(Stdio::piped());
-    eprintln!("xtask bench: cargo {}", args.join(" "));
+    eprintln!("xtask: cargo {}", args.join(" "));
     let mut child = cmd.spawn().context("starting cargo build")?;
     let stdout = child.stdout.take().expect("piped");
     let mut found = BTreeMap::new();

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use anyhow::Context;
 
-mod build;
+pub(crate) mod build;
 mod extract;
 mod identity;
 mod incremental;

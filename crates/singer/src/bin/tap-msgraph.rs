@@ -32,10 +32,10 @@ struct Args {
     /// State from an earlier run (bookmarks are carried forward).
     #[arg(long)]
     state: Option<PathBuf>,
-    /// Print name, version, capabilities and settings as JSON and exit.
+    /// Print name, version, capabilities and settings and exit.
     #[arg(long)]
     about: bool,
-    /// Format of --about (only `json`).
+    /// Format of --about: json, markdown, or hub-yaml (the Meltano Hub plugin definition).
     #[arg(long, default_value = "json")]
     format: String,
 }
@@ -80,13 +80,12 @@ fn print_json(value: &serde_json::Value) -> Result<(), Failure> {
 
 fn run(args: Args) -> Result<(), Failure> {
     if args.about {
-        if args.format != "json" {
-            return Err(Failure::Config(format!(
-                "--format {}: only json is supported",
-                args.format
-            )));
-        }
-        return print_json(&msgraph_singer::about::tap());
+        let text = msgraph_singer::about::TAP
+            .render(&args.format)
+            .map_err(Failure::Config)?;
+        let mut out = std::io::stdout().lock();
+        return writeln!(out, "{}", text.trim_end())
+            .map_err(|e| Failure::Other(format!("writing to stdout: {e}")));
     }
     let config_text = match &args.config {
         Some(path) => Some(

@@ -17,10 +17,10 @@ struct Args {
     /// JSON with `output` (a directory or object store URL) and options.
     #[arg(long, required_unless_present = "about")]
     config: Option<PathBuf>,
-    /// Print name, version, capabilities and settings as JSON and exit.
+    /// Print name, version, capabilities and settings and exit.
     #[arg(long)]
     about: bool,
-    /// Format of --about (only `json`).
+    /// Format of --about: json, markdown, or hub-yaml (the Meltano Hub plugin definition).
     #[arg(long, default_value = "json")]
     format: String,
 }
@@ -32,19 +32,16 @@ fn main() -> ExitCode {
     let args = Args::parse();
     msgraph_singer::init_logging();
     if args.about {
-        if args.format != "json" {
-            eprintln!(
-                "target-parquet-arrow: --format {}: only json is supported",
-                args.format
-            );
-            return ExitCode::from(2);
-        }
-        let about = msgraph_singer::about::target();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&about).unwrap_or_default()
-        );
-        return ExitCode::SUCCESS;
+        return match msgraph_singer::about::TARGET.render(&args.format) {
+            Ok(text) => {
+                println!("{}", text.trim_end());
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("target-parquet-arrow: {message}");
+                ExitCode::from(2)
+            }
+        };
     }
     let Some(path) = args.config else {
         eprintln!("target-parquet-arrow: --config is required");
