@@ -150,7 +150,8 @@ pub const TARGET: Plugin = Plugin {
     label: "Parquet (Arrow, msgraph-sync)",
     description: "Singer target landing any tap's streams as partitioned Parquet (Arrow, rayon) \
                   on local disk, S3, Azure Blob or GCS, with a run manifest",
-    capabilities: &["about", "activate-version"],
+    // `batch`: it reads BATCH messages (target/batch.rs); the tap does not write them yet.
+    capabilities: &["about", "activate-version", "batch"],
     settings: TARGET_SETTINGS,
 };
 
