@@ -16,24 +16,6 @@ use arrow::record_batch::RecordBatch;
 use common::*;
 use serde_json::{Value, json};
 
-/// 1,000 people, some without a name, as tap-jsonl reads them.
-fn people_jsonl(data: &Path) {
-    std::fs::create_dir_all(data).unwrap();
-    let mut jsonl = String::new();
-    for i in 0..1000 {
-        let row = json!({
-            "id": i,
-            "name": if i % 7 == 0 { Value::Null } else { json!(format!("person {i} ✓")) },
-            "joined": format!("2024-01-{:02}T10:00:00Z", i % 28 + 1),
-            "score": i as f64 / 4.0,
-            "profile": {"city": "Zürich", "floor": i % 5}
-        });
-        jsonl.push_str(&row.to_string());
-        jsonl.push('\n');
-    }
-    std::fs::write(data.join("people.jsonl"), jsonl).unwrap();
-}
-
 fn tap_jsonl(venv: &Path, dir: &Path, data: &Path, batch: Option<&Path>) -> Finished {
     let mut config = json!({"path": format!("{}/*.jsonl", data.display()),
                             "stream_name": "people", "primary_keys": ["id"]});

@@ -217,21 +217,7 @@ fn third_party_tap_jsonl_lands_through_our_target() {
     };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let mut jsonl = String::new();
-    for i in 0..1000 {
-        let row = json!({
-            "id": i,
-            "name": if i % 7 == 0 { Value::Null } else { json!(format!("person {i} ✓")) },
-            "joined": format!("2024-01-{:02}T10:00:00Z", i % 28 + 1),
-            "score": i as f64 / 4.0,
-            "tags": ["a", format!("t{}", i % 3)],
-            "profile": {"city": "Zürich", "floor": i % 5}
-        });
-        jsonl.push_str(&row.to_string());
-        jsonl.push('\n');
-    }
-    std::fs::write(data.join("people.jsonl"), jsonl).unwrap();
+    people_jsonl(&data);
     let tap_config = dir.path().join("tap.json");
     std::fs::write(
         &tap_config,

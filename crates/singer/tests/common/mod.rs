@@ -155,3 +155,23 @@ pub fn manifests(root: &Path) -> Vec<Value> {
         })
         .collect()
 }
+
+/// `people.jsonl` in `data`: 1,000 people for tap-jsonl (some without a name, a timestamp, a
+/// double, a list and a struct each).
+pub fn people_jsonl(data: &Path) {
+    std::fs::create_dir_all(data).expect("data dir");
+    let mut jsonl = String::new();
+    for i in 0..1000 {
+        let row = serde_json::json!({
+            "id": i,
+            "name": if i % 7 == 0 { Value::Null } else { serde_json::json!(format!("person {i} ✓")) },
+            "joined": format!("2024-01-{:02}T10:00:00Z", i % 28 + 1),
+            "score": i as f64 / 4.0,
+            "tags": ["a", format!("t{}", i % 3)],
+            "profile": {"city": "Zürich", "floor": i % 5}
+        });
+        jsonl.push_str(&row.to_string());
+        jsonl.push('\n');
+    }
+    std::fs::write(data.join("people.jsonl"), jsonl).expect("people.jsonl written");
+}
