@@ -49,6 +49,8 @@ async fn every_stream_lands_equal_to_the_truth_under_faults_and_no_secret_is_pri
         );
     }
     assert!(run.stdout.contains("manifest: "), "{run:?}");
+    let views = format!("query it: msgraph-sync duckdb --output {}", out.display());
+    assert!(run.stdout.contains(&views), "{views} in {run:?}");
     let requests = server.requests();
     let throttled: u64 = requests
         .by_stream

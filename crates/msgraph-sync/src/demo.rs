@@ -37,6 +37,5 @@ pub fn print_try_this(output: &str) {
         "  duckdb -c \"SELECT department, count(*) AS users FROM read_parquet('{output}/users/**/*.parquet', \
          hive_partitioning=true, union_by_name=true) GROUP BY ALL ORDER BY users DESC\""
     );
-    println!("Or a view of every stream's current state and history, in a DuckDB database:");
-    println!("  msgraph-sync duckdb --output {output} | duckdb msgraph.duckdb");
+    // The views script's command is in the summary above, as after every sync.
 }

@@ -71,4 +71,9 @@ pub fn print(
         elapsed.as_secs_f64(),
         manifest.run_id
     );
+    // `output` is already redacted: the hint never carries a SAS query or a password.
+    println!(
+        "query it: msgraph-sync duckdb --output {root} | duckdb msgraph.duckdb  \
+         (a view of every stream's current state and history)"
+    );
 }
