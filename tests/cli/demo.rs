@@ -36,11 +36,13 @@ async fn the_demo_lands_every_stream_and_its_query_works() {
     let users: u64 = rows.iter().map(|r| r["users"].as_u64().unwrap()).sum();
     assert_eq!(users, 120, "{rows:?}");
 
-    // The views command it prints: every landed stream's view holds the README's current state.
+    // The views command its summary prints: every landed stream's view holds the README's
+    // current state.
     let views_line = run
         .stdout
         .lines()
-        .find(|l| l.trim_start().starts_with("msgraph-sync duckdb"))
+        .find_map(|l| l.trim_start().strip_prefix("query it: "))
+        .filter(|command| command.starts_with("msgraph-sync duckdb"))
         .unwrap_or_else(|| panic!("the views command is printed: {run:?}"));
     let (command, _) = views_line.split_once('|').expect("piped into duckdb");
     let args: Vec<&str> = command.split_whitespace().skip(1).collect();
