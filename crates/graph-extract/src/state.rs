@@ -85,6 +85,11 @@ pub fn folder_scope(parent_id: &str, folder_id: &str) -> String {
     format!("{parent_id}/{folder_id}")
 }
 
+/// The parent a scope key belongs to: the key itself, or what stands before a folder's `/`.
+pub(crate) fn parent_of_scope(scope: &str) -> &str {
+    scope.split_once('/').map_or(scope, |(parent, _)| parent)
+}
+
 impl StreamState {
     /// Whether there is nothing to hand on: no delta link, no bookmark, no ids.
     pub fn is_empty(&self) -> bool {
@@ -124,7 +129,7 @@ impl StreamState {
             .keys()
             .chain(self.bookmarks.keys())
             .filter(|k| !k.is_empty())
-            .map(|k| k.split_once('/').map_or(k.as_str(), |(p, _)| p).to_string())
+            .map(|k| parent_of_scope(k).to_string())
             .collect()
     }
 }

@@ -11,7 +11,8 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use super::spool::{SpoolReader, SpoolRef};
-use crate::state::{NextState, StreamState};
+use super::tracker::next_bookmark;
+use crate::state::{NextState, StreamState, parent_of_scope};
 
 /// What one stream's next state is made of.
 pub(crate) enum NextStream<'a> {
@@ -35,7 +36,7 @@ pub(crate) struct ChildUpdate<'a> {
 impl ChildUpdate<'_> {
     /// A prior entry's key belongs to a parent that is gone or whose entries this run replaces.
     fn replaced(&self, key: &str) -> bool {
-        let parent = key.split_once('/').map_or(key, |(parent, _)| parent);
+        let parent = parent_of_scope(key);
         self.done.contains_key(parent) || self.live.is_some_and(|live| !live.contains(parent))
     }
 
@@ -62,9 +63,16 @@ impl ChildUpdate<'_> {
 
     fn has_bookmarks(&self) -> bool {
         self.prior_bookmarks().next().is_some()
-            || self.done.iter().any(|(parent, at)| {
-                at.has_greatest || (!at.all_full && self.prior_bookmark(parent).is_some())
-            })
+            || self
+                .done
+                .iter()
+                .any(|(parent, at)| self.gives_bookmark(parent, at))
+    }
+
+    /// A parent read this run leaves a bookmark: one its round saw, or the one it had, kept by a
+    /// round that did not read it in full.
+    fn gives_bookmark(&self, parent: &str, at: &SpoolRef) -> bool {
+        at.has_greatest || (!at.all_full && self.prior_bookmark(parent).is_some())
     }
 
     fn ids(&self) -> Option<&Vec<String>> {
@@ -145,23 +153,24 @@ struct ChildOut<'a, 's> {
 }
 
 impl ChildOut<'_, '_> {
-    /// Every parent read this run, with its ends by scope (the last end of a scope wins).
+    /// Every parent read this run that `wanted` picks (from what its [`SpoolRef`] says, before
+    /// reading it back), with its ends by scope (the last end of a scope wins).
     fn each_done<E: serde::ser::Error>(
         &self,
-        mut visit: impl FnMut(
-            &str,
-            &SpoolRef,
-            BTreeMap<String, super::spool::SpooledEnd>,
-        ) -> Result<(), E>,
+        wanted: impl Fn(&str, &SpoolRef) -> bool,
+        mut visit: impl FnMut(&str, BTreeMap<String, super::spool::SpooledEnd>) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut spool = self.spool.borrow_mut();
         for (parent, at) in &self.update.done {
+            if !wanted(parent, at) {
+                continue;
+            }
             let ends = match spool.as_deref_mut() {
                 Some(reader) => reader.read(*at).map_err(E::custom)?,
                 None => return Err(E::custom("the run's spool of scope ends is missing")),
             };
             let by_scope = ends.into_iter().map(|e| (e.scope.clone(), e)).collect();
-            visit(parent, at, by_scope)?;
+            visit(parent, by_scope)?;
         }
         Ok(())
     }
@@ -191,17 +200,17 @@ impl Serialize for Links<'_, '_, '_> {
         for (scope, link) in self.0.update.prior_links() {
             map.serialize_entry(scope, link)?;
         }
-        self.0.each_done(|_, at, ends| {
-            if !at.has_link {
-                return Ok(());
-            }
-            for (scope, end) in &ends {
-                if let Some(link) = &end.delta_link {
-                    map.serialize_entry(scope, link)?;
+        self.0.each_done(
+            |_, at| at.has_link,
+            |_, ends| {
+                for (scope, end) in &ends {
+                    if let Some(link) = &end.delta_link {
+                        map.serialize_entry(scope, link)?;
+                    }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         map.end()
     }
 }
@@ -215,20 +224,18 @@ impl Serialize for Bookmarks<'_, '_, '_> {
             map.serialize_entry(scope, at)?;
         }
         let update = self.0.update;
-        self.0.each_done(|parent, at, ends| {
-            let kept_for_parent = update.prior_bookmark(parent);
-            if !at.has_greatest && (at.all_full || kept_for_parent.is_none()) {
-                return Ok(());
-            }
-            // As a top-level scope: a bookmark never moves back unless the scope was read in full.
-            for (scope, end) in &ends {
-                let kept = if end.full { None } else { kept_for_parent };
-                if let Some(mark) = end.greatest.max(kept) {
-                    map.serialize_entry(scope, &mark)?;
+        self.0.each_done(
+            |parent, at| update.gives_bookmark(parent, at),
+            |parent, ends| {
+                let kept = update.prior_bookmark(parent);
+                for (scope, end) in &ends {
+                    if let Some(mark) = next_bookmark(end.greatest, end.full, kept) {
+                        map.serialize_entry(scope, &mark)?;
+                    }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         map.end()
     }
 }

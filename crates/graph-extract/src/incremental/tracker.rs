@@ -63,6 +63,16 @@ struct Progress {
     spool_error: Option<io::Error>,
 }
 
+impl Progress {
+    fn spool_append(&mut self, ends: &[ScopeEnd]) -> io::Result<SpoolRef> {
+        let spool = match &mut self.spool {
+            Some(spool) => spool,
+            None => self.spool.insert(Spool::new()?),
+        };
+        spool.append(ends)
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Tracker {
     progress: Mutex<Progress>,
@@ -86,16 +96,7 @@ impl Tracker {
             if p.spool_error.is_some() {
                 return;
             }
-            let spooled = match p.spool.take() {
-                Some(spool) => Ok(spool),
-                None => Spool::new(),
-            }
-            .and_then(|mut spool| {
-                let at = spool.append(&ends)?;
-                p.spool = Some(spool);
-                Ok(at)
-            });
-            match spooled {
+            match p.spool_append(&ends) {
                 Ok(at) => {
                     p.parents
                         .entry(stream.to_string())
@@ -202,11 +203,20 @@ fn replace(entry: &mut StreamState, parent: &str, ends: &[ScopeEnd]) {
         if let Some(link) = &end.delta_link {
             entry.delta_links.insert(end.scope.clone(), link.clone());
         }
-        let kept = if end.full { None } else { bookmark };
-        if let Some(at) = end.greatest.max(kept) {
+        if let Some(at) = next_bookmark(end.greatest, end.full, bookmark) {
             entry.bookmarks.insert(end.scope.clone(), at);
         }
     }
+}
+
+/// A scope's next bookmark: the greatest value its round saw, never behind the one it had
+/// (`kept`) unless the round read it in full.
+pub(super) fn next_bookmark(
+    greatest: Option<DateTime<Utc>>,
+    full: bool,
+    kept: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    greatest.max(if full { None } else { kept })
 }
 
 #[cfg(test)]
