@@ -13,44 +13,57 @@ use serde_json::value::RawValue;
 
 use super::input::{BatchFormat, MAX_NESTING, nests_deeper_than};
 
+/// Why a batch file's records stopped: the file itself (what is wrong with it), or `each`.
+pub(super) enum BatchError<E> {
+    /// The file is missing, unreadable or not what its encoding says.
+    File(String),
+    /// `each` refused a record.
+    Record(E),
+}
+
 /// Calls `each(record, row)` for every record of the file at `url`, in file order (`row` from 1).
-/// The error names what is wrong; the caller adds the file and the line of the BATCH message.
-pub(super) fn for_each_record(
+/// A file error names what is wrong; the caller adds the file and the line of the BATCH message.
+pub(super) fn for_each_record<E>(
     url: &str,
     format: BatchFormat,
     store_options: &BTreeMap<String, String>,
-    mut each: impl FnMut(&str, u64) -> Result<(), String>,
-) -> Result<(), String> {
-    let bytes = fetch(url, store_options)?;
+    mut each: impl FnMut(&str, u64) -> Result<(), E>,
+) -> Result<(), BatchError<E>> {
+    let file = BatchError::File;
+    let bytes = fetch(url, store_options).map_err(file)?;
     match format {
         BatchFormat::Jsonl => {
-            let text = gunzip_if_gzipped(bytes)?;
-            let text = std::str::from_utf8(&text).map_err(|e| format!("not UTF-8: {e}"))?;
+            let text = gunzip_if_gzipped(bytes).map_err(file)?;
+            let text = std::str::from_utf8(&text)
+                .map_err(|e| BatchError::File(format!("not UTF-8: {e}")))?;
             let mut row = 0;
             for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
                 row += 1;
-                check_record(line).map_err(|e| format!("record {row}: {e}"))?;
-                each(line, row)?;
+                check_record(line).map_err(|e| BatchError::File(format!("record {row}: {e}")))?;
+                each(line, row).map_err(BatchError::Record)?;
             }
         }
         BatchFormat::Parquet => {
             let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
                 .and_then(|b| b.build())
-                .map_err(|e| format!("not a Parquet file this target reads: {e}"))?;
+                .map_err(|e| {
+                    BatchError::File(format!("not a Parquet file this target reads: {e}"))
+                })?;
             let mut row = 0;
             for batch in reader {
-                let batch = batch.map_err(|e| format!("reading Parquet: {e}"))?;
+                let batch = batch.map_err(|e| BatchError::File(format!("reading Parquet: {e}")))?;
                 // Rows as JSON objects, nulls left out, as a tap's RECORDs carry them.
                 let mut writer = arrow::json::LineDelimitedWriter::new(Vec::new());
                 writer
                     .write(&batch)
                     .and_then(|()| writer.finish())
-                    .map_err(|e| format!("Parquet values as JSON: {e}"))?;
+                    .map_err(|e| BatchError::File(format!("Parquet values as JSON: {e}")))?;
                 let lines = writer.into_inner();
-                let lines = std::str::from_utf8(&lines).map_err(|e| e.to_string())?;
+                let lines =
+                    std::str::from_utf8(&lines).map_err(|e| BatchError::File(e.to_string()))?;
                 for line in lines.lines().filter(|l| !l.is_empty()) {
                     row += 1;
-                    each(line, row)?;
+                    each(line, row).map_err(BatchError::Record)?;
                 }
             }
         }
@@ -123,11 +136,15 @@ mod tests {
     fn records(path: &std::path::Path, format: BatchFormat) -> Result<Vec<(String, u64)>, String> {
         let mut out = Vec::new();
         let url = url::Url::from_file_path(path).unwrap().to_string();
-        for_each_record(&url, format, &BTreeMap::new(), |record, row| {
+        let read = for_each_record(&url, format, &BTreeMap::new(), |record, row| {
             out.push((record.to_string(), row));
-            Ok(())
-        })?;
-        Ok(out)
+            Ok::<(), std::convert::Infallible>(())
+        });
+        match read {
+            Ok(()) => Ok(out),
+            Err(BatchError::File(why)) => Err(why),
+            Err(BatchError::Record(never)) => match never {},
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use stream_spec::Field;
 
+use super::batch::BatchError;
 use super::input::{self, Message};
 use super::spool::{LineKey, PageLimits, Segment};
 use super::{TargetError, keys, ordered, schema};
@@ -290,7 +291,6 @@ impl Reader {
                 for (file, url) in manifest.iter().enumerate() {
                     let load = format!("{}/{line}.{}", self.load, file + 1);
                     let spool = (self.spool_dir.as_path(), self.limits);
-                    let mut failed = None;
                     let read = super::batch::for_each_record(
                         url,
                         encoding.format,
@@ -301,22 +301,17 @@ impl Reader {
                                 load: &load,
                                 row,
                             };
-                            push(streams, spool, &stream, record, version, None, origin).map_err(
-                                |e| {
-                                    let text = e.to_string();
-                                    failed = Some(e);
-                                    text
-                                },
-                            )
+                            push(streams, spool, &stream, record, version, None, origin)
                         },
                     );
-                    if let Some(error) = failed {
-                        return Err(error);
+                    match read {
+                        Ok(()) => {}
+                        Err(BatchError::Record(error)) => return Err(error),
+                        Err(BatchError::File(why)) => {
+                            let url = arrow_sink::redact_location(url);
+                            return Err(bad(format!("BATCH file {url}: {why}")));
+                        }
                     }
-                    read.map_err(|e| {
-                        let url = arrow_sink::redact_location(url);
-                        bad(format!("BATCH file {url}: {e}"))
-                    })?;
                 }
             }
             Message::State { value } => self.spooled.state = Some(value.get().to_string()),
