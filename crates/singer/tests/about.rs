@@ -33,24 +33,7 @@ fn json_facts(about: &Value) -> (Vec<String>, BTreeSet<Fact>) {
         .iter()
         .map(|c| c.as_str().unwrap().to_string())
         .collect();
-    let required: Vec<&Value> = about["settings"]["required"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .collect();
-    let settings = about["settings"]["properties"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(name, p)| {
-            (
-                name.clone(),
-                p["type"][0].as_str().unwrap().to_string(),
-                required.contains(&&Value::from(name.as_str())),
-                p["secret"] == true,
-            )
-        })
-        .collect();
+    let settings = about_settings(about).into_iter().collect();
     (capabilities, settings)
 }
 

@@ -8,39 +8,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, StringArray};
 use arrow::record_batch::RecordBatch;
 use common::*;
 use serde_json::{Value, json};
-
-fn tap_jsonl(venv: &Path, dir: &Path, data: &Path, batch: Option<&Path>) -> Finished {
-    let mut config = json!({"path": format!("{}/*.jsonl", data.display()),
-                            "stream_name": "people", "primary_keys": ["id"]});
-    if let Some(root) = batch {
-        config["batch_config"] = json!({
-            "encoding": {"format": "jsonl", "compression": "gzip"},
-            "storage": {"root": format!("file://{}", root.display()), "prefix": "people-"},
-            "batch_size": 300,
-        });
-    }
-    let path = dir.join(if batch.is_some() {
-        "tap-batch.json"
-    } else {
-        "tap.json"
-    });
-    std::fs::write(&path, config.to_string()).unwrap();
-    let tapped = run(
-        Command::new(venv.join("tap-jsonl"))
-            .arg("--config")
-            .arg(&path),
-        b"",
-    );
-    assert!(tapped.success(), "tap-jsonl failed:\n{}", tapped.stderr);
-    tapped
-}
 
 fn current_people(root: &Path) -> Vec<Value> {
     test_support::duckdb_query(&format!(
@@ -52,16 +25,9 @@ fn current_people(root: &Path) -> Vec<Value> {
 
 #[test]
 fn an_sdk_taps_batches_land_exactly_as_its_records_do() {
-    let venv = test_support::tools_dir().join("meltano-venv/bin");
-    if !venv.join("tap-jsonl").exists() {
-        let why = format!("{} is missing: run `cargo xtask test`", venv.display());
-        assert!(
-            std::env::var_os("MSGRAPH_SYNC_REQUIRE_TOOLS").is_none(),
-            "{why}"
-        );
-        eprintln!("skipped: {why}");
+    let Some(venv) = venv_bin("tap-jsonl") else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     people_jsonl(&data);

@@ -15,19 +15,7 @@ use std::process::Command;
 use common::*;
 use graph_mock::auth::{TEST_CLIENT_ID, TEST_CLIENT_SECRET, TEST_TENANT_ID};
 use graph_mock::{MockConfig, MockServer};
-use serde_json::{Value, json};
-
-/// `<venv>/bin` holding `tool`, or `None` (after saying why) when it may be skipped.
-fn venv_bin(tool: &str) -> Option<PathBuf> {
-    let bin = test_support::tools_dir().join("meltano-venv/bin");
-    if bin.join(tool).exists() {
-        return Some(bin);
-    }
-    skip(format!(
-        "{} is missing: run `cargo xtask test` (or `cargo xtask tools`) to install it",
-        bin.join(tool).display()
-    ))
-}
+use serde_json::Value;
 
 /// The wheel `cargo xtask wheel` built (`MSGRAPH_SYNC_WHEEL`), or `None` when it may be skipped.
 fn wheel() -> Option<PathBuf> {
@@ -43,14 +31,6 @@ fn wheel() -> Option<PathBuf> {
                 .into(),
         ),
     }
-}
-
-fn skip<T>(why: String) -> Option<T> {
-    if std::env::var_os("MSGRAPH_SYNC_REQUIRE_TOOLS").is_some() {
-        panic!("{why} (MSGRAPH_SYNC_REQUIRE_TOOLS is set)");
-    }
-    println!("SKIPPED: {why}; set MSGRAPH_SYNC_REQUIRE_TOOLS to make this a failure");
-    None
 }
 
 fn example_project() -> PathBuf {
@@ -218,21 +198,7 @@ fn third_party_tap_jsonl_lands_through_our_target() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     people_jsonl(&data);
-    let tap_config = dir.path().join("tap.json");
-    std::fs::write(
-        &tap_config,
-        json!({"path": format!("{}/*.jsonl", data.display()), "stream_name": "people",
-               "primary_keys": ["id"]})
-        .to_string(),
-    )
-    .unwrap();
-    let tapped = run(
-        Command::new(venv.join("tap-jsonl"))
-            .arg("--config")
-            .arg(&tap_config),
-        b"",
-    );
-    assert!(tapped.success(), "tap-jsonl failed:\n{}", tapped.stderr);
+    let tapped = tap_jsonl(&venv, dir.path(), &data, None);
     let last_state = tapped
         .lines()
         .into_iter()
@@ -288,17 +254,9 @@ fn about_facts(exe: &str) -> (Vec<(String, String, bool)>, Value, Value) {
     let done = run(Command::new(exe).arg("--about"), b"");
     assert!(done.success(), "{}", done.stderr);
     let about: Value = serde_json::from_slice(&done.stdout).unwrap();
-    let settings = about["settings"]["properties"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(name, p)| {
-            (
-                name.clone(),
-                p["type"][0].as_str().unwrap().into(),
-                p["secret"] == true,
-            )
-        })
+    let settings = about_settings(&about)
+        .into_iter()
+        .map(|(name, kind, _, secret)| (name, kind, secret))
         .collect();
     (
         settings,

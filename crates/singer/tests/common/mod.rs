@@ -175,3 +175,75 @@ pub fn people_jsonl(data: &Path) {
     }
     std::fs::write(data.join("people.jsonl"), jsonl).expect("people.jsonl written");
 }
+
+/// `<$MSGRAPH_SYNC_TOOLS>/meltano-venv/bin` holding `tool`, or `None` (after saying why) when the
+/// test may be skipped.
+pub fn venv_bin(tool: &str) -> Option<PathBuf> {
+    let bin = test_support::tools_dir().join("meltano-venv/bin");
+    if bin.join(tool).exists() {
+        return Some(bin);
+    }
+    skip(format!(
+        "{} is missing: run `cargo xtask test` (or `cargo xtask tools`) to install it",
+        bin.join(tool).display()
+    ))
+}
+
+/// `None` after saying why a tool-dependent test is skipped; a failure instead when
+/// `MSGRAPH_SYNC_REQUIRE_TOOLS` is set (CI sets it).
+pub fn skip<T>(why: String) -> Option<T> {
+    if std::env::var_os("MSGRAPH_SYNC_REQUIRE_TOOLS").is_some() {
+        panic!("{why} (MSGRAPH_SYNC_REQUIRE_TOOLS is set)");
+    }
+    println!("SKIPPED: {why}; set MSGRAPH_SYNC_REQUIRE_TOOLS to make this a failure");
+    None
+}
+
+/// tap-jsonl (a Meltano SDK tap from PyPI, in `venv`) over `data/*.jsonl` as stream `people`
+/// keyed by `id`; with `batch`, its `batch_config` writes gzipped JSONL files of 300 records
+/// there and the tap sends BATCH messages instead of RECORDs.
+pub fn tap_jsonl(venv: &Path, dir: &Path, data: &Path, batch: Option<&Path>) -> Finished {
+    let mut config = serde_json::json!({"path": format!("{}/*.jsonl", data.display()),
+                                        "stream_name": "people", "primary_keys": ["id"]});
+    if let Some(root) = batch {
+        config["batch_config"] = serde_json::json!({
+            "encoding": {"format": "jsonl", "compression": "gzip"},
+            "storage": {"root": format!("file://{}", root.display()), "prefix": "people-"},
+            "batch_size": 300,
+        });
+    }
+    let path = dir.join(if batch.is_some() {
+        "tap-batch.json"
+    } else {
+        "tap.json"
+    });
+    std::fs::write(&path, config.to_string()).expect("tap config written");
+    let tapped = run(
+        Command::new(venv.join("tap-jsonl"))
+            .arg("--config")
+            .arg(&path),
+        b"",
+    );
+    assert!(tapped.success(), "tap-jsonl failed:\n{}", tapped.stderr);
+    tapped
+}
+
+/// (name, kind, required, secret) of each setting in an `--about` JSON document.
+pub fn about_settings(about: &Value) -> Vec<(String, String, bool, bool)> {
+    let required = about["settings"]["required"]
+        .as_array()
+        .expect("required settings");
+    about["settings"]["properties"]
+        .as_object()
+        .expect("settings")
+        .iter()
+        .map(|(name, p)| {
+            (
+                name.clone(),
+                p["type"][0].as_str().expect("a kind").to_string(),
+                required.contains(&Value::from(name.as_str())),
+                p["secret"] == true,
+            )
+        })
+        .collect()
+}
