@@ -60,11 +60,16 @@ pub fn install_and_print() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Installs each tool set unless its stamp (the pinned list) matches what is already there.
-pub(crate) fn install() -> anyhow::Result<PathBuf> {
+/// [`tools_dir`], created, as an absolute path (tests and tools run from other directories).
+pub(crate) fn created_tools_dir() -> anyhow::Result<PathBuf> {
     let tools = tools_dir();
     std::fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
-    let tools = tools.canonicalize()?;
+    Ok(tools.canonicalize()?)
+}
+
+/// Installs each tool set unless its stamp (the pinned list) matches what is already there.
+pub(crate) fn install() -> anyhow::Result<PathBuf> {
+    let tools = created_tools_dir()?;
 
     let venv = tools.join("venv");
     ensure(&tools, "pip", PIP_PACKAGES, || {

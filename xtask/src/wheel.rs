@@ -12,7 +12,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 use crate::bench::build::cargo_bins;
-use crate::test::{ensure, pip_install, status, tools_dir, workspace_root};
+use crate::test::{created_tools_dir, ensure, pip_install, status, workspace_root};
 
 /// Pinned like the other tools: every machine packages with the same maturin.
 const MATURIN_PACKAGES: &[&str] = &["maturin==1.16.0"];
@@ -24,9 +24,7 @@ pub const EXECUTABLES: &[&str] = &["msgraph-sync", "tap-msgraph", "target-parque
 /// Builds the wheel and returns its path. Cargo decides what is stale, so with nothing changed
 /// this only re-zips the binaries (a few seconds); the step never ships an outdated executable.
 pub fn build() -> anyhow::Result<PathBuf> {
-    let tools = tools_dir();
-    std::fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
-    let tools = tools.canonicalize()?;
+    let tools = created_tools_dir()?;
     let venv = tools.join("maturin-venv");
     ensure(&tools, "maturin", MATURIN_PACKAGES, || {
         pip_install(&venv, &[], MATURIN_PACKAGES, "pip install maturin")
