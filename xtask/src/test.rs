@@ -21,7 +21,8 @@ const STORE_DUCKDB_PACKAGES: &[&str] = &[
     "duckdb-extension-azure==1.5.5",
 ];
 /// Meltano and a third-party Singer tap, in a venv of their own (their pins must not move DuckDB's).
-const MELTANO_PACKAGES: &[&str] = &["meltano==4.4.1", "tap-jsonl==0.3.1"];
+/// pyarrow is the SDK's `parquet` extra: its batch reader opens our tap's Parquet batch files.
+const MELTANO_PACKAGES: &[&str] = &["meltano==4.4.1", "tap-jsonl==0.3.1", "pyarrow==26.0.1"];
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

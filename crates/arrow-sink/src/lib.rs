@@ -68,7 +68,7 @@ pub mod writer;
 pub use change::{Change, ChangeCounts, FullScope};
 pub use commit::{StreamOutcome, clean_dead_runs, commit_run};
 pub use compact::{CompactOptions, CompactReport, StreamCompaction, compact, finish_compactions};
-pub use decode::{DecodeError, DecodeReport, DecodedPage, PageDecoder, PageInput};
+pub use decode::{DecodeError, DecodeReport, DecodedPage, JsonTextFactory, PageDecoder, PageInput};
 pub use keys::KeyGuard;
 pub use layout::RunId;
 pub use lease::{Lease, LeaseError, LeaseHolder};

@@ -110,7 +110,14 @@ pub const TAP: Plugin = Plugin {
     label: "Microsoft Graph (msgraph-sync)",
     description: "Microsoft Graph (Entra ID / Microsoft 365) Singer tap; a drop-in for \
                   singer-io/tap-ms-graph built on msgraph-sync",
-    capabilities: &["catalog", "discover", "state", "about", "activate-version"],
+    capabilities: &[
+        "catalog",
+        "discover",
+        "state",
+        "about",
+        "activate-version",
+        "batch",
+    ],
     settings: TAP_SETTINGS,
 };
 
@@ -124,6 +131,7 @@ const TAP_SETTINGS: &[Setting] = &[
     setting("start_date", Text, "First lower bound of the bookmark streams: audit logs, chat messages (RFC 3339)"),
     setting("events_window_days", Integer, "Days of calendar_events before and after the first run, 1..=3650 (default 365)"),
     setting("field_names", Text, "graph (default: Graph's camelCase, as tap-ms-graph) or snake_case"),
+    setting("batch_config", Object, "Meltano SDK batch_config: records in Parquet or JSONL files under storage.root (file://, s3://, az://), sent as BATCH messages"),
     setting("streams", Array, "Streams to sync when no catalog is given"),
     setting("streams_dir", Text, "Directory of extra stream declarations (one JSON file per stream), relative to the config file"),
     setting("domains", Array, "Only users (and their children) in these UPN domains"),
@@ -150,7 +158,7 @@ pub const TARGET: Plugin = Plugin {
     label: "Parquet (Arrow, msgraph-sync)",
     description: "Singer target landing any tap's streams as partitioned Parquet (Arrow, rayon) \
                   on local disk, S3, Azure Blob or GCS, with a run manifest",
-    // `batch`: it reads BATCH messages (target/batch.rs); the tap does not write them yet.
+    // `batch`: it reads BATCH messages (target/batch.rs).
     capabilities: &["about", "activate-version", "batch"],
     settings: TARGET_SETTINGS,
 };

@@ -52,35 +52,67 @@ pub fn write_raw_record(
     out.write_all(b"{\"type\":\"RECORD\",\"stream\":")?;
     serde_json::to_writer(&mut *out, stream)?;
     out.write_all(b",\"record\":")?;
-    let record = record.trim();
-    let is_object = record.starts_with('{') && record.ends_with('}') && record.len() >= 2;
-    if !is_object || (parts.prefix.is_none() && parts.suffix.is_none()) {
-        out.write_all(record.as_bytes())?;
-    } else {
-        let inner = &record[1..record.len() - 1];
-        let empty = inner.trim().is_empty();
-        out.write_all(b"{")?;
-        if let Some(prefix) = parts.prefix {
-            out.write_all(prefix.as_bytes())?;
-            if !empty {
-                out.write_all(b",")?;
-            }
-        }
-        out.write_all(inner.as_bytes())?;
-        if let Some(suffix) = parts.suffix {
-            if !empty || parts.prefix.is_some() {
-                out.write_all(b",")?;
-            }
-            out.write_all(suffix.as_bytes())?;
-        }
-        out.write_all(b"}")?;
-    }
+    write_record_object(out, record, parts)?;
     if let Some(version) = parts.version {
         write!(out, ",\"version\":{version}")?;
     }
     out.write_all(b",\"time_extracted\":\"")?;
     out.write_all(time_extracted.as_bytes())?;
     out.write_all(b"\"}\n")
+}
+
+/// The record's JSON object text with `parts`' prefix and suffix properties put in (the record
+/// as a RECORD carries it, and as a batch file holds it).
+pub fn write_record_object(
+    out: &mut impl Write,
+    record: &str,
+    parts: RecordParts<'_>,
+) -> io::Result<()> {
+    let record = record.trim();
+    let is_object = record.starts_with('{') && record.ends_with('}') && record.len() >= 2;
+    if !is_object || (parts.prefix.is_none() && parts.suffix.is_none()) {
+        return out.write_all(record.as_bytes());
+    }
+    let inner = &record[1..record.len() - 1];
+    let empty = inner.trim().is_empty();
+    out.write_all(b"{")?;
+    if let Some(prefix) = parts.prefix {
+        out.write_all(prefix.as_bytes())?;
+        if !empty {
+            out.write_all(b",")?;
+        }
+    }
+    out.write_all(inner.as_bytes())?;
+    if let Some(suffix) = parts.suffix {
+        if !empty || parts.prefix.is_some() {
+            out.write_all(b",")?;
+        }
+        out.write_all(suffix.as_bytes())?;
+    }
+    out.write_all(b"}")
+}
+
+/// Writes a BATCH line (the Meltano SDK's): the stream's records are in the files of `manifest`,
+/// written as `encoding` says (`{"format": "parquet", "compression": "gzip"}`). `version` is the
+/// table version, as RECORDs carry it (our target reads it; SDK targets ignore it).
+pub fn write_batch(
+    out: &mut impl Write,
+    stream: &str,
+    encoding: &Value,
+    manifest: &[String],
+    version: Option<i64>,
+) -> io::Result<()> {
+    let mut message = json!({
+        "type": "BATCH",
+        "stream": stream,
+        "encoding": encoding,
+        "manifest": manifest,
+    });
+    if let Some(version) = version {
+        message["version"] = json!(version);
+    }
+    serde_json::to_writer(&mut *out, &message)?;
+    out.write_all(b"\n")
 }
 
 /// Writes an ACTIVATE_VERSION line: the stream's table `version` is now complete.

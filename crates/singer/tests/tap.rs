@@ -16,42 +16,6 @@ async fn mock() -> MockServer {
         .expect("mock starts")
 }
 
-fn discover(config: &std::path::Path) -> Value {
-    let done = run(
-        Command::new(TAP)
-            .arg("--config")
-            .arg(config)
-            .arg("--discover"),
-        b"",
-    );
-    assert!(done.success(), "{}", done.stderr);
-    serde_json::from_slice(&done.stdout).expect("catalog JSON")
-}
-
-fn sync(
-    config: &std::path::Path,
-    catalog: &Value,
-    dir: &std::path::Path,
-    state: Option<&Value>,
-) -> Finished {
-    let path = dir.join("catalog.json");
-    std::fs::write(&path, serde_json::to_vec(catalog).unwrap()).unwrap();
-    let mut command = Command::new(TAP);
-    command
-        .arg("--config")
-        .arg(config)
-        .arg("--catalog")
-        .arg(&path);
-    if let Some(state) = state {
-        let state_path = dir.join("state.json");
-        std::fs::write(&state_path, state.to_string()).unwrap();
-        command.arg("--state").arg(state_path);
-    }
-    let done = run(&mut command, b"");
-    assert!(done.success(), "{}", done.stderr);
-    done
-}
-
 fn is_rfc3339(text: &Value) -> bool {
     text.as_str()
         .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok())

@@ -103,6 +103,25 @@ impl ArrayDecoder for ConflictCounter {
     }
 }
 
+/// For plain JSON records outside a landing (tap-msgraph's Parquet batch files): fields that
+/// carry Arrow's canonical JSON extension type (`arrow.json`) decode as their compact JSON text,
+/// whatever the value (object, list, number); every other field as arrow-json decodes it.
+#[derive(Debug, Default)]
+pub struct JsonTextFactory;
+
+impl DecoderFactory for JsonTextFactory {
+    fn make_default_decoder(
+        &self,
+        _ctx: &DecoderContext,
+        field: &FieldRef,
+        _is_nullable: bool,
+    ) -> Result<Option<Box<dyn ArrayDecoder>>, ArrowError> {
+        use arrow_schema::extension::{ExtensionType, Json};
+        let json = field.extension_type_name() == Some(Json::NAME);
+        Ok(json.then(|| Box::new(JsonTextDecoder) as Box<dyn ArrayDecoder>))
+    }
+}
+
 /// Any JSON value as its compact JSON text; JSON `null` (or absence) as a null cell.
 struct JsonTextDecoder;
 

@@ -26,6 +26,7 @@ use arrow::error::ArrowError;
 use bytes::Bytes;
 use stream_spec::{BodyFormat, ParentKey, Table};
 
+pub use factory::JsonTextFactory;
 pub use report::DecodeReport;
 
 use crate::keys::KeyGuard;

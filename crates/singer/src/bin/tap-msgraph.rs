@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use graph_extract::{Config, ExtractError};
-use msgraph_singer::tap::{self, FieldNames, Selection, TapError, discover};
+use msgraph_singer::tap::{self, Selection, TapError, discover};
 use stream_spec::Catalog;
 
 #[derive(Parser)]
@@ -94,10 +94,11 @@ fn run(args: Args) -> Result<(), Failure> {
         ),
         None => None,
     };
-    let names = match &config_text {
-        Some(text) => tap::field_names(text).map_err(|e| Failure::Config(e.to_string()))?,
-        None => FieldNames::default(),
+    let output = match &config_text {
+        Some(text) => tap::Output::from_config(text).map_err(|e| Failure::Config(e.to_string()))?,
+        None => tap::Output::default(),
     };
+    let names = output.names;
     let catalog = match (&args.config, &config_text) {
         (Some(path), Some(text)) => {
             tap::catalog_for(path, text).map_err(|e| Failure::Config(e.to_string()))?
@@ -139,7 +140,7 @@ fn run(args: Args) -> Result<(), Failure> {
         .map_err(|e| Failure::Other(format!("starting the runtime: {e}")))?;
     let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
     runtime
-        .block_on(tap::sync(config, selection, names, state, out))
+        .block_on(tap::sync(config, selection, output, state, out))
         .map(drop)
         .map_err(|e| match e {
             TapError::Config(m) => Failure::Config(m),

@@ -12,6 +12,7 @@
 //! no longer lists. Child streams name their parent in their SCHEMA (`x-parent`), so a target
 //! can delete a deleted parent's children.
 
+pub mod batch;
 pub mod discover;
 pub mod selection;
 pub mod state;
@@ -50,6 +51,14 @@ pub enum TapError {
     /// Writing Singer messages to stdout failed (stdout closed, ...).
     #[error("writing to stdout: {0}")]
     Stdout(#[source] std::io::Error),
+    /// A batch file could not be written (`batch_config`); the text names the stream and why.
+    #[error("stream `{stream}`: batch file: {message}")]
+    Batch {
+        /// The stream.
+        stream: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Some streams failed; the others were sent whole, with a STATE that resumes all of them.
     #[error("{0}")]
     StreamsFailed(String),
@@ -110,14 +119,37 @@ pub fn field_names(config_text: &str) -> Result<FieldNames, TapError> {
 /// Pages between the fetch and the writer thread.
 const PAGE_CHANNEL: usize = 16;
 
-/// Syncs `selection`, writing messages to `out`; returns the STATE value to emit last.
+/// How records go out: their property names, and RECORD lines or batch files.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Property names.
+    pub names: FieldNames,
+    /// With a `batch_config`: batch files and BATCH messages instead of RECORD lines.
+    pub batch: Option<batch::BatchConfig>,
+}
+
+impl Output {
+    /// The config's `field_names` and `batch_config`; [`TapError::Config`] for a bad one.
+    pub fn from_config(config_text: &str) -> Result<Self, TapError> {
+        Ok(Self {
+            names: field_names(config_text)?,
+            batch: batch::BatchConfig::from_config(config_text).map_err(TapError::Config)?,
+        })
+    }
+}
+
+/// Syncs `selection`, writing messages to `out`; returns `out` after the last STATE.
 pub async fn sync<W: Write + Send + 'static>(
     config: Config,
     selection: Selection,
-    names: FieldNames,
+    output: Output,
     prior_state: Option<serde_json::Value>,
     out: W,
 ) -> Result<W, TapError> {
+    let Output {
+        names,
+        batch: batch_config,
+    } = output;
     let full = config
         .catalog()
         .map_err(|e| TapError::Config(format!("streams_dir: {e}")))?;
@@ -145,8 +177,15 @@ pub async fn sync<W: Write + Send + 'static>(
     let selected = selection.names();
     let schemas: Vec<StreamSpec> = selection.streams.clone();
     // Writing and (snake_case/report) decoding are blocking CPU work: off the async workers.
+    let runtime = tokio::runtime::Handle::current();
     let writer = tokio::task::spawn_blocking(move || {
-        let mut writer = RecordWriter::new(out, names, specs, versioned, version);
+        let batch = match batch_config {
+            Some(config) => {
+                Some(batch::BatchFiles::open(config, runtime).map_err(TapError::Config)?)
+            }
+            None => None,
+        };
+        let mut writer = RecordWriter::new(out, names, specs, versioned, version, batch);
         for spec in &schemas {
             writer.schema(spec)?;
         }
@@ -154,6 +193,7 @@ pub async fn sync<W: Write + Send + 'static>(
         while let Some(page) = rx.blocking_recv() {
             writer.page(&page)?;
         }
+        writer.finish_batches()?;
         Ok::<_, TapError>(writer)
     });
     let extracted = extractor.run(&selected, tx, prior_extract, &[]).await;
@@ -253,6 +293,10 @@ struct RecordWriter<W: Write> {
     /// Streams whose records carry `version`.
     versioned: HashSet<String>,
     version: i64,
+    /// With `batch_config`: records go to batch files, announced by BATCH messages.
+    batch: Option<batch::BatchFiles>,
+    /// One record's object text, reused (batch files).
+    record: Vec<u8>,
 }
 
 #[derive(Deserialize)]
@@ -268,6 +312,7 @@ impl<W: Write> RecordWriter<W> {
         specs: HashMap<String, StreamSpec>,
         versioned: HashSet<String>,
         version: i64,
+        batch: Option<batch::BatchFiles>,
     ) -> Self {
         Self {
             out,
@@ -277,7 +322,68 @@ impl<W: Write> RecordWriter<W> {
             counts: Default::default(),
             versioned,
             version,
+            batch,
+            record: Vec::new(),
         }
+    }
+
+    /// One record: a RECORD line, or (with `batch_config`) a row of the stream's batch file and
+    /// a BATCH message when that file is full.
+    fn record(
+        &mut self,
+        stream: &str,
+        text: &str,
+        parts: RecordParts<'_>,
+        time: &str,
+    ) -> Result<(), TapError> {
+        let Some(batch) = &mut self.batch else {
+            return messages::write_raw_record(&mut self.out, stream, text, parts, time)
+                .map_err(TapError::Stdout);
+        };
+        self.record.clear();
+        messages::write_record_object(&mut self.record, text, parts).map_err(TapError::Stdout)?;
+        let full = batch
+            .push(stream, &self.record)
+            .map_err(|message| TapError::Batch {
+                stream: stream.to_string(),
+                message,
+            })?;
+        match full {
+            Some(file) => self.write_batch(&file),
+            None => Ok(()),
+        }
+    }
+
+    /// Closes the open batch files (after the last page) and sends their BATCH messages.
+    fn finish_batches(&mut self) -> Result<(), TapError> {
+        let Some(batch) = &mut self.batch else {
+            return Ok(());
+        };
+        let files = batch.finish().map_err(|message| TapError::Batch {
+            stream: "*".into(),
+            message,
+        })?;
+        files.iter().try_for_each(|file| self.write_batch(file))
+    }
+
+    fn write_batch(&mut self, file: &batch::SentFile) -> Result<(), TapError> {
+        let encoding = self
+            .batch
+            .as_ref()
+            .map(|b| b.encoding())
+            .unwrap_or_default();
+        let version = self
+            .versioned
+            .contains(&file.stream)
+            .then_some(self.version);
+        messages::write_batch(
+            &mut self.out,
+            &file.stream,
+            &encoding,
+            std::slice::from_ref(&file.url),
+            version,
+        )
+        .map_err(TapError::Stdout)
     }
 
     /// ACTIVATE_VERSION for each versioned stream that was sent whole. A version without records
@@ -313,6 +419,9 @@ impl<W: Write> RecordWriter<W> {
     fn schema(&mut self, spec: &StreamSpec) -> Result<(), TapError> {
         let schema = discover::json_schema(spec, self.names);
         let keys = discover::key_properties(spec, self.names);
+        if let Some(batch) = &mut self.batch {
+            batch.declare(&spec.stream, &schema);
+        }
         messages::write_schema(&mut self.out, &spec.stream, &schema, &keys)
             .map_err(TapError::Stdout)
     }
@@ -366,8 +475,7 @@ impl<W: Write> RecordWriter<W> {
             if tombstone.is_some_and(|t| is_tombstone(text, t)) {
                 parts.suffix = Some(&deleted);
             }
-            messages::write_raw_record(&mut self.out, &spec.stream, text, parts, time)
-                .map_err(TapError::Stdout)?;
+            self.record(&spec.stream, text, parts, time)?;
             rows += 1;
         }
         Ok(rows)
@@ -417,8 +525,7 @@ impl<W: Write> RecordWriter<W> {
             if decoded.tombstones.get(i).copied().unwrap_or(false) {
                 parts.suffix = Some(&deleted);
             }
-            messages::write_raw_record(&mut self.out, &stream, text, parts, time)
-                .map_err(TapError::Stdout)?;
+            self.record(&stream, text, parts, time)?;
             rows += 1;
         }
         Ok(rows)

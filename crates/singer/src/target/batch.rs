@@ -6,6 +6,13 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{Field, FieldRef};
+use arrow::error::ArrowError;
+use arrow::json::writer::{Encoder, EncoderFactory, EncoderOptions, NullableEncoder};
+use arrow_schema::extension::{ExtensionType, Json};
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -52,8 +59,12 @@ pub(super) fn for_each_record<E>(
             let mut row = 0;
             for batch in reader {
                 let batch = batch.map_err(|e| BatchError::File(format!("reading Parquet: {e}")))?;
-                // Rows as JSON objects, nulls left out, as a tap's RECORDs carry them.
-                let mut writer = arrow::json::LineDelimitedWriter::new(Vec::new());
+                check_json_columns(&batch).map_err(BatchError::File)?;
+                // Rows as JSON objects, nulls left out, as a tap's RECORDs carry them; JSON
+                // columns (Parquet's JSON logical type) as the values they hold, not as strings.
+                let mut writer = arrow::json::WriterBuilder::new()
+                    .with_encoder_factory(Arc::new(JsonTextEncoders))
+                    .build::<_, arrow::json::writer::LineDelimited>(Vec::new());
                 writer
                     .write(&batch)
                     .and_then(|()| writer.finish())
@@ -69,6 +80,89 @@ pub(super) fn for_each_record<E>(
         }
     }
     Ok(())
+}
+
+fn is_json(field: &Field) -> bool {
+    field.extension_type_name() == Some(Json::NAME)
+}
+
+/// Every value of a JSON column (at any depth) is JSON text, so writing it raw keeps the record
+/// valid.
+fn check_json_columns(batch: &RecordBatch) -> Result<(), String> {
+    let schema = batch.schema();
+    schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .try_for_each(|(field, column)| check_json_column(field, column.as_ref()))
+}
+
+fn check_json_column(field: &Field, column: &dyn Array) -> Result<(), String> {
+    if is_json(field) {
+        let Some(texts) = column.as_string_opt::<i32>() else {
+            return Err(format!(
+                "JSON column `{}` is not a string column",
+                field.name()
+            ));
+        };
+        for (row, text) in texts.iter().enumerate() {
+            if let Some(text) = text
+                && serde_json::from_str::<&RawValue>(text).is_err()
+            {
+                return Err(format!(
+                    "JSON column `{}` row {}: not JSON",
+                    field.name(),
+                    row + 1
+                ));
+            }
+        }
+        return Ok(());
+    }
+    if let Some(structs) = column.as_struct_opt() {
+        for (child, values) in structs.fields().iter().zip(structs.columns()) {
+            check_json_column(child, values.as_ref())?;
+        }
+    }
+    if let (Some(list), arrow::datatypes::DataType::List(item)) =
+        (column.as_list_opt::<i32>(), field.data_type())
+    {
+        check_json_column(item, list.values().as_ref())?;
+    }
+    Ok(())
+}
+
+/// Writes JSON columns (Parquet's JSON logical type) raw: `{"a":1}`, not `"{\"a\":1}"`.
+#[derive(Debug)]
+struct JsonTextEncoders;
+
+impl EncoderFactory for JsonTextEncoders {
+    fn make_default_encoder<'a>(
+        &self,
+        field: &'a FieldRef,
+        array: &'a dyn Array,
+        _options: &'a EncoderOptions,
+    ) -> Result<Option<NullableEncoder<'a>>, ArrowError> {
+        // arrow-json encodes a list's values with the list's field, not the item's.
+        let json = match field.data_type() {
+            arrow::datatypes::DataType::List(item) => is_json(item),
+            _ => is_json(field),
+        };
+        match array.as_string_opt::<i32>() {
+            Some(texts) if json => Ok(Some(NullableEncoder::new(
+                Box::new(RawJson(texts)),
+                array.logical_nulls(),
+            ))),
+            _ => Ok(None),
+        }
+    }
+}
+
+struct RawJson<'a>(&'a StringArray);
+
+impl Encoder for RawJson<'_> {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.0.value(idx).as_bytes());
+    }
 }
 
 /// A record line as a RECORD's `record` must be: JSON, an object, not nested too deep.

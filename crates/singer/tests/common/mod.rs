@@ -121,6 +121,44 @@ pub fn target(config: &Path, input: &[u8]) -> Finished {
     run(Command::new(TARGET).arg("--config").arg(config), input)
 }
 
+/// The tap's `--discover` catalog for `config`.
+pub fn discover(config: &std::path::Path) -> Value {
+    let done = run(
+        Command::new(TAP)
+            .arg("--config")
+            .arg(config)
+            .arg("--discover"),
+        b"",
+    );
+    assert!(done.success(), "{}", done.stderr);
+    serde_json::from_slice(&done.stdout).expect("catalog JSON")
+}
+
+/// A tap sync with `catalog` (and `state`), files in `dir`; it must succeed.
+pub fn sync(
+    config: &std::path::Path,
+    catalog: &Value,
+    dir: &std::path::Path,
+    state: Option<&Value>,
+) -> Finished {
+    let path = dir.join("catalog.json");
+    std::fs::write(&path, serde_json::to_vec(catalog).unwrap()).unwrap();
+    let mut command = Command::new(TAP);
+    command
+        .arg("--config")
+        .arg(config)
+        .arg("--catalog")
+        .arg(&path);
+    if let Some(state) = state {
+        let state_path = dir.join("state.json");
+        std::fs::write(&state_path, state.to_string()).unwrap();
+        command.arg("--state").arg(state_path);
+    }
+    let done = run(&mut command, b"");
+    assert!(done.success(), "{}", done.stderr);
+    done
+}
+
 /// A catalog from `--discover` with only `streams` selected.
 pub fn select(catalog: &mut Value, streams: &[&str]) {
     for entry in catalog["streams"].as_array_mut().expect("streams") {
