@@ -407,3 +407,61 @@ async fn a_bad_batch_config_stops_the_tap_before_it_reads() {
         assert_no_secret(&done.stderr);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_taps_batches_on_s3_land_through_our_target() {
+    let server = test_support::S3Server::start();
+    let mock = graph_mock::MockServer::start(graph_mock::MockConfig::default().users(12))
+        .await
+        .expect("mock starts");
+    let dir = tempfile::tempdir().unwrap();
+    let params: serde_json::Map<String, Value> = server
+        .options()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let batch = json!({
+        "encoding": {"format": "parquet"},
+        "storage": {"root": server.url("batches"), "params": params},
+        "batch_size": 5,
+    });
+    let lines = tap_run(&mock, &dir.path().join("tap"), Some(batch));
+    let manifests: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["type"] == "BATCH")
+        .map(|l| l["manifest"][0].as_str().unwrap())
+        .collect();
+    assert!(!manifests.is_empty());
+    let prefix = format!("s3://{}/batches/tap-msgraph--", server.bucket());
+    assert!(
+        manifests.iter().all(|m| m.starts_with(&prefix)),
+        "{manifests:?}"
+    );
+    let text = lines
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        !text.contains(test_support::S3Server::SECRET_KEY),
+        "no store secret in the output"
+    );
+
+    let out = dir.path().join("landing");
+    let config = target_config(
+        dir.path(),
+        &out,
+        &format!(r#","store_options":{}"#, Value::Object(params)),
+    );
+    let landed = target(&config, format!("{text}\n").as_bytes());
+    assert!(landed.success(), "{}", landed.stderr);
+    let start = chrono::DateTime::parse_from_rfc3339("2020-07-01T00:00:00Z").unwrap();
+    let truth = mock.truth_with(&graph_mock::TruthFilter::default().start_date(start.to_utc()));
+    for stream in TAP_STREAMS {
+        assert_eq!(
+            count(&out, stream),
+            truth.stream(stream).unwrap().rows,
+            "{stream}"
+        );
+    }
+}
