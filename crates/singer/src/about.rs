@@ -307,7 +307,14 @@ mod tests {
         let tap = TAP.json();
         assert_eq!(
             tap["capabilities"],
-            json!(["catalog", "discover", "state", "about", "activate-version"])
+            json!([
+                "catalog",
+                "discover",
+                "state",
+                "about",
+                "activate-version",
+                "batch"
+            ])
         );
         let secret = &tap["settings"]["properties"]["client_secret"];
         assert_eq!(

@@ -455,13 +455,5 @@ async fn our_taps_batches_on_s3_land_through_our_target() {
     );
     let landed = target(&config, format!("{text}\n").as_bytes());
     assert!(landed.success(), "{}", landed.stderr);
-    let start = chrono::DateTime::parse_from_rfc3339("2020-07-01T00:00:00Z").unwrap();
-    let truth = mock.truth_with(&graph_mock::TruthFilter::default().start_date(start.to_utc()));
-    for stream in TAP_STREAMS {
-        assert_eq!(
-            count(&out, stream),
-            truth.stream(stream).unwrap().rows,
-            "{stream}"
-        );
-    }
+    assert_counts_are_the_truth(&mock, &out, &TAP_STREAMS);
 }

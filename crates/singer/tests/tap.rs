@@ -257,16 +257,8 @@ async fn tap_piped_into_target_lands_the_truth() {
         &state[0]["bookmarks"]["users"]["last_synced_at"]
     ));
 
-    // The config's start_date bounds the bookmark streams' first run (chat messages here).
-    let start = chrono::DateTime::parse_from_rfc3339("2020-07-01T00:00:00Z").unwrap();
-    let truth = mock.truth_with(&graph_mock::TruthFilter::default().start_date(start.to_utc()));
-    for stream in streams {
-        assert_eq!(
-            count(&out, stream),
-            truth.stream(stream).unwrap().rows,
-            "{stream}"
-        );
-    }
+    assert_counts_are_the_truth(&mock, &out, &streams);
+    let truth = mock.truth();
     // Graph names land as the landing's snake_case columns; keys are the declared ones.
     let keys = test_support::duckdb_query(&format!(
         "SELECT count(DISTINCT (id, user_id)) AS n, count(user_principal_name) AS upn

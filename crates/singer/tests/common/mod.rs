@@ -180,6 +180,17 @@ pub fn count(root: &Path, stream: &str) -> u64 {
     rows[0]["n"].as_u64().expect("a count")
 }
 
+/// Every stream of `streams` landed under `root` with the rows graph-mock holds; the tap config's
+/// start_date (2020-07-01) bounds the bookmark streams' first run (chat messages).
+pub fn assert_counts_are_the_truth(mock: &MockServer, root: &Path, streams: &[&str]) {
+    let start = chrono::DateTime::parse_from_rfc3339("2020-07-01T00:00:00Z").expect("a date");
+    let truth = mock.truth_with(&graph_mock::TruthFilter::default().start_date(start.to_utc()));
+    for stream in streams {
+        let expected = truth.stream(stream).expect("a mock stream").rows;
+        assert_eq!(count(root, stream), expected, "{stream}");
+    }
+}
+
 /// The committed runs' manifests under `root`.
 pub fn manifests(root: &Path) -> Vec<Value> {
     let dir = root.join("_runs");
