@@ -154,17 +154,6 @@ fn parquet_and_plain_jsonl_batches_land_and_a_bad_file_writes_nothing() {
     }
 }
 
-/// The streams of the tap tests: top-level, fan-out, bookmark, `list<json>` and report (CSV,
-/// snake_case) streams.
-const TAP_STREAMS: [&str; 6] = [
-    "users",
-    "groups",
-    "group_member",
-    "drive_items",
-    "chat_messages",
-    "office365_active_user_detail",
-];
-
 /// A value as the stream's JSON Schema declares it, so a RECORD's record and an SDK-read batch
 /// row compare: undeclared properties and nulls left out, numbers as doubles where the schema
 /// says `number`, and "any JSON" values parsed back from their text (`from_parquet`).

@@ -236,14 +236,7 @@ async fn tap_piped_into_target_lands_the_truth() {
     let dir = tempfile::tempdir().unwrap();
     let config = tap_config(dir.path(), &mock, "");
     let mut catalog = discover(&config);
-    let streams = [
-        "users",
-        "groups",
-        "group_member",
-        "drive_items",
-        "chat_messages",
-        "office365_active_user_detail",
-    ];
+    let streams = TAP_STREAMS;
     select(&mut catalog, &streams);
     let tapped = sync(&config, &catalog, dir.path(), None);
 

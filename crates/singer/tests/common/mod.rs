@@ -121,6 +121,17 @@ pub fn target(config: &Path, input: &[u8]) -> Finished {
     run(Command::new(TARGET).arg("--config").arg(config), input)
 }
 
+/// The streams of the tap tests: top-level, fan-out, bookmark, `list<json>` and report (CSV,
+/// snake_case) streams.
+pub const TAP_STREAMS: [&str; 6] = [
+    "users",
+    "groups",
+    "group_member",
+    "drive_items",
+    "chat_messages",
+    "office365_active_user_detail",
+];
+
 /// The tap's `--discover` catalog for `config`.
 pub fn discover(config: &std::path::Path) -> Value {
     let done = run(
