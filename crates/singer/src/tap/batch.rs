@@ -150,11 +150,32 @@ pub struct SentFile {
     pub stream: String,
     /// The file's URL (the BATCH manifest).
     pub url: String,
+    /// The BATCH message's `encoding`.
+    pub encoding: Value,
+}
+
+/// Why a stream's batch file could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("stream `{stream}`: batch file: {message}")]
+pub struct BatchFileError {
+    /// The stream.
+    pub stream: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+fn for_stream(stream: &str) -> impl FnOnce(String) -> BatchFileError + '_ {
+    move |message| BatchFileError {
+        stream: stream.to_string(),
+        message,
+    }
 }
 
 /// The batch files of one tap run: one open file per stream at a time.
 pub struct BatchFiles {
     config: BatchConfig,
+    /// The `encoding` of this run's BATCH messages.
+    encoding: Value,
     landing: Landing,
     /// The root as manifests name it, ending in `/`.
     root_url: String,
@@ -201,6 +222,7 @@ impl BatchFiles {
             None => format!("{}/", root.trim_end_matches('/')),
         };
         Ok(Self {
+            encoding: config.encoding_message(),
             config,
             landing,
             root_url,
@@ -212,11 +234,6 @@ impl BatchFiles {
         })
     }
 
-    /// The `encoding` of this run's BATCH messages.
-    pub fn encoding(&self) -> Value {
-        self.config.encoding_message()
-    }
-
     /// Declares a stream's records by its SCHEMA's JSON Schema (the Parquet columns).
     pub fn declare(&mut self, stream: &str, json_schema: &Value) {
         self.schemas
@@ -224,7 +241,25 @@ impl BatchFiles {
     }
 
     /// Adds one record (a JSON object's text); returns the file it completed, if it did.
-    pub fn push(&mut self, stream: &str, record: &[u8]) -> Result<Option<SentFile>, String> {
+    pub fn push(
+        &mut self,
+        stream: &str,
+        record: &[u8],
+    ) -> Result<Option<SentFile>, BatchFileError> {
+        self.append(stream, record).map_err(for_stream(stream))
+    }
+
+    /// Closes every open file, in stream order; returns them for their BATCH messages.
+    pub fn finish(&mut self) -> Result<Vec<SentFile>, BatchFileError> {
+        let mut streams: Vec<String> = self.open.keys().cloned().collect();
+        streams.sort();
+        streams
+            .iter()
+            .map(|s| self.close(s).map_err(for_stream(s)))
+            .collect()
+    }
+
+    fn append(&mut self, stream: &str, record: &[u8]) -> Result<Option<SentFile>, String> {
         if !self.open.contains_key(stream) {
             let file = self.new_file(stream)?;
             self.open.insert(stream.to_string(), file);
@@ -254,13 +289,6 @@ impl BatchFiles {
             return Ok(None);
         }
         self.close(stream).map(Some)
-    }
-
-    /// Closes every open file, in stream order; returns them for their BATCH messages.
-    pub fn finish(&mut self) -> Result<Vec<SentFile>, String> {
-        let mut streams: Vec<String> = self.open.keys().cloned().collect();
-        streams.sort();
-        streams.iter().map(|s| self.close(s)).collect()
     }
 
     fn new_file(&self, stream: &str) -> Result<OpenFile, String> {
@@ -338,6 +366,7 @@ impl BatchFiles {
         Ok(SentFile {
             stream: stream.to_string(),
             url: format!("{}{name}", self.root_url),
+            encoding: self.encoding.clone(),
         })
     }
 }
@@ -481,9 +510,10 @@ mod tests {
                 let record = format!(r#"{{"id": "r{i}", "x": {{"a": [{i}]}}}}"#);
                 sent.extend(files.push("s", record.as_bytes()).unwrap());
             }
-            assert!(
-                files.push("s", b"{\"id\": ").is_err(),
-                "half a record is refused"
+            let half = files.push("s", b"{\"id\": ").unwrap_err();
+            assert_eq!(
+                half.stream, "s",
+                "half a record is refused, naming the stream"
             );
             sent
         })

@@ -52,13 +52,8 @@ pub enum TapError {
     #[error("writing to stdout: {0}")]
     Stdout(#[source] std::io::Error),
     /// A batch file could not be written (`batch_config`); the text names the stream and why.
-    #[error("stream `{stream}`: batch file: {message}")]
-    Batch {
-        /// The stream.
-        stream: String,
-        /// What went wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Batch(#[from] batch::BatchFileError),
     /// Some streams failed; the others were sent whole, with a STATE that resumes all of them.
     #[error("{0}")]
     StreamsFailed(String),
@@ -342,13 +337,7 @@ impl<W: Write> RecordWriter<W> {
         };
         self.record.clear();
         messages::write_record_object(&mut self.record, text, parts).map_err(TapError::Stdout)?;
-        let full = batch
-            .push(stream, &self.record)
-            .map_err(|message| TapError::Batch {
-                stream: stream.to_string(),
-                message,
-            })?;
-        match full {
+        match batch.push(stream, &self.record)? {
             Some(file) => self.write_batch(&file),
             None => Ok(()),
         }
@@ -359,19 +348,11 @@ impl<W: Write> RecordWriter<W> {
         let Some(batch) = &mut self.batch else {
             return Ok(());
         };
-        let files = batch.finish().map_err(|message| TapError::Batch {
-            stream: "*".into(),
-            message,
-        })?;
+        let files = batch.finish()?;
         files.iter().try_for_each(|file| self.write_batch(file))
     }
 
     fn write_batch(&mut self, file: &batch::SentFile) -> Result<(), TapError> {
-        let encoding = self
-            .batch
-            .as_ref()
-            .map(|b| b.encoding())
-            .unwrap_or_default();
         let version = self
             .versioned
             .contains(&file.stream)
@@ -379,7 +360,7 @@ impl<W: Write> RecordWriter<W> {
         messages::write_batch(
             &mut self.out,
             &file.stream,
-            &encoding,
+            &file.encoding,
             std::slice::from_ref(&file.url),
             version,
         )
