@@ -404,11 +404,7 @@ async fn our_taps_batches_on_s3_land_through_our_target() {
         .await
         .expect("mock starts");
     let dir = tempfile::tempdir().unwrap();
-    let params: serde_json::Map<String, Value> = server
-        .options()
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
+    let params = server.options_json();
     let batch = json!({
         "encoding": {"format": "parquet"},
         "storage": {"root": server.url("batches"), "params": params},

@@ -410,11 +410,7 @@ fn line_numbers_stay_exact_across_read_blocks() {
 async fn lands_on_s3_with_store_options_from_the_config() {
     let server = test_support::S3Server::start();
     let dir = tempfile::tempdir().unwrap();
-    let options: serde_json::Map<String, Value> = server
-        .options()
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
+    let options = server.options_json();
     let config = dir.path().join("s3.json");
     let url = server.url("singer");
     std::fs::write(

@@ -67,6 +67,14 @@ impl S3Server {
         .collect()
     }
 
+    /// [`Self::options`] as a JSON object, as configs carry them (`store_options`, `params`).
+    pub fn options_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.options()
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect()
+    }
+
     /// DuckDB's `CREATE SECRET` for this server (httpfs), scoped to the bucket.
     pub fn duckdb_secret(&self) -> String {
         format!(

@@ -116,10 +116,15 @@ impl DecoderFactory for JsonTextFactory {
         field: &FieldRef,
         _is_nullable: bool,
     ) -> Result<Option<Box<dyn ArrayDecoder>>, ArrowError> {
-        use arrow_schema::extension::{ExtensionType, Json};
-        let json = field.extension_type_name() == Some(Json::NAME);
-        Ok(json.then(|| Box::new(JsonTextDecoder) as Box<dyn ArrayDecoder>))
+        Ok(is_json_text(field).then(|| Box::new(JsonTextDecoder) as Box<dyn ArrayDecoder>))
     }
+}
+
+/// Whether `field` carries Arrow's canonical JSON extension type (`arrow.json`, Parquet's JSON
+/// logical type): its strings are JSON texts.
+pub fn is_json_text(field: &arrow::datatypes::Field) -> bool {
+    use arrow_schema::extension::{ExtensionType, Json};
+    field.extension_type_name() == Some(Json::NAME)
 }
 
 /// Any JSON value as its compact JSON text; JSON `null` (or absence) as a null cell.

@@ -26,7 +26,7 @@ use arrow::error::ArrowError;
 use bytes::Bytes;
 use stream_spec::{BodyFormat, ParentKey, Table};
 
-pub use factory::JsonTextFactory;
+pub use factory::{JsonTextFactory, is_json_text};
 pub use report::DecodeReport;
 
 use crate::keys::KeyGuard;

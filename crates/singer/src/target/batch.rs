@@ -12,7 +12,7 @@ use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{Field, FieldRef};
 use arrow::error::ArrowError;
 use arrow::json::writer::{Encoder, EncoderFactory, EncoderOptions, NullableEncoder};
-use arrow_schema::extension::{ExtensionType, Json};
+use arrow_sink::decode::is_json_text;
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -82,10 +82,6 @@ pub(super) fn for_each_record<E>(
     Ok(())
 }
 
-fn is_json(field: &Field) -> bool {
-    field.extension_type_name() == Some(Json::NAME)
-}
-
 /// Every value of a JSON column (at any depth) is JSON text, so writing it raw keeps the record
 /// valid.
 fn check_json_columns(batch: &RecordBatch) -> Result<(), String> {
@@ -98,7 +94,7 @@ fn check_json_columns(batch: &RecordBatch) -> Result<(), String> {
 }
 
 fn check_json_column(field: &Field, column: &dyn Array) -> Result<(), String> {
-    if is_json(field) {
+    if is_json_text(field) {
         let Some(texts) = column.as_string_opt::<i32>() else {
             return Err(format!(
                 "JSON column `{}` is not a string column",
@@ -144,8 +140,8 @@ impl EncoderFactory for JsonTextEncoders {
     ) -> Result<Option<NullableEncoder<'a>>, ArrowError> {
         // arrow-json encodes a list's values with the list's field, not the item's.
         let json = match field.data_type() {
-            arrow::datatypes::DataType::List(item) => is_json(item),
-            _ => is_json(field),
+            arrow::datatypes::DataType::List(item) => is_json_text(item),
+            _ => is_json_text(field),
         };
         match array.as_string_opt::<i32>() {
             Some(texts) if json => Ok(Some(NullableEncoder::new(
