@@ -215,7 +215,10 @@ impl Classifier {
             .zip(&changes)
             .map(|(&i, &c)| (c != Change::Delete).then_some(content[i as usize] as i64))
             .collect();
-        self.landed(batch, Some(rows), changes, hashes).map(Some)
+        // Every row lands (a first run, a page of new rows): the page's columns as they are,
+        // instead of a `take` that copies all of them.
+        let rows = (rows.len() < batch.num_rows()).then_some(rows);
+        self.landed(batch, rows, changes, hashes).map(Some)
     }
 
     /// Delete rows for keys read back from the landing (`keys`: the output schema's key and
