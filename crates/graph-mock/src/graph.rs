@@ -269,7 +269,7 @@ async fn answer(
     if !latency.is_zero() {
         // Graph's latency includes its own work: counted from arrival, the mock's routing and
         // checks overlap it rather than add to it.
-        tokio::time::sleep_until((arrived + latency).into()).await;
+        crate::faults::wait_until(arrived + latency).await;
     }
     if let Some(response) = refused {
         return (stream, response);
