@@ -61,8 +61,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let stdin = std::io::stdin().lock();
-    let input = std::io::BufReader::with_capacity(1 << 20, stdin);
+    // Unlocked: the reader runs on a thread of its own (a lock guard cannot move there), and
+    // each 1 MiB read takes the lock once.
+    let input = std::io::BufReader::with_capacity(1 << 20, std::io::stdin());
     match runtime.block_on(target::run(&config, input)) {
         Ok(outcome) => {
             if let Some(manifest) = &outcome.manifest {

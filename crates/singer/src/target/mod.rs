@@ -209,7 +209,10 @@ async fn send_spooled(
 }
 
 /// Both phases with the config's landing and options.
-pub async fn run(config: &TargetConfig, input: impl BufRead) -> Result<TargetOutcome, TargetError> {
+pub async fn run(
+    config: &TargetConfig,
+    input: impl BufRead + Send,
+) -> Result<TargetOutcome, TargetError> {
     let landing = Landing::open_with_options(
         &config.output,
         config
