@@ -43,7 +43,9 @@ pub(crate) async fn save(
         // A multipart upload cannot be create-only; the run id is this run's alone (the lease
         // excludes a second writer) and the manifest, written after, stays the commit point.
         StateInput::File(file) => {
-            let mut writer = BufWriter::new(landing.store().clone(), path.clone());
+            // Small parts, two in flight: object_store's defaults (10 MiB × 8) held ~22 MiB more
+            // at the end of a 20k-user run, whose state is 180 MB, than at 1k users.
+            let mut writer = landing.upload(path.clone(), STATE_PART_BYTES, 2);
             if let Err(e) = upload_file(file, &mut writer, &path).await {
                 // Not completing yet: abort leaves no parts for the store to keep (and bill).
                 writer.abort().await.ok();
@@ -61,21 +63,23 @@ pub(crate) async fn save(
     Ok(relative(landing, &path))
 }
 
-/// Sends a local file through `writer` in chunks of a few MiB; the caller completes or aborts.
+/// Part size of a state file's multipart upload, where the store allows parts this small.
+const STATE_PART_BYTES: usize = 1 << 20;
+
+/// Sends a local file through `writer` in chunks of one part; the caller completes or aborts.
 async fn upload_file(
     file: &std::path::Path,
     writer: &mut BufWriter,
     path: &object_store::path::Path,
 ) -> Result<(), WriteError> {
-    const CHUNK: usize = 4 << 20;
     let read_error = |source| WriteError::StateFile {
         file: file.to_path_buf(),
         source,
     };
     let mut reader = tokio::fs::File::open(file).await.map_err(read_error)?;
     loop {
-        let mut chunk = BytesMut::with_capacity(CHUNK);
-        while chunk.len() < CHUNK {
+        let mut chunk = BytesMut::with_capacity(STATE_PART_BYTES);
+        while chunk.len() < STATE_PART_BYTES {
             if reader.read_buf(&mut chunk).await.map_err(read_error)? == 0 {
                 break;
             }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
+use object_store::buffered::BufWriter;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
@@ -203,9 +204,20 @@ impl Landing {
         }
     }
 
-    /// The smallest multipart part this store accepts; writers raise their buffer to it.
+    /// The smallest multipart part this store accepts.
     pub fn min_part_bytes(&self) -> usize {
         self.min_part_bytes
+    }
+
+    /// An upload to `path`: one PUT when it stays under `part_bytes`, else a multipart upload in
+    /// parts of `part_bytes` (raised to the store's minimum), at most `concurrency` in flight.
+    pub fn upload(&self, path: Path, part_bytes: usize, concurrency: usize) -> BufWriter {
+        BufWriter::with_capacity(
+            Arc::clone(&self.store),
+            path,
+            part_bytes.max(self.min_part_bytes),
+        )
+        .with_max_concurrency(concurrency)
     }
 
     /// The object store the landing lives in (paths from [`Landing::path`] lie under the root).

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use object_store::ObjectStoreExt;
-use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use parquet::arrow::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -318,14 +317,11 @@ impl StreamWriter {
         self.next_seq += 1;
         let staging =
             layout::staging_file_in(&self.landing, &self.stream, &self.run, self.date, seq);
-        let upload = BufWriter::with_capacity(
-            Arc::clone(self.landing.store()),
+        let upload = self.landing.upload(
             staging.clone(),
-            self.options
-                .upload_buffer_bytes
-                .max(self.landing.min_part_bytes()),
-        )
-        .with_max_concurrency(self.options.upload_concurrency);
+            self.options.upload_buffer_bytes,
+            self.options.upload_concurrency,
+        );
         let writer = AsyncArrowWriter::try_new(
             Upload::new(upload),
             self.schema.clone(),
