@@ -204,11 +204,6 @@ impl Landing {
         }
     }
 
-    /// The smallest multipart part this store accepts.
-    pub fn min_part_bytes(&self) -> usize {
-        self.min_part_bytes
-    }
-
     /// An upload to `path`: one PUT when it stays under `part_bytes`, else a multipart upload in
     /// parts of `part_bytes` (raised to the store's minimum), at most `concurrency` in flight.
     pub fn upload(&self, path: Path, part_bytes: usize, concurrency: usize) -> BufWriter {

@@ -41,10 +41,9 @@ struct Slot {
 
 impl Slot {
     fn new(key: u128, entry: Entry) -> Self {
-        let k = key.to_le_bytes();
-        let word = |i: usize| u32::from_le_bytes([k[i], k[i + 1], k[i + 2], k[i + 3]]);
+        let word = |i: u32| (key >> (32 * i)) as u32;
         let mut slot = Self {
-            key: [word(0), word(4), word(8), word(12)],
+            key: [word(0), word(1), word(2), word(3)],
             hash: [0; 2],
             meta: 0,
         };
